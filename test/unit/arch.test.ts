@@ -11,7 +11,7 @@ import { ModelDescriptionError } from "../../src/errors.js";
 import { parseGguf } from "../../src/gguf/parseGguf.js";
 import { GgufValueType } from "../../src/gguf/types.js";
 import { kv, writeGguf, type GgufWriteSpec } from "../../src/gguf/writeGguf.js";
-import { materializeBf16Header, tempDir, TINY_Q8 } from "../helpers/fixtures.js";
+import { FIXTURES, materializeBf16Header, tempDir, TINY_Q8 } from "../helpers/fixtures.js";
 import { syntheticModel, TINY_DENSE, TINY_MOE, type SyntheticOptions } from "../helpers/syntheticModel.js";
 
 const dir = tempDir("mtp-arch-");
@@ -234,5 +234,23 @@ describe("description errors name the key or tensor, expected and actual", () =>
   it("extra tensors are reported as unused", () => {
     const d = describeSpec(modify(base, (s) => s.tensors.push({ name: "rope_freqs.weight", type: 0, ne: [8], data: new Uint8Array(32) })));
     expect(d.unusedTensors).toEqual(["rope_freqs.weight"]);
+  });
+});
+
+describe("tiny-moe (real qwen35moe written by llama.cpp's official converter)", () => {
+  it("expert, shared-expert and MoE MTP tensors are found with their shapes", () => {
+    const d = describeModel(parseGguf(join(FIXTURES, "tiny-moe-bf16.gguf")));
+    expect(d.hparams.arch).toBe("qwen35moe");
+    expect(d.hparams.moe).toEqual({ nExpert: 16, nExpertUsed: 4, expertFfnLength: 64, sharedExpertFfnLength: 128, mergedGateUp: false });
+    expect(d.layerKinds.join(",")).toBe("gdn,gdn,gdn,attention");
+    expect(d.mtp?.layer).toBe(4);
+    expect(d.unusedTensors).toEqual([]);
+    expect(d.nParams).toBe(3639928);
+    const byName = new Map(d.manifest.map((m) => [m.name, m]));
+    expect(byName.get("blk.4.ffn_gate_exps.weight")?.ne).toEqual([128, 64, 16]);
+    expect(byName.get("blk.4.ffn_down_exps.weight")?.ne).toEqual([64, 128, 16]);
+    expect(byName.get("blk.0.ffn_gate_inp.weight")?.ne).toEqual([128, 16]);
+    expect(byName.get("blk.4.ffn_gate_inp_shexp.weight")?.ne).toEqual([128, 1]); // the converter writes [E, 1]
+    expect(byName.get("blk.4.nextn.eh_proj.weight")?.ne).toEqual([256, 128]);
   });
 });
