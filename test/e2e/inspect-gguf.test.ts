@@ -11,7 +11,8 @@ import { describeModel } from "../../src/arch/describeModel.js";
 import { parseGguf } from "../../src/gguf/parseGguf.js";
 import { materializeBf16Header, tempDir, TINY_Q8 } from "../helpers/fixtures.js";
 import { runCli } from "../helpers/cli.js";
-import { encodeGguf } from "../../src/gguf/writeGguf.js";
+import { GgufValueType } from "../../src/gguf/types.js";
+import { encodeGguf, GgufByteWriter } from "../../src/gguf/writeGguf.js";
 import { syntheticModel, TINY_MOE } from "../helpers/syntheticModel.js";
 
 const dir = tempDir("mtp-inspect-");
@@ -89,6 +90,28 @@ describe("exit codes and messages", () => {
     expect(r.status).toBe(2);
     expect(r.stdout).toBe("");
     expect(r.stderr).toMatch(/not a GGUF file/);
+  });
+  it("crafted hostile headers → 2 with a message naming the problem, nothing on stdout", () => {
+    const head = (version: number, nTensors: bigint, nKv: bigint) =>
+      new GgufByteWriter().raw(Buffer.from("GGUF", "latin1")).u32(version).u64(nTensors).u64(nKv);
+    const cases: [Buffer, RegExp][] = [
+      [Buffer.from("GGML0000"), /not a GGUF file/],
+      [head(99, 0n, 0n).toBuffer(), /version expected 2 or 3, got 99/],
+      [head(3, 2n ** 60n, 0n).toBuffer(), /tensor count: expected at most/],
+      [head(3, 0n, 1n).string("k").u32(GgufValueType.ARRAY).u32(GgufValueType.UINT8).u64(2n ** 40n).toBuffer(), /array length/],
+      [
+        head(3, 1n, 0n).string("t").u32(1).u64(32).u32(77).u64(0).toBuffer(),
+        /tensor 't': unknown ggml type id 77/,
+      ],
+    ];
+    cases.forEach(([bytes, pattern], i) => {
+      const path = join(dir, `hostile-${i}.gguf`);
+      writeFileSync(path, bytes);
+      const r = runCli(["inspect-gguf", path, "--json"], { timeoutMs: 10_000 });
+      expect(r.status).toBe(2);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toMatch(pattern);
+    });
   });
   it("bad flags → 1", () => {
     expect(runCli(["inspect-gguf", TINY_Q8, "--ctx", "abc"]).status).toBe(1);
