@@ -9,6 +9,7 @@ import { MtpError } from "../errors.js";
 import { registerBench } from "./commands/bench.js";
 import { registerGenerate } from "./commands/generate.js";
 import { registerInspectGguf } from "./commands/inspectGguf.js";
+import { registerTokenize } from "./commands/tokenize.js";
 
 export function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerGenerate(program);
   registerBench(program);
   registerInspectGguf(program);
+  registerTokenize(program);
   for (const c of program.commands) c.exitOverride();
   return program;
 }
