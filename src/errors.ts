@@ -39,3 +39,16 @@ export class GgufFormatError extends ModelFileError {
 
 /** The container is valid GGUF but the model it describes is not one we support or is inconsistent. */
 export class ModelDescriptionError extends ModelFileError {}
+
+/**
+ * The native library is missing, unloadable or of another ABI version, or one of its calls failed
+ * (its status and message are kept). Exit code 3.
+ */
+export class NativeError extends MtpError {
+  /** mtp_status of the failed call; -1 when the library itself could not be used. */
+  readonly status: number;
+  constructor(message: string, status = -1) {
+    super(message, 3);
+    this.status = status;
+  }
+}

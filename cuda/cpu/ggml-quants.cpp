@@ -1,0 +1,413 @@
+// See ggml-quants.h. Hot loops are plain C++ compiled twice (target_clones): an x86-64-v3 (AVX2,
+// FMA, F16C) version picked at run time on CPUs that have it, and a portable default. The build uses
+// -ffp-contract=off, so both versions round identically (no fused multiply-adds appear).
+#include "ggml-quants.h"
+
+#include <array>
+#include <cmath>
+#include <cstring>
+
+// target_clones needs GCC and the loader's ifunc support (glibc).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__GLIBC__)
+#define MTP_HOT __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define MTP_HOT
+#endif
+
+namespace mtp {
+
+namespace {
+
+const TypeTraits kF32{"F32", 1, 4};
+const TypeTraits kF16{"F16", 1, 2};
+const TypeTraits kBF16{"BF16", 1, 2};
+const TypeTraits kQ8_0{"Q8_0", QK8_0, sizeof(BlockQ8_0)};
+const TypeTraits kQ4_K{"Q4_K", QK_K, sizeof(BlockQ4_K)};
+const TypeTraits kQ5_K{"Q5_K", QK_K, sizeof(BlockQ5_K)};
+const TypeTraits kQ6_K{"Q6_K", QK_K, sizeof(BlockQ6_K)};
+
+// The 6-bit scale and min of sub-block b (0..7) of a Q4_K/Q5_K block (spec §7.7).
+inline void k_scale_min(const uint8_t* q, int b, uint8_t* sc, uint8_t* m) {
+    if (b < 4) {
+        *sc = q[b] & 63;
+        *m = q[b + 4] & 63;
+    } else {
+        *sc = (q[b + 4] & 0xF) | ((q[b - 4] >> 6) << 4);
+        *m = (q[b + 4] >> 4) | ((q[b] >> 6) << 4);
+    }
+}
+
+// Unpacks a Q4_K (high_bits = nullptr) or Q5_K block to its 256 unsigned values (256) and the 8
+// scales/mins, in element order: value 64g + l is the low nibble of qs[32g + l], 64g + 32 + l the high.
+inline void k_unpack(const uint8_t* scales, const uint8_t* qs, const uint8_t* qh, uint8_t* q,
+                     uint8_t* sc, uint8_t* m) {
+    for (int b = 0; b < 8; b++) k_scale_min(scales, b, &sc[b], &m[b]);
+    for (int g = 0; g < 4; g++) {
+        for (int l = 0; l < 32; l++) {
+            uint8_t lo = qs[32 * g + l] & 0xF;
+            uint8_t hi = qs[32 * g + l] >> 4;
+            if (qh) {
+                lo |= ((qh[l] >> (2 * g)) & 1) << 4;
+                hi |= ((qh[l] >> (2 * g + 1)) & 1) << 4;
+            }
+            q[64 * g + l] = lo;
+            q[64 * g + 32 + l] = hi;
+        }
+    }
+}
+
+// Unpacks a Q6_K block to 256 signed values in [-32, 31] (spec §7.9); value e uses scales[e / 16].
+inline void q6k_unpack(const BlockQ6_K& b, int8_t* q) {
+    for (int n = 0; n < 2; n++) {
+        const uint8_t* ql = b.ql + 64 * n;
+        const uint8_t* qh = b.qh + 32 * n;
+        int8_t* out = q + 128 * n;
+        for (int l = 0; l < 32; l++) {
+            out[l] = static_cast<int8_t>(((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
+            out[l + 32] = static_cast<int8_t>(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+            out[l + 64] = static_cast<int8_t>(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+            out[l + 96] = static_cast<int8_t>(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+        }
+    }
+}
+
+void quantize_q8_0(const float* x, BlockQ8_0* y, int64_t n) {
+    for (int64_t i = 0; i < n / QK8_0; i++) {
+        const float* xb = x + i * QK8_0;
+        float amax = 0.0f;
+        for (int j = 0; j < QK8_0; j++) amax = std::fmax(amax, std::fabs(xb[j]));
+        // x86 AVX rule of llama.cpp (spec §3.11): scale from 127/amax, not 1/d; round half to even.
+        const float d = amax / 127.0f;
+        const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+        y[i].d = f32_to_f16(d);
+        for (int j = 0; j < QK8_0; j++) y[i].qs[j] = static_cast<int8_t>(std::nearbyint(xb[j] * id));
+    }
+}
+
+void quantize_q8_k(const float* x, BlockQ8_K* y, int64_t n) {
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float* xb = x + i * QK_K;
+        float amax = 0.0f, max = 0.0f;  // max: the signed value of largest magnitude (first one)
+        for (int j = 0; j < QK_K; j++) {
+            if (std::fabs(xb[j]) > amax) {
+                amax = std::fabs(xb[j]);
+                max = xb[j];
+            }
+        }
+        if (amax == 0.0f) {
+            std::memset(&y[i], 0, sizeof(BlockQ8_K));
+            continue;
+        }
+        const float iscale = -127.0f / max;
+        for (int j = 0; j < QK_K; j++) {
+            const int v = static_cast<int>(std::nearbyint(iscale * xb[j]));
+            y[i].qs[j] = static_cast<int8_t>(v < 127 ? v : 127);
+        }
+        for (int g = 0; g < QK_K / 16; g++) {
+            int sum = 0;
+            for (int j = 0; j < 16; j++) sum += y[i].qs[16 * g + j];
+            y[i].bsums[g] = static_cast<int16_t>(sum);
+        }
+        y[i].d = 1.0f / iscale;
+    }
+}
+
+MTP_HOT float dot_f32(const float* w, const float* x, int64_t n) {
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t i = 0; i < n; i++) sum += w[i] * x[i];
+    return sum;
+}
+
+// 16-lane tree reduction in the order of x86's _mm512_reduce_add_ps (halves, then quarters, …).
+inline float reduce_16_lanes(const float* c) {
+    float l8[8], l4[4];
+    for (int k = 0; k < 8; k++) l8[k] = c[k + 8] + c[k];
+    for (int k = 0; k < 4; k++) l4[k] = l8[k + 4] + l8[k];
+    return (l4[0] + l4[2]) + (l4[1] + l4[3]);
+}
+
+// BF16 dot product summed in the order of llama.cpp's single-row CPU kernel on AVX512-BF16 (the
+// decode path of the oracle): two 16-lane accumulators over 64-value steps, each lane adding the
+// odd then the even product of its pair (vdpbf16ps), tree-reduced, summed in double; the tail (n
+// not a multiple of 64) added in double. Products of two BF16 values are exact in F32, so only the
+// summation order matters, and it is fixed here, independent of the CPU running it.
+MTP_HOT float dot_bf16(const uint16_t* w, const uint16_t* x, int64_t n) {
+    float c1[16] = {}, c2[16] = {};
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        for (int j = 0; j < 16; j++) {
+            c1[j] += bf16_to_f32(w[i + 2 * j + 1]) * bf16_to_f32(x[i + 2 * j + 1]);
+            c1[j] += bf16_to_f32(w[i + 2 * j]) * bf16_to_f32(x[i + 2 * j]);
+            c2[j] += bf16_to_f32(w[i + 32 + 2 * j + 1]) * bf16_to_f32(x[i + 32 + 2 * j + 1]);
+            c2[j] += bf16_to_f32(w[i + 32 + 2 * j]) * bf16_to_f32(x[i + 32 + 2 * j]);
+        }
+    }
+    double sum = static_cast<double>(reduce_16_lanes(c1));
+    sum += static_cast<double>(reduce_16_lanes(c2));
+    for (; i < n; i++) sum += static_cast<double>(bf16_to_f32(w[i]) * bf16_to_f32(x[i]));
+    return static_cast<float>(sum);
+}
+
+float dot_f16(const uint16_t* w, const uint16_t* x, int64_t n) {
+    const float* t = f16_table().data();
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n; i++) sum += t[w[i]] * t[x[i]];
+    return sum;
+}
+
+MTP_HOT float dot_q8_0(const BlockQ8_0* w, const BlockQ8_0* x, int64_t nb) {
+    const float* t = f16_table().data();
+    float sum = 0.0f;
+    for (int64_t b = 0; b < nb; b++) {
+        int32_t isum = 0;
+        for (int j = 0; j < QK8_0; j++) isum += w[b].qs[j] * x[b].qs[j];
+        sum += t[w[b].d] * t[x[b].d] * static_cast<float>(isum);
+    }
+    return sum;
+}
+
+// Σ over a super-block of sc[b] · Σ_{32 values of sub-block b} q·q8 (Q4_K / Q5_K).
+MTP_HOT int32_t k_block_dot(const uint8_t* q, const uint8_t* sc, const int8_t* q8) {
+    int32_t sumi = 0;
+    for (int b = 0; b < 8; b++) {
+        int32_t s = 0;
+        for (int l = 0; l < 32; l++) s += q[32 * b + l] * q8[32 * b + l];
+        sumi += sc[b] * s;
+    }
+    return sumi;
+}
+
+float dot_q4_k_or_q5_k(bool five_bit, const void* w, const BlockQ8_K* x, int64_t nb) {
+    const float* t = f16_table().data();
+    float sum = 0.0f;
+    for (int64_t i = 0; i < nb; i++) {
+        uint8_t q[QK_K], sc[8], m[8];
+        uint16_t d, dmin;
+        if (five_bit) {
+            const BlockQ5_K& b = static_cast<const BlockQ5_K*>(w)[i];
+            k_unpack(b.scales, b.qs, b.qh, q, sc, m);
+            d = b.d;
+            dmin = b.dmin;
+        } else {
+            const BlockQ4_K& b = static_cast<const BlockQ4_K*>(w)[i];
+            k_unpack(b.scales, b.qs, nullptr, q, sc, m);
+            d = b.d;
+            dmin = b.dmin;
+        }
+        int32_t summ = 0;  // Σ_b m_b · Σ q8 over sub-block b: the min term
+        for (int b = 0; b < 8; b++) summ += m[b] * (x[i].bsums[2 * b] + x[i].bsums[2 * b + 1]);
+        const int32_t sumi = k_block_dot(q, sc, x[i].qs);
+        sum += x[i].d * t[d] * static_cast<float>(sumi) - x[i].d * t[dmin] * static_cast<float>(summ);
+    }
+    return sum;
+}
+
+MTP_HOT int32_t q6k_block_dot(const int8_t* q, const int8_t* sc, const int8_t* q8) {
+    int32_t sumi = 0;
+    for (int j = 0; j < QK_K / 16; j++) {
+        int32_t s = 0;
+        for (int l = 0; l < 16; l++) s += q[16 * j + l] * q8[16 * j + l];
+        sumi += sc[j] * s;
+    }
+    return sumi;
+}
+
+float dot_q6_k(const BlockQ6_K* w, const BlockQ8_K* x, int64_t nb) {
+    const float* t = f16_table().data();
+    float sum = 0.0f;
+    for (int64_t i = 0; i < nb; i++) {
+        int8_t q[QK_K];
+        q6k_unpack(w[i], q);
+        sum += t[w[i].d] * x[i].d * static_cast<float>(q6k_block_dot(q, w[i].scales, x[i].qs));
+    }
+    return sum;
+}
+
+}  // namespace
+
+const TypeTraits* type_traits(uint32_t type) {
+    switch (type) {
+        case 0: return &kF32;
+        case 1: return &kF16;
+        case 8: return &kQ8_0;
+        case 12: return &kQ4_K;
+        case 13: return &kQ5_K;
+        case 14: return &kQ6_K;
+        case 30: return &kBF16;
+        default: return nullptr;
+    }
+}
+
+const char* type_name(uint32_t type) {
+    static const char* const names[] = {"F32",    "F16",    "Q4_0",    "Q4_1",   "retired", "retired",  "Q5_0",
+                                        "Q5_1",   "Q8_0",   "Q8_1",    "Q2_K",   "Q3_K",   "Q4_K",    "Q5_K",
+                                        "Q6_K",   "Q8_K",   "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S",  "IQ4_NL",
+                                        "IQ3_S",  "IQ2_S",  "IQ4_XS",  "I8",     "I16",    "I32",     "I64",
+                                        "F64",    "IQ1_M",  "BF16",    "retired", "retired", "retired", "TQ1_0",
+                                        "TQ2_0",  "retired", "retired", "retired", "MXFP4", "NVFP4",  "Q1_0",
+                                        "Q2_0"};
+    return type < sizeof(names) / sizeof(names[0]) ? names[type] : "unknown";
+}
+
+namespace {
+
+// IEEE binary16 → binary32, exact (written out so that no compiler _Float16 support is needed).
+float f16_bits_to_f32(uint16_t h) {
+    const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+    const uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+    uint32_t bits;
+    if (exp == 0) {
+        const float sub = std::ldexp(static_cast<float>(mant), -24);  // zero or subnormal
+        std::memcpy(&bits, &sub, 4);
+        bits |= sign;
+    } else if (exp == 31) {
+        bits = sign | 0x7f800000u | (mant << 13) | (mant ? 0x400000u : 0);  // inf / quiet NaN, as F16C converts
+    } else {
+        bits = sign | ((exp + 112) << 23) | (mant << 13);
+    }
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+}
+
+// value >> shift rounded to nearest even (1 <= shift <= 24).
+uint32_t round_shift(uint32_t value, uint32_t shift) {
+    uint32_t q = value >> shift;
+    const uint32_t rest = value & ((1u << shift) - 1), half = 1u << (shift - 1);
+    if (rest > half || (rest == half && (q & 1))) q++;
+    return q;
+}
+
+}  // namespace
+
+const std::array<float, 65536>& f16_table() {
+    static const std::array<float, 65536> table = [] {
+        std::array<float, 65536> t{};
+        for (uint32_t i = 0; i < 65536; i++) t[i] = f16_bits_to_f32(static_cast<uint16_t>(i));
+        return t;
+    }();
+    return table;
+}
+
+uint16_t f32_to_f16(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    const uint32_t sign = (u >> 16) & 0x8000;
+    const uint32_t abs = u & 0x7fffffffu;
+    if (abs > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00 | ((abs >> 13) & 0x3ff));  // NaN stays NaN
+    if (abs >= 0x47800000u) return static_cast<uint16_t>(sign | 0x7c00);                         // >= 2^16: inf
+    const uint32_t e = abs >> 23;
+    if (e < 113) {  // below 2^-14: an f16 subnormal (units of 2^-24) or zero
+        const uint32_t shift = 126 - e;
+        return static_cast<uint16_t>(shift > 24 ? sign : sign | round_shift((abs & 0x7fffff) | 0x800000, shift));
+    }
+    // A rounding carry out of the mantissa ripples into the exponent (up to inf): the right encoding.
+    return static_cast<uint16_t>(sign | (((e - 112) << 10) + round_shift(abs & 0x7fffff, 13)));
+}
+
+float round_to_f16(float f) { return f16_to_f32(f32_to_f16(f)); }
+
+uint16_t f32_to_bf16(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 64);  // quiet NaN
+    return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+}
+
+void dequantize_row(uint32_t type, const void* src, float* dst, int64_t n) {
+    switch (type) {
+        case 0: std::memcpy(dst, src, static_cast<size_t>(n) * 4); return;
+        case 1:
+            for (int64_t i = 0; i < n; i++) dst[i] = f16_to_f32(static_cast<const uint16_t*>(src)[i]);
+            return;
+        case 30:
+            for (int64_t i = 0; i < n; i++) dst[i] = bf16_to_f32(static_cast<const uint16_t*>(src)[i]);
+            return;
+        case 8: {
+            const BlockQ8_0* b = static_cast<const BlockQ8_0*>(src);
+            for (int64_t i = 0; i < n / QK8_0; i++) {
+                const float d = f16_to_f32(b[i].d);
+                for (int j = 0; j < QK8_0; j++) dst[i * QK8_0 + j] = d * static_cast<float>(b[i].qs[j]);
+            }
+            return;
+        }
+        case 12:
+        case 13:
+            for (int64_t i = 0; i < n / QK_K; i++) {
+                uint8_t q[QK_K], sc[8], m[8];
+                uint16_t dh, dminh;
+                if (type == 13) {
+                    const BlockQ5_K& b = static_cast<const BlockQ5_K*>(src)[i];
+                    k_unpack(b.scales, b.qs, b.qh, q, sc, m);
+                    dh = b.d;
+                    dminh = b.dmin;
+                } else {
+                    const BlockQ4_K& b = static_cast<const BlockQ4_K*>(src)[i];
+                    k_unpack(b.scales, b.qs, nullptr, q, sc, m);
+                    dh = b.d;
+                    dminh = b.dmin;
+                }
+                const float d = f16_to_f32(dh), dmin = f16_to_f32(dminh);
+                for (int e = 0; e < QK_K; e++) {
+                    const float d1 = d * static_cast<float>(sc[e / 32]);
+                    const float m1 = dmin * static_cast<float>(m[e / 32]);
+                    dst[i * QK_K + e] = d1 * static_cast<float>(q[e]) - m1;
+                }
+            }
+            return;
+        case 14: {
+            const BlockQ6_K* b = static_cast<const BlockQ6_K*>(src);
+            for (int64_t i = 0; i < n / QK_K; i++) {
+                int8_t q[QK_K];
+                q6k_unpack(b[i], q);
+                const float d = f16_to_f32(b[i].d);
+                for (int e = 0; e < QK_K; e++) {
+                    dst[i * QK_K + e] = d * static_cast<float>(b[i].scales[e / 16]) * static_cast<float>(q[e]);
+                }
+            }
+            return;
+        }
+        default: return;  // callers check type_traits first
+    }
+}
+
+size_t activation_row_bytes(uint32_t weight_type, int64_t n) {
+    switch (weight_type) {
+        case 0: return static_cast<size_t>(n) * 4;
+        case 1:
+        case 30: return static_cast<size_t>(n) * 2;
+        case 8: return static_cast<size_t>(n / QK8_0) * sizeof(BlockQ8_0);
+        default: return static_cast<size_t>(n / QK_K) * sizeof(BlockQ8_K);
+    }
+}
+
+void quantize_activation_row(uint32_t weight_type, const float* x, void* dst, int64_t n) {
+    switch (weight_type) {
+        case 0: std::memcpy(dst, x, static_cast<size_t>(n) * 4); return;
+        case 1:
+            for (int64_t i = 0; i < n; i++) static_cast<uint16_t*>(dst)[i] = f32_to_f16(x[i]);
+            return;
+        case 30:
+            for (int64_t i = 0; i < n; i++) static_cast<uint16_t*>(dst)[i] = f32_to_bf16(x[i]);
+            return;
+        case 8: quantize_q8_0(x, static_cast<BlockQ8_0*>(dst), n); return;
+        default: quantize_q8_k(x, static_cast<BlockQ8_K*>(dst), n); return;
+    }
+}
+
+float vec_dot(uint32_t weight_type, const void* w_row, const void* act_row, int64_t n) {
+    switch (weight_type) {
+        case 0: return dot_f32(static_cast<const float*>(w_row), static_cast<const float*>(act_row), n);
+        case 1: return dot_f16(static_cast<const uint16_t*>(w_row), static_cast<const uint16_t*>(act_row), n);
+        case 30: return dot_bf16(static_cast<const uint16_t*>(w_row), static_cast<const uint16_t*>(act_row), n);
+        case 8:
+            return dot_q8_0(static_cast<const BlockQ8_0*>(w_row), static_cast<const BlockQ8_0*>(act_row), n / QK8_0);
+        case 12: return dot_q4_k_or_q5_k(false, w_row, static_cast<const BlockQ8_K*>(act_row), n / QK_K);
+        case 13: return dot_q4_k_or_q5_k(true, w_row, static_cast<const BlockQ8_K*>(act_row), n / QK_K);
+        case 14: return dot_q6_k(static_cast<const BlockQ6_K*>(w_row), static_cast<const BlockQ8_K*>(act_row), n / QK_K);
+        default: return 0.0f;  // callers check type_traits first
+    }
+}
+
+}  // namespace mtp

@@ -1,0 +1,83 @@
+// ggml tensor storage types on the CPU: block layouts (spec §7), exact dequantization, and the
+// activation quantization + dot products llama.cpp's CPU backend uses for a weight × activation
+// product (spec §3.11), so our logits round the way the oracle's do:
+//   Q8_0 weight  · activation quantized to Q8_0 (x86 AVX rule: id = 127/amax, round half to even)
+//   K-quant      · activation quantized to Q8_K (per 256: iscale = -127/max, nearest even, clamp 127)
+//   BF16 weight  · activation rounded to BF16 (nearest even);  F16 · F16;  F32 · F32.
+// Written from the format description in the spec; no ggml code is copied.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+namespace mtp {
+
+constexpr int QK8_0 = 32;
+constexpr int QK_K = 256;
+
+struct BlockQ8_0 {
+    uint16_t d;        // f16 scale
+    int8_t qs[QK8_0];
+};
+struct BlockQ4_K {
+    uint16_t d, dmin;  // f16 super-block scale for scales / mins
+    uint8_t scales[12];// 8 × (6-bit scale, 6-bit min), packed
+    uint8_t qs[QK_K / 2];
+};
+struct BlockQ5_K {
+    uint16_t d, dmin;
+    uint8_t scales[12];
+    uint8_t qh[QK_K / 8]; // bit 4 of each value
+    uint8_t qs[QK_K / 2];
+};
+struct BlockQ6_K {
+    uint8_t ql[QK_K / 2]; // low 4 bits
+    uint8_t qh[QK_K / 4]; // high 2 bits
+    int8_t scales[QK_K / 16];
+    uint16_t d;
+};
+// Activation format for K-quant dot products (never stored in files).
+struct BlockQ8_K {
+    float d;
+    int8_t qs[QK_K];
+    int16_t bsums[QK_K / 16]; // sums of each 16 qs, for the min terms
+};
+static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_K) == 144 && sizeof(BlockQ5_K) == 176 &&
+              sizeof(BlockQ6_K) == 210, "ggml block layouts");
+
+struct TypeTraits {
+    const char* name;
+    int block_elems;
+    int block_bytes;
+};
+
+// nullptr for a type the engine does not execute.
+const TypeTraits* type_traits(uint32_t type);
+// Name for messages, also for types the engine refuses ("IQ4_XS", "retired", "unknown").
+const char* type_name(uint32_t type);
+
+// f16 → f32 for all 65536 bit patterns: the dot products read F16 weights and KV entries through it.
+const std::array<float, 65536>& f16_table();
+inline float f16_to_f32(uint16_t h) { return f16_table()[h]; }
+uint16_t f32_to_f16(float f);     // round to nearest even
+uint16_t f32_to_bf16(float f);    // round to nearest even, NaN kept quiet
+inline float bf16_to_f32(uint16_t h) {
+    const uint32_t u = static_cast<uint32_t>(h) << 16;
+    float f;
+    __builtin_memcpy(&f, &u, 4);
+    return f;
+}
+float round_to_f16(float f);      // f16_to_f32(f32_to_f16(f))
+
+// Dequantizes n values (a multiple of the type's block size) starting at a block boundary.
+void dequantize_row(uint32_t type, const void* src, float* dst, int64_t n);
+
+// Bytes needed to hold one activation row of n values in the vec-dot format of `weight_type`.
+size_t activation_row_bytes(uint32_t weight_type, int64_t n);
+// Converts one activation row x (n) into that format.
+void quantize_activation_row(uint32_t weight_type, const float* x, void* dst, int64_t n);
+// Σ_i w[i]·x[i] for one weight row and one converted activation row, both n long.
+float vec_dot(uint32_t weight_type, const void* w_row, const void* act_row, int64_t n);
+
+}  // namespace mtp

@@ -1,0 +1,44 @@
+// A small fixed pool of std::threads for the CPU backend. parallel_for splits [0, n) into one
+// contiguous range per thread (the caller's thread takes range 0) and returns when all are done.
+// Workers sleep on a condition variable between calls: the machines this runs on are shared, so
+// spinning would steal cores from the oracle and from other processes.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace mtp {
+
+class ThreadPool {
+public:
+    explicit ThreadPool(int n_threads);
+    ~ThreadPool();
+    ThreadPool(const ThreadPool&) = delete;
+    ThreadPool& operator=(const ThreadPool&) = delete;
+
+    int size() const { return n_threads_; }
+    // fn(begin, end) for disjoint ranges covering [0, n). Rethrows the first exception of any range.
+    void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
+
+private:
+    void worker(int index);
+    void run_range(int index);
+
+    int n_threads_;
+    std::vector<std::thread> threads_;
+    std::mutex mutex_;
+    std::condition_variable wake_, done_;
+    const std::function<void(int64_t, int64_t)>* job_ = nullptr;
+    int64_t n_items_ = 0;
+    uint64_t generation_ = 0;
+    int pending_ = 0;
+    bool stop_ = false;
+    std::exception_ptr error_;
+};
+
+}  // namespace mtp

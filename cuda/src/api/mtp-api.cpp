@@ -1,0 +1,220 @@
+// The C entry points of mtp.h. Each one validates its arguments, runs the backend inside a
+// try/catch, and turns every failure (mtp::Failure, std::bad_alloc, anything else) into a status and
+// a message in the caller's mtp_error: no exception and no abort ever leaves the library.
+#include <cstddef>
+#include <cstdio>
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <thread>
+
+#include "../../cpu/ggml-quants.h"
+#include "../../cpu/qwen35-cpu.h"
+#include "../runtime/failure.h"
+#include "../runtime/weights.h"
+#include "mtp.h"
+
+struct mtp_model {
+    std::unique_ptr<mtp::ModelWeights> weights;
+};
+
+struct mtp_session {
+    std::unique_ptr<mtp::CpuSession> cpu;
+    bool poisoned = false;  // a failure left the state undefined; only reset clears it
+};
+
+namespace {
+
+void set_error(mtp_error* err, mtp_status status, const char* message) {
+    if (!err || err->size != sizeof(mtp_error)) return;  // nowhere safe to write
+    err->status = status;
+    std::snprintf(err->message, sizeof err->message, "%s", message);
+}
+
+// Runs fn, mapping exceptions to statuses. fn returns nothing; success clears err.
+template <typename Fn>
+mtp_status guarded(mtp_error* err, Fn&& fn) {
+    try {
+        fn();
+        set_error(err, MTP_STATUS_OK, "");
+        return MTP_STATUS_OK;
+    } catch (const mtp::Failure& f) {
+        set_error(err, f.status, f.what());
+        return f.status;
+    } catch (const std::bad_alloc&) {
+        set_error(err, MTP_STATUS_OUT_OF_MEMORY, "out of memory");
+        return MTP_STATUS_OUT_OF_MEMORY;
+    } catch (const std::exception& e) {
+        set_error(err, MTP_STATUS_INTERNAL, e.what());
+        return MTP_STATUS_INTERNAL;
+    } catch (...) {
+        set_error(err, MTP_STATUS_INTERNAL, "unknown C++ exception");
+        return MTP_STATUS_INTERNAL;
+    }
+}
+
+template <typename T>
+void check_size(const T* p, const char* what) {
+    if (!p) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "%s: expected a pointer, got NULL", what);
+    if (p->size != sizeof(T)) {
+        mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "%s.size: expected %zu, got %u (binding out of date?)", what, sizeof(T), p->size);
+    }
+}
+
+#define LAYOUT(T, ...)                                                   \
+    do {                                                                 \
+        const uint64_t values[] = {sizeof(T), __VA_ARGS__};              \
+        const uint32_t n = sizeof values / sizeof values[0];             \
+        if (capacity < n) return 0;                                      \
+        std::memcpy(out, values, sizeof values);                         \
+        return n;                                                        \
+    } while (0)
+
+}  // namespace
+
+extern "C" {
+
+MTP_API uint32_t mtp_abi_version(void) { return MTP_ABI_VERSION; }
+
+MTP_API uint32_t mtp_abi_get_backends(void) { return 1u << MTP_BACKEND_CPU; }
+
+MTP_API uint32_t mtp_abi_get_layout(uint32_t struct_id, uint64_t* out, uint32_t capacity) {
+    if (!out) return 0;
+    switch (struct_id) {
+        case MTP_ABI_STRUCT_ERROR:
+            LAYOUT(mtp_error, offsetof(mtp_error, size), offsetof(mtp_error, status), offsetof(mtp_error, message));
+        case MTP_ABI_STRUCT_HPARAMS:
+            LAYOUT(mtp_hparams, offsetof(mtp_hparams, size), offsetof(mtp_hparams, arch), offsetof(mtp_hparams, n_embd),
+                   offsetof(mtp_hparams, n_vocab), offsetof(mtp_hparams, n_layer), offsetof(mtp_hparams, n_mtp),
+                   offsetof(mtp_hparams, n_ff), offsetof(mtp_hparams, n_head), offsetof(mtp_hparams, n_head_kv),
+                   offsetof(mtp_hparams, head_dim), offsetof(mtp_hparams, rope_n_dims),
+                   offsetof(mtp_hparams, rope_sections), offsetof(mtp_hparams, ssm_conv_kernel),
+                   offsetof(mtp_hparams, ssm_n_key_heads), offsetof(mtp_hparams, ssm_n_value_heads),
+                   offsetof(mtp_hparams, ssm_key_head_dim), offsetof(mtp_hparams, ssm_value_head_dim),
+                   offsetof(mtp_hparams, ssm_conv_channels), offsetof(mtp_hparams, rms_eps),
+                   offsetof(mtp_hparams, rope_freq_base), offsetof(mtp_hparams, rope_freq_scale),
+                   offsetof(mtp_hparams, rope_attn_factor));
+        case MTP_ABI_STRUCT_TENSOR_INFO:
+            LAYOUT(mtp_tensor_info, offsetof(mtp_tensor_info, size), offsetof(mtp_tensor_info, role),
+                   offsetof(mtp_tensor_info, layer), offsetof(mtp_tensor_info, type), offsetof(mtp_tensor_info, n_dims),
+                   offsetof(mtp_tensor_info, reserved), offsetof(mtp_tensor_info, name), offsetof(mtp_tensor_info, ne),
+                   offsetof(mtp_tensor_info, file_offset), offsetof(mtp_tensor_info, n_bytes));
+        case MTP_ABI_STRUCT_MODEL_PARAMS:
+            LAYOUT(mtp_model_params, offsetof(mtp_model_params, size), offsetof(mtp_model_params, backend));
+        case MTP_ABI_STRUCT_SESSION_PARAMS:
+            LAYOUT(mtp_session_params, offsetof(mtp_session_params, size), offsetof(mtp_session_params, n_ctx),
+                   offsetof(mtp_session_params, n_threads), offsetof(mtp_session_params, reserved));
+        default: return 0;
+    }
+}
+
+MTP_API mtp_status mtp_dequantize(uint32_t type, const void* src, uint64_t n_src_bytes, float* dst,
+                                  uint64_t n_elements, mtp_error* err) {
+    return guarded(err, [&] {
+        const mtp::TypeTraits* tt = mtp::type_traits(type);
+        if (!tt) mtp::fail(MTP_STATUS_UNSUPPORTED, "mtp_dequantize: type %s (id %u) is not supported", mtp::type_name(type), type);
+        if (n_elements % tt->block_elems) {
+            mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_dequantize: %s needs a multiple of %d elements, got %llu", tt->name,
+                      tt->block_elems, (unsigned long long)n_elements);
+        }
+        const uint64_t need = n_elements / tt->block_elems * tt->block_bytes;
+        if (n_src_bytes != need) {
+            mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_dequantize: expected %llu source bytes for %llu %s values, got %llu",
+                      (unsigned long long)need, (unsigned long long)n_elements, tt->name, (unsigned long long)n_src_bytes);
+        }
+        if (n_elements && (!src || !dst)) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_dequantize: NULL buffer");
+        mtp::dequantize_row(type, src, dst, static_cast<int64_t>(n_elements));
+    });
+}
+
+MTP_API mtp_status mtp_model_load(const char* path, const mtp_model_params* params, const mtp_hparams* hp,
+                                  const uint8_t* layer_kinds, const mtp_tensor_info* tensors, uint32_t n_tensors,
+                                  mtp_model** out_model, mtp_error* err) {
+    if (out_model) *out_model = nullptr;
+    return guarded(err, [&] {
+        check_size(params, "mtp_model_params");
+        if (!out_model) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_model_load: out_model is NULL");
+        if (params->backend == MTP_BACKEND_CUDA) {
+            mtp::fail(MTP_STATUS_UNSUPPORTED, "backend CUDA: not built into this library (CPU only in this release)");
+        }
+        if (params->backend != MTP_BACKEND_CPU) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_model_params.backend: unknown value %u", params->backend);
+        auto model = std::make_unique<mtp_model>();
+        model->weights = mtp::load_weights(path, hp, layer_kinds, tensors, n_tensors);
+        *out_model = model.release();
+    });
+}
+
+MTP_API void mtp_model_free(mtp_model* model) { delete model; }
+
+MTP_API mtp_status mtp_session_create(mtp_model* model, const mtp_session_params* params, mtp_session** out_session,
+                                      mtp_error* err) {
+    if (out_session) *out_session = nullptr;
+    return guarded(err, [&] {
+        check_size(params, "mtp_session_params");
+        if (!model || !out_session) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_create: NULL model or out_session");
+        if (params->n_ctx == 0 || params->n_ctx > (1u << 24)) {
+            mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_params.n_ctx: expected 1..2^24, got %u", params->n_ctx);
+        }
+        if (params->n_threads > 1024) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_params.n_threads: expected 0..1024, got %u", params->n_threads);
+        const int n_threads = params->n_threads ? static_cast<int>(params->n_threads)
+                                                : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+        auto session = std::make_unique<mtp_session>();
+        session->cpu = std::make_unique<mtp::CpuSession>(*model->weights, params->n_ctx, n_threads);
+        *out_session = session.release();
+    });
+}
+
+MTP_API void mtp_session_free(mtp_session* session) { delete session; }
+
+MTP_API mtp_status mtp_session_reset(mtp_session* session, mtp_error* err) {
+    return guarded(err, [&] {
+        if (!session) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_reset: session is NULL");
+        session->cpu->reset();
+        session->poisoned = false;
+    });
+}
+
+MTP_API uint32_t mtp_session_get_n_past(const mtp_session* session) { return session ? session->cpu->n_past() : 0; }
+
+MTP_API mtp_status mtp_session_eval(mtp_session* session, const int32_t* tokens, const int32_t* positions,
+                                    uint32_t n_tokens, const uint32_t* logit_rows, uint32_t n_logit_rows, float* logits,
+                                    float* hidden, mtp_error* err) {
+    const mtp_status status = guarded(err, [&] {
+        if (!session) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_eval: session is NULL");
+        if (session->poisoned) {
+            mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_eval: the session failed earlier and must be reset");
+        }
+        mtp::CpuSession& s = *session->cpu;
+        if (n_tokens == 0 || !tokens || !positions) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_eval: expected at least 1 token");
+        if (n_logit_rows && (!logit_rows || !logits)) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_eval: NULL logit_rows or logits");
+        if (static_cast<uint64_t>(s.n_past()) + n_tokens > s.n_ctx()) {
+            mtp::fail(MTP_STATUS_CONTEXT_FULL, "mtp_session_eval: %u tokens at position %u overflow the context of %u positions",
+                      n_tokens, s.n_past(), s.n_ctx());
+        }
+        for (uint32_t i = 0; i < n_tokens; i++) {
+            if (positions[i] != static_cast<int64_t>(s.n_past()) + i) {
+                mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "positions[%u]: expected %u (n_past + i), got %d", i, s.n_past() + i, positions[i]);
+            }
+        }
+        for (uint32_t r = 0; r < n_logit_rows; r++) {
+            if (logit_rows[r] >= n_tokens) {
+                mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "logit_rows[%u]: expected < n_tokens %u, got %u", r, n_tokens, logit_rows[r]);
+            }
+        }
+        for (uint32_t i = 0; i < n_tokens; i++) {
+            if (tokens[i] < 0 || static_cast<uint32_t>(tokens[i]) >= s.n_vocab()) {
+                mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "tokens[%u]: expected a token id in [0, %u), got %d", i, s.n_vocab(), tokens[i]);
+            }
+        }
+        try {
+            s.eval(tokens, n_tokens, logit_rows, n_logit_rows, logits, hidden);
+        } catch (...) {
+            session->poisoned = true;
+            throw;
+        }
+    });
+    return status;
+}
+
+}  // extern "C"

@@ -1,0 +1,101 @@
+// Dequantization is bit-exact against gguf-py's reference (gguf-py/gguf/quants.py of the llama.cpp
+// release node-llama-cpp bundles) for every weight type the engine executes, on random blocks.
+// The bundle is cloned into a temp dir and python3 + numpy run the reference; nothing is copied.
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { dequantize } from "../../src/native/dequantize.js";
+import { ROOT, tempDir } from "../helpers/fixtures.js";
+
+const BUNDLE = join(ROOT, "node_modules/node-llama-cpp/llama/gitRelease.bundle");
+const havePython = spawnSync("python3", ["-c", "import numpy"], { stdio: "ignore" }).status === 0;
+const haveGit = spawnSync("git", ["--version"], { stdio: "ignore" }).status === 0;
+const canRun = havePython && haveGit && existsSync(BUNDLE);
+
+// type id, name, elements per block, bytes per block, byte offsets of the f16 scale fields in a block
+const TYPES: Array<[number, string, number, number, number[]]> = [
+  [0, "F32", 1, 4, []],
+  [1, "F16", 1, 2, []],
+  [30, "BF16", 1, 2, []],
+  [8, "Q8_0", 32, 34, [0]],
+  [12, "Q4_K", 256, 144, [0, 2]],
+  [13, "Q5_K", 256, 176, [0, 2]],
+  [14, "Q6_K", 256, 210, [208]],
+];
+
+/** xorshift32: reproducible random bytes. */
+function randomBytes(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = s & 0xff;
+  }
+  return out;
+}
+
+/** Random blocks whose floating-point fields are finite (NaN/Inf payloads are not the point here). */
+function makeBlocks(type: number, n: number, blockElems: number, blockBytes: number, scaleOffsets: number[], seed: number): Uint8Array {
+  const nBlocks = n / blockElems;
+  const bytes = randomBytes(nBlocks * blockBytes, seed);
+  for (let b = 0; b < nBlocks; b++) {
+    const base = b * blockBytes;
+    // scalar types: an all-ones exponent loses one bit (F32 / BF16: 0x7f in the top byte, F16: 0x7c)
+    const top = base + blockBytes - 1;
+    if ((type === 0 || type === 30) && (bytes[top]! & 0x7f) === 0x7f) bytes[top]! &= ~0x40;
+    if (type === 1 && (bytes[top]! & 0x7c) === 0x7c) bytes[top]! &= ~0x40;
+    // f16 scales of quantized blocks in [0, 2^-2), subnormals included
+    for (const off of scaleOffsets) bytes[base + off + 1] = bytes[base + off + 1]! & 0x33;
+  }
+  return bytes;
+}
+
+const PY = `
+import sys, numpy as np
+sys.path.insert(0, sys.argv[1])
+from gguf.quants import dequantize
+from gguf.constants import GGMLQuantizationType
+data = np.fromfile(sys.argv[3], dtype=np.uint8)
+out = dequantize(data, GGMLQuantizationType[sys.argv[2]]).astype(np.float32)
+out.tofile(sys.argv[4])
+`;
+
+describe.skipIf(!canRun)("dequantize vs gguf-py (needs git, python3 + numpy, the node-llama-cpp bundle)", () => {
+  let dir = "";
+  beforeAll(() => {
+    dir = tempDir("mtp-gguf-py-");
+    execFileSync("git", ["clone", "--quiet", "--no-checkout", BUNDLE, join(dir, "llama")], { stdio: "ignore" });
+    execFileSync("git", ["-C", join(dir, "llama"), "checkout", "--quiet", "HEAD", "--", "gguf-py"], { stdio: "ignore" });
+    writeFileSync(join(dir, "ref.py"), PY);
+  });
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  for (const [type, name, blockElems, blockBytes, scales] of TYPES) {
+    it(`${name}: 16384 random values bit-exact`, () => {
+      const n = 64 * 256;
+      const bytes = makeBlocks(type, n, blockElems, blockBytes, scales, 0x9e3779b9 ^ type);
+      const src = join(dir, `${name}.bin`);
+      const ref = join(dir, `${name}.f32`);
+      writeFileSync(src, bytes);
+      execFileSync("python3", [join(dir, "ref.py"), join(dir, "llama", "gguf-py"), name, src, ref]);
+      const expected = new Uint32Array(new Float32Array(readFileSync(ref).buffer.slice(0)).buffer);
+      const got = new Uint32Array(dequantize(type, bytes, n).buffer);
+      expect(got.length).toBe(n);
+      expect(expected.length).toBe(n);
+      let mismatches = 0;
+      for (let i = 0; i < n; i++) if (got[i] !== expected[i]) mismatches++;
+      expect(mismatches).toBe(0);
+    });
+  }
+
+  it("refuses a type it does not execute and a byte count that does not match", () => {
+    expect(() => dequantize(23 /* IQ4_XS */, new Uint8Array(136), 256)).toThrow(/IQ4_XS \(id 23\) is not supported/);
+    expect(() => dequantize(8, new Uint8Array(33), 32)).toThrow(/expected 34 source bytes/);
+    expect(() => dequantize(12, new Uint8Array(144), 100)).toThrow(/multiple of 256/);
+  });
+});
