@@ -1,0 +1,187 @@
+/*
+ * sampling.cpp — sampler chain and speculative acceptance (see sampling.h for the contract and the
+ * llama.cpp behaviour each step mirrors: src/llama-sampler.cpp top_k / top_p / min_p / temp / dist).
+ */
+#include "sampling.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+namespace mtp {
+
+// ---- Rng -------------------------------------------------------------------------------------
+
+static uint64_t splitmix64(uint64_t& x) {
+    uint64_t z = (x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+Rng::Rng(uint64_t seed) {
+    for (uint64_t& s : s_) s = splitmix64(seed);
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t Rng::next_u64() {
+    const uint64_t result = rotl(s_[1] * 5, 7) * 9;
+    const uint64_t t = s_[1] << 17;
+    s_[2] ^= s_[0];
+    s_[3] ^= s_[1];
+    s_[1] ^= s_[2];
+    s_[0] ^= s_[3];
+    s_[2] ^= t;
+    s_[3] = rotl(s_[3], 45);
+    return result;
+}
+
+double Rng::uniform() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
+
+// ---- Distribution ----------------------------------------------------------------------------
+
+float Distribution::prob(int32_t id) const {
+    for (const TokenProb& t : items_)
+        if (t.id == id) return t.p;
+    return 0.0f;
+}
+
+int32_t Distribution::sample(Rng& rng) const {
+    if (items_.size() == 1) return items_[0].id; // point mass (greedy): no draw, the stream stays put
+    const double u = rng.uniform();
+    double cum = 0.0;
+    for (const TokenProb& t : items_) {
+        cum += t.p;
+        if (u < cum) return t.id;
+    }
+    return items_.back().id; // rounding left u above the last partial sum
+}
+
+static void sort_by_prob(std::vector<TokenProb>& v) {
+    std::sort(v.begin(), v.end(), [](const TokenProb& a, const TokenProb& b) { return a.p > b.p || (a.p == b.p && a.id < b.id); });
+}
+
+// ---- SamplerChain ----------------------------------------------------------------------------
+
+int32_t SamplerChain::argmax(const float* logits, int32_t n_vocab) {
+    int32_t best = 0;
+    for (int32_t i = 1; i < n_vocab; i++)
+        if (logits[i] > logits[best]) best = i;
+    return best;
+}
+
+namespace {
+struct Cand {
+    int32_t id;
+    float logit;
+};
+bool by_logit(const Cand& a, const Cand& b) { return a.logit > b.logit || (a.logit == b.logit && a.id < b.id); }
+} // namespace
+
+Distribution SamplerChain::distribution(const float* logits, int32_t n_vocab) const {
+    Distribution d;
+    if (n_vocab <= 0) throw std::invalid_argument("sampler: n_vocab must be positive");
+    if (greedy()) {
+        d.items_.push_back({argmax(logits, n_vocab), 1.0f});
+        return d;
+    }
+    std::vector<Cand> c(static_cast<size_t>(n_vocab));
+    for (int32_t i = 0; i < n_vocab; i++) c[i] = {i, logits[i]};
+
+    // top-k: keep the k largest logits (sorted); without top-k sort everything for top-p.
+    size_t n = c.size();
+    if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < n) {
+        n = static_cast<size_t>(params_.top_k);
+        std::nth_element(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(n - 1), c.end(), by_logit);
+        c.resize(n);
+    }
+    std::sort(c.begin(), c.end(), by_logit);
+
+    // top-p on temperature-1 probabilities of the survivors: the smallest prefix reaching p.
+    if (params_.top_p < 1.0f) {
+        const float maxl = c[0].logit;
+        std::vector<float> p(n);
+        float sum = 0.0f;
+        for (size_t i = 0; i < n; i++) sum += (p[i] = std::exp(c[i].logit - maxl));
+        float cum = 0.0f;
+        size_t keep = n;
+        for (size_t i = 0; i < n; i++) {
+            cum += p[i] / sum;
+            if (cum >= params_.top_p) {
+                keep = i + 1;
+                break;
+            }
+        }
+        c.resize(keep);
+        n = keep;
+    }
+
+    // min-p: drop candidates whose probability is below min_p × the best one's (on logits).
+    if (params_.min_p > 0.0f) {
+        const float min_logit = c[0].logit + std::log(params_.min_p);
+        size_t keep = 0;
+        while (keep < n && c[keep].logit >= min_logit) keep++;
+        c.resize(std::max<size_t>(keep, 1));
+        n = c.size();
+    }
+
+    // temperature, then softmax over what is left.
+    const float inv_t = 1.0f / params_.temperature;
+    const float maxl = c[0].logit * inv_t;
+    double sum = 0.0;
+    d.items_.resize(n);
+    for (size_t i = 0; i < n; i++) {
+        const float e = std::exp(c[i].logit * inv_t - maxl);
+        d.items_[i] = {c[i].id, e};
+        sum += e;
+    }
+    for (TokenProb& t : d.items_) t.p = static_cast<float>(t.p / sum);
+    return d;
+}
+
+// ---- speculative acceptance --------------------------------------------------------------------
+
+Distribution residual(const Distribution& p, const Distribution& q) {
+    Distribution r;
+    double sum = 0.0;
+    for (const TokenProb& t : p.items_) {
+        const float m = t.p - q.prob(t.id);
+        if (m > 0.0f) {
+            r.items_.push_back({t.id, m});
+            sum += m;
+        }
+    }
+    if (r.items_.empty() || !(sum > 0.0)) return p;
+    for (TokenProb& t : r.items_) t.p = static_cast<float>(t.p / sum);
+    sort_by_prob(r.items_);
+    return r;
+}
+
+AcceptResult speculative_accept(const std::vector<Distribution>& target, const std::vector<Distribution>& draft,
+                                const std::vector<int32_t>& drafts, Rng& rng) {
+    const size_t k = drafts.size();
+    if (draft.size() != k || target.size() != k + 1)
+        throw std::invalid_argument("speculative_accept: expected k draft distributions and k + 1 target distributions");
+    AcceptResult res{0, {}};
+    res.tokens.reserve(k + 1);
+    for (size_t i = 0; i < k; i++) {
+        const int32_t d = drafts[i];
+        const float pd = target[i].prob(d);
+        const float qd = draft[i].prob(d);
+        if (!(qd > 0.0f)) throw std::invalid_argument("speculative_accept: a draft token has zero draft probability");
+        // Draw only when the outcome is uncertain, so greedy (point masses) never touches the rng.
+        const bool accept = pd >= qd || (pd > 0.0f && rng.uniform() < static_cast<double>(pd) / qd);
+        if (!accept) {
+            res.tokens.push_back(residual(target[i], draft[i]).sample(rng));
+            return res;
+        }
+        res.tokens.push_back(d);
+        res.n_accepted++;
+    }
+    res.tokens.push_back(target[k].sample(rng));
+    return res;
+}
+
+} // namespace mtp

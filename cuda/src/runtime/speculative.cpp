@@ -1,0 +1,153 @@
+/*
+ * speculative.cpp — the decode loop (see speculative.h for the algorithm and its invariants).
+ *
+ * Positions: P = trunk_n_past() is where id_last goes. A step drafts d_1 … d_k for positions
+ * P+1 … P+k, verifies [id_last, d_1 … d_k] at P … P+k in one trunk batch (row i's logits are the
+ * target's distribution for position P+i+1), accepts a drafts, keeps rows 0 … a in the trunk, and
+ * makes the emitted replacement/bonus token the next id_last at P+a+1.
+ */
+#include "speculative.h"
+
+#include <algorithm>
+#include <climits>
+#include <stdexcept>
+#include <string>
+
+namespace mtp {
+
+SpeculativeDecoder::SpeculativeDecoder(DecodeBackend& backend, const GenerateParams& params)
+    : be_(backend), params_(params), chain_(params.sampler), rng_(params.seed) {
+    if (params.draft_max < 0) throw std::invalid_argument("draft length: expected >= 0, got " + std::to_string(params.draft_max));
+    if (params.draft_max > 0 && !backend.has_mtp())
+        throw std::invalid_argument("draft length " + std::to_string(params.draft_max) + ": the model has no MTP head");
+    pending_h_.assign(static_cast<size_t>(backend.n_embd()), 0.0f);
+}
+
+bool SpeculativeDecoder::is_eog(int32_t t) const {
+    return std::find(params_.eog_tokens.begin(), params_.eog_tokens.end(), t) != params_.eog_tokens.end();
+}
+
+void SpeculativeDecoder::prompt(const int32_t* tokens, int32_t n) {
+    if (prompted_) throw std::logic_error("prompt: already given");
+    if (n < 1) throw std::invalid_argument("prompt: expected at least 1 token, got " + std::to_string(n));
+    if (be_.trunk_n_past() != 0 || be_.mtp_n_past() != 0) throw std::logic_error("prompt: the session is not fresh");
+    if (n > be_.n_ctx())
+        throw std::length_error("prompt: " + std::to_string(n) + " tokens do not fit the context of " + std::to_string(be_.n_ctx()));
+    const bool mtp = params_.draft_max > 0;
+    const size_t E = static_cast<size_t>(be_.n_embd());
+    if (n > 1) {
+        // All but the last token; the last one is id_last and is evaluated by the first step.
+        if (mtp) hidden_.resize(static_cast<size_t>(n - 1) * E);
+        be_.trunk_eval(tokens, n - 1, n - 1, nullptr, mtp ? hidden_.data() : nullptr);
+        if (mtp) {
+            // MTP row p is (x_p, h_final(p − 1)); row 0 gets zeros (llama.cpp does the same).
+            catchup_tokens_.assign(tokens, tokens + (n - 1));
+            catchup_hidden_.assign(E, 0.0f);
+            catchup_hidden_.insert(catchup_hidden_.end(), hidden_.begin(), hidden_.begin() + static_cast<std::ptrdiff_t>((n - 2) * E));
+            pending_h_.assign(hidden_.begin() + static_cast<std::ptrdiff_t>((n - 2) * E), hidden_.begin() + static_cast<std::ptrdiff_t>((n - 1) * E));
+        }
+    }
+    id_last_ = tokens[n - 1];
+    prompted_ = true;
+}
+
+int32_t SpeculativeDecoder::next(int32_t* out, int32_t capacity) {
+    if (!prompted_) throw std::logic_error("next: no prompt");
+    while (static_cast<int32_t>(ready_.size()) < capacity && stop_ == StopReason::None) step();
+    int32_t n = 0;
+    while (n < capacity && !ready_.empty()) {
+        out[n++] = ready_.front();
+        ready_.pop_front();
+    }
+    return n;
+}
+
+void SpeculativeDecoder::step() {
+    const int32_t P = be_.trunk_n_past();
+    const int32_t n_ctx = be_.n_ctx();
+    if (P >= n_ctx) {
+        stop_ = StopReason::ContextFull;
+        return;
+    }
+    const int64_t remaining = params_.n_predict < 0 ? INT64_MAX : params_.n_predict - stats_.n_generated;
+    if (remaining <= 0) {
+        stop_ = StopReason::Budget;
+        return;
+    }
+    // Never verify past the context or draft tokens the budget could not emit.
+    const int32_t k = static_cast<int32_t>(std::max<int64_t>(0, std::min<int64_t>({params_.draft_max, n_ctx - 1 - P, remaining - 1})));
+    const bool mtp = params_.draft_max > 0;
+    const size_t V = static_cast<size_t>(be_.n_vocab());
+    const size_t E = static_cast<size_t>(be_.n_embd());
+
+    // ---- draft: catch-up rows + (id_last, P, h_final(P − 1)) in one MTP batch, then k − 1 chained rows
+    std::vector<int32_t> batch{id_last_};
+    std::vector<Distribution> q;
+    if (k > 0) {
+        catchup_tokens_.push_back(id_last_);
+        catchup_hidden_.insert(catchup_hidden_.end(), pending_h_.begin(), pending_h_.end());
+        const int32_t rows = static_cast<int32_t>(catchup_tokens_.size());
+        if (be_.mtp_n_past() + rows - 1 != P) throw std::logic_error("draft: the MTP cache is out of step with the trunk");
+        mtp_logits_.resize(V);
+        mtp_hidden_.resize(E);
+        be_.mtp_eval(catchup_tokens_.data(), catchup_hidden_.data(), rows, mtp_logits_.data(), mtp_hidden_.data());
+        catchup_tokens_.clear();
+        catchup_hidden_.clear();
+        std::vector<float> h_in(E);
+        for (int32_t i = 0; i < k; i++) {
+            if (i > 0) {
+                h_in = mtp_hidden_; // chain: the head's own post-norm output feeds the next row
+                be_.mtp_eval(&batch.back(), h_in.data(), 1, mtp_logits_.data(), mtp_hidden_.data());
+            }
+            q.push_back(chain_.distribution(mtp_logits_.data(), static_cast<int32_t>(V)));
+            batch.push_back(chain_.greedy() ? q.back().argmax() : q.back().sample(rng_));
+        }
+        // Entries drafted from MTP hiddens are dropped; entry P came from the trunk's hidden and stays.
+        be_.mtp_truncate(P + 1);
+    } else if (mtp) {
+        catchup_tokens_.push_back(id_last_);
+        catchup_hidden_.insert(catchup_hidden_.end(), pending_h_.begin(), pending_h_.end());
+    }
+
+    // ---- verify all k + 1 rows in one trunk pass
+    logits_.resize(static_cast<size_t>(k + 1) * V);
+    if (mtp) hidden_.resize(static_cast<size_t>(k + 1) * E);
+    be_.trunk_eval(batch.data(), k + 1, 0, logits_.data(), mtp ? hidden_.data() : nullptr);
+    stats_.n_steps++;
+    std::vector<Distribution> p;
+    p.reserve(static_cast<size_t>(k + 1));
+    for (int32_t i = 0; i <= k; i++) p.push_back(chain_.distribution(&logits_[static_cast<size_t>(i) * V], static_cast<int32_t>(V)));
+    const std::vector<int32_t> drafts(batch.begin() + 1, batch.end());
+    AcceptResult acc = speculative_accept(p, q, drafts, rng_);
+    stats_.n_drafted += k;
+    stats_.n_accepted += acc.n_accepted;
+
+    // ---- commit: cut at an end-of-generation token or the budget, keep the matching trunk rows
+    size_t cut = acc.tokens.size();
+    for (size_t j = 0; j < acc.tokens.size(); j++) {
+        if (is_eog(acc.tokens[j]) || static_cast<int64_t>(j) + 1 >= remaining) {
+            cut = j + 1;
+            break;
+        }
+    }
+    const int32_t keep = std::min<int32_t>(acc.n_accepted, static_cast<int32_t>(cut) - 1) + 1;
+    be_.trunk_keep(keep);
+    if (mtp) {
+        // committed drafts d_1 … d_{keep−1} at P+1 …: their MTP rows take h_final of the row before
+        for (int32_t i = 1; i < keep; i++) {
+            catchup_tokens_.push_back(batch[static_cast<size_t>(i)]);
+            catchup_hidden_.insert(catchup_hidden_.end(), hidden_.begin() + static_cast<std::ptrdiff_t>((i - 1) * E),
+                                   hidden_.begin() + static_cast<std::ptrdiff_t>(i * E));
+        }
+        pending_h_.assign(hidden_.begin() + static_cast<std::ptrdiff_t>((keep - 1) * E), hidden_.begin() + static_cast<std::ptrdiff_t>(keep * E));
+    }
+    for (size_t j = 0; j < cut; j++) {
+        ready_.push_back(acc.tokens[j]);
+        stats_.n_generated++;
+    }
+    id_last_ = acc.tokens[cut - 1];
+    if (is_eog(id_last_)) stop_ = StopReason::EndOfGeneration;
+    else if (params_.n_predict >= 0 && stats_.n_generated >= params_.n_predict) stop_ = StopReason::Budget;
+}
+
+} // namespace mtp

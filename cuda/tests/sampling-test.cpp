@@ -1,0 +1,179 @@
+/*
+ * sampling-test — checks of cuda/src/runtime/sampling.cpp, run by test/native/sampling.test.ts.
+ *
+ * 1. The chain on hand-made logits (top-k, top-p, min-p, temperature, greedy ties).
+ * 2. Distribution preservation of speculative sampling, end to end on a toy Markov "language model":
+ *    target and draft are different random next-token tables; drafts are chained (each drawn from
+ *    the draft given the previous draft), verified, and decoding continues from the committed token.
+ *    The empirical joint distribution of the first two emitted tokens over many seeded runs must
+ *    match the exact target joint p(t1|s)·p(t2|t1) (chi-square, and total-variation distance).
+ * 3. Greedy speculative decoding equals greedy plain decoding token for token, and draws no numbers.
+ * Prints one line per check; exit status 0 only when all pass.
+ */
+#include "../src/runtime/sampling.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+using namespace mtp;
+
+static int failures = 0;
+#define CHECK(cond, ...)                      \
+    do {                                      \
+        if (!(cond)) {                        \
+            std::printf("FAIL %s:%d ", __FILE__, __LINE__); \
+            std::printf(__VA_ARGS__);         \
+            std::printf("\n");                \
+            failures++;                       \
+        }                                     \
+    } while (0)
+
+static bool near(double a, double b, double tol) { return std::fabs(a - b) <= tol; }
+
+static void test_chain() {
+    // probabilities 0.4 0.3 0.2 0.1 as logits
+    const float lg[4] = {std::log(0.3f), std::log(0.4f), std::log(0.1f), std::log(0.2f)};
+    SamplerParams none{1.0f, 0, 1.0f, 0.0f};
+    Distribution d = SamplerChain(none).distribution(lg, 4);
+    CHECK(d.items().size() == 4 && d.argmax() == 1, "no filters keeps all, best first");
+    CHECK(near(d.prob(0), 0.3, 1e-6) && near(d.prob(2), 0.1, 1e-6), "temperature 1 = softmax");
+
+    SamplerParams k2{1.0f, 2, 1.0f, 0.0f};
+    d = SamplerChain(k2).distribution(lg, 4);
+    CHECK(d.items().size() == 2 && near(d.prob(1), 4.0 / 7, 1e-6) && near(d.prob(0), 3.0 / 7, 1e-6), "top-k 2");
+
+    SamplerParams p5{1.0f, 0, 0.5f, 0.0f};
+    d = SamplerChain(p5).distribution(lg, 4);
+    CHECK(d.items().size() == 2 && near(d.prob(1), 4.0 / 7, 1e-6), "top-p 0.5 keeps the prefix reaching 0.5");
+
+    SamplerParams m3{1.0f, 0, 1.0f, 0.3f};
+    d = SamplerChain(m3).distribution(lg, 4);
+    CHECK(d.items().size() == 3 && d.prob(2) == 0.0f, "min-p 0.3 drops p < 0.12");
+
+    SamplerParams t05{0.5f, 0, 1.0f, 0.0f};
+    d = SamplerChain(t05).distribution(lg, 4);
+    CHECK(near(d.prob(1), 0.16 / 0.30, 1e-6), "temperature 0.5 squares probabilities: got %f", d.prob(1));
+
+    const float ties[4] = {1.0f, 3.0f, 3.0f, 2.0f};
+    SamplerParams greedy{0.0f, 40, 0.95f, 0.05f};
+    d = SamplerChain(greedy).distribution(ties, 4);
+    CHECK(d.items().size() == 1 && d.argmax() == 1 && SamplerChain::argmax(ties, 4) == 1, "greedy ties go to the lowest id");
+
+    std::printf("ok chain\n");
+}
+
+/* Toy Markov LM: table[prev * V + next] logits. */
+struct Toy {
+    int V;
+    std::vector<float> target, draft;
+};
+
+static Toy make_toy(int V, uint64_t seed) {
+    Rng r(seed);
+    Toy t{V, std::vector<float>(V * V), std::vector<float>(V * V)};
+    for (int i = 0; i < V * V; i++) {
+        t.target[i] = static_cast<float>(3.0 * r.uniform());
+        // the draft is correlated with the target but different: a realistic, imperfect drafter
+        t.draft[i] = t.target[i] + static_cast<float>(1.5 * (r.uniform() - 0.5));
+    }
+    return t;
+}
+
+/* Emits at least n tokens with speculative decoding (k drafts per step) from `start`. */
+static std::vector<int32_t> speculative_run(const Toy& toy, const SamplerChain& chain, int start, int k, int n, Rng& rng,
+                                            int& n_drafted, int& n_accepted) {
+    std::vector<int32_t> out;
+    int32_t last = start;
+    while (static_cast<int>(out.size()) < n) {
+        std::vector<Distribution> q, p;
+        std::vector<int32_t> drafts;
+        int32_t prev = last;
+        for (int i = 0; i < k; i++) {
+            q.push_back(chain.distribution(&toy.draft[prev * toy.V], toy.V));
+            drafts.push_back(chain.greedy() ? q.back().argmax() : q.back().sample(rng));
+            prev = drafts.back();
+        }
+        p.push_back(chain.distribution(&toy.target[last * toy.V], toy.V));
+        for (int i = 0; i < k; i++) p.push_back(chain.distribution(&toy.target[drafts[i] * toy.V], toy.V));
+        AcceptResult a = speculative_accept(p, q, drafts, rng);
+        n_drafted += k;
+        n_accepted += a.n_accepted;
+        out.insert(out.end(), a.tokens.begin(), a.tokens.end());
+        last = out.back();
+    }
+    return out;
+}
+
+static void test_distribution(const SamplerParams& sp, int k, int samples, const char* label) {
+    const int failures_before = failures;
+    const int V = 6;
+    Toy toy = make_toy(V, 42);
+    SamplerChain chain(sp);
+    const int start = 0;
+    std::vector<double> exact(V * V, 0.0);
+    Distribution p1 = chain.distribution(&toy.target[start * V], V);
+    for (const TokenProb& a : p1.items()) {
+        Distribution p2 = chain.distribution(&toy.target[a.id * V], V);
+        for (const TokenProb& b : p2.items()) exact[a.id * V + b.id] += static_cast<double>(a.p) * b.p;
+    }
+    std::vector<double> count(V * V, 0.0);
+    Rng rng(1234);
+    int drafted = 0, accepted = 0;
+    for (int s = 0; s < samples; s++) {
+        std::vector<int32_t> t = speculative_run(toy, chain, start, k, 2, rng, drafted, accepted);
+        count[t[0] * V + t[1]] += 1;
+    }
+    double chi2 = 0.0, tv = 0.0;
+    int dof = -1;
+    for (int i = 0; i < V * V; i++) {
+        const double e = exact[i] * samples;
+        tv += std::fabs(count[i] / samples - exact[i]) / 2;
+        if (exact[i] == 0.0) {
+            CHECK(count[i] == 0, "%s: outcome %d has target probability 0 but was emitted %g times", label, i, count[i]);
+            continue;
+        }
+        chi2 += (count[i] - e) * (count[i] - e) / e;
+        dof++;
+    }
+    // 99.9th percentile of chi-square: dof + 3.09·sqrt(2·dof) + 3.1 bounds it for dof in 5..35.
+    const double limit = dof + 3.09 * std::sqrt(2.0 * dof) + 3.1;
+    CHECK(chi2 < limit, "%s: chi2 %.1f over %d dof exceeds %.1f", label, chi2, dof, limit);
+    CHECK(tv < 0.01, "%s: total variation %.4f", label, tv);
+    const double acc = static_cast<double>(accepted) / drafted;
+    std::printf("%s distribution %s: k=%d samples=%d chi2=%.1f dof=%d tv=%.4f acceptance=%.3f\n", failures == failures_before ? "ok" : "FAILED", label, k, samples, chi2, dof, tv, acc);
+}
+
+static void test_greedy_equivalence() {
+    const int V = 50;
+    Toy toy = make_toy(V, 7);
+    SamplerChain chain(SamplerParams{0.0f, 40, 0.95f, 0.05f});
+    std::vector<int32_t> plain;
+    int32_t last = 3;
+    for (int i = 0; i < 64; i++) plain.push_back(last = SamplerChain::argmax(&toy.target[last * V], V));
+    for (int k = 1; k <= 4; k++) {
+        Rng rng(99), untouched(99);
+        int drafted = 0, accepted = 0;
+        std::vector<int32_t> spec = speculative_run(toy, chain, 3, k, 64, rng, drafted, accepted);
+        spec.resize(64);
+        CHECK(spec == plain, "greedy k=%d differs from plain greedy", k);
+        CHECK(rng.next_u64() == untouched.next_u64(), "greedy k=%d drew random numbers", k);
+        CHECK(accepted <= drafted, "accepted <= drafted");
+    }
+    std::printf("ok greedy equivalence k=1..4\n");
+}
+
+int main() {
+    test_chain();
+    test_distribution(SamplerParams{1.0f, 0, 1.0f, 0.0f}, 2, 200000, "temp 1 no filters");
+    test_distribution(SamplerParams{0.8f, 0, 0.95f, 0.0f}, 2, 200000, "temp 0.8 top-p 0.95");
+    test_distribution(SamplerParams{0.8f, 4, 0.9f, 0.05f}, 3, 200000, "temp 0.8 top-k 4 top-p 0.9 min-p 0.05");
+    test_greedy_equivalence();
+    if (failures) {
+        std::printf("%d check(s) failed\n", failures);
+        return 1;
+    }
+    std::printf("all sampling checks passed\n");
+    return 0;
+}

@@ -1,0 +1,334 @@
+/*
+ * speculative-test — the decode loop of cuda/src/runtime/speculative.cpp on a toy backend, run by
+ * test/native/speculative.test.ts.
+ *
+ * The toy "model" is a deterministic state machine: the trunk's state is a 64-bit hash of every
+ * token fed so far (so any rollback mistake changes all later logits), its logits are a hash of the
+ * state, and h_final encodes the state exactly in 4 floats. The toy MTP head reconstructs the state
+ * from (token, hidden) and returns the trunk's logits plus state-dependent noise: a good but
+ * imperfect drafter. It records every MTP cache entry and checks that entries for committed
+ * positions were computed from the trunk's own hidden rows.
+ *
+ * Checks: greedy K = 1..6 equals K = 0; end-of-generation inside the accepted window; n_predict cut
+ * exactly with no trunk work past it; context full; seeded reproducibility; the sampled joint
+ * distribution of the first two tokens matches the exact target distribution for K = 2.
+ */
+#include "../src/runtime/speculative.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <stdexcept>
+#include <vector>
+
+using namespace mtp;
+
+static int failures = 0;
+#define CHECK(cond, ...)                                     \
+    do {                                                     \
+        if (!(cond)) {                                       \
+            std::printf("FAIL %s:%d ", __FILE__, __LINE__); \
+            std::printf(__VA_ARGS__);                        \
+            std::printf("\n");                               \
+            failures++;                                      \
+        }                                                    \
+    } while (0)
+
+static uint64_t mix(uint64_t s, uint64_t t) {
+    uint64_t z = s + 0x9e3779b97f4a7c15ull * (t + 1);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+class ToyBackend : public DecodeBackend {
+public:
+    ToyBackend(int32_t vocab, int32_t n_ctx, bool with_mtp, float draft_noise)
+        : V_(vocab), n_ctx_(n_ctx), with_mtp_(with_mtp), noise_(draft_noise) {}
+
+    int32_t n_vocab() const override { return V_; }
+    int32_t n_embd() const override { return 4; }
+    int32_t n_ctx() const override { return n_ctx_; }
+    bool has_mtp() const override { return with_mtp_; }
+    int32_t trunk_n_past() const override { return static_cast<int32_t>(tokens_.size()); }
+    int32_t mtp_n_past() const override { return static_cast<int32_t>(mtp_entries_.size()); }
+
+    void logits_of(uint64_t s, float* out) const {
+        for (int32_t v = 0; v < V_; v++) out[v] = static_cast<float>(mix(s, static_cast<uint64_t>(v)) % 1000) / 100.0f;
+    }
+    static void encode(uint64_t s, float* h) {
+        for (int i = 0; i < 4; i++) h[i] = static_cast<float>((s >> (16 * i)) & 0xffff);
+    }
+    static uint64_t decode(const float* h) {
+        uint64_t s = 0;
+        for (int i = 0; i < 4; i++) s |= static_cast<uint64_t>(h[i]) << (16 * i);
+        return s;
+    }
+    uint64_t state() const { return states_.empty() ? 0 : states_.back(); }
+
+    void trunk_eval(const int32_t* tokens, int32_t n, int32_t logits_from, float* logits, float* hidden) override {
+        if (trunk_n_past() + n > n_ctx_) throw std::length_error("toy: context overflow");
+        batch_start_ = trunk_n_past();
+        uint64_t s = state();
+        for (int32_t i = 0; i < n; i++) {
+            s = mix(s, static_cast<uint64_t>(tokens[i]));
+            tokens_.push_back(tokens[i]);
+            states_.push_back(s);
+            if (i >= logits_from) logits_of(s, logits + static_cast<size_t>(i - logits_from) * V_);
+            if (hidden) encode(s, hidden + static_cast<size_t>(i) * 4);
+        }
+        max_position_ = std::max(max_position_, trunk_n_past() - 1);
+        trunk_rows_ += n;
+    }
+    void trunk_keep(int32_t n_keep) override {
+        const int32_t n = trunk_n_past() - batch_start_;
+        if (n_keep < 1 || n_keep > n) throw std::invalid_argument("toy: trunk_keep out of range");
+        tokens_.resize(static_cast<size_t>(batch_start_ + n_keep));
+        states_.resize(tokens_.size());
+    }
+
+    void mtp_eval(const int32_t* tokens, const float* hidden_in, int32_t n, float* logits_last, float* hidden_last) override {
+        if (!with_mtp_) throw std::logic_error("toy: no MTP head");
+        check_mtp_cache();
+        for (int32_t i = 0; i < n; i++) {
+            const float* h = hidden_in + static_cast<size_t>(i) * 4;
+            mtp_entries_.push_back({tokens[i], decode(h)});
+            const uint64_t s = mix(decode(h), static_cast<uint64_t>(tokens[i]));
+            if (i == n - 1) {
+                logits_of(s, logits_last);
+                for (int32_t v = 0; v < V_; v++) logits_last[v] += noise_ * static_cast<float>(mix(s ^ 0xabcdef, static_cast<uint64_t>(v)) % 100) / 100.0f;
+                encode(s, hidden_last);
+            }
+        }
+        mtp_rows_ += n;
+    }
+    void mtp_truncate(int32_t n_pos) override {
+        if (n_pos < static_cast<int32_t>(mtp_entries_.size())) mtp_entries_.resize(static_cast<size_t>(n_pos));
+        check_mtp_cache();
+    }
+
+    /* Every MTP entry at a committed position p holds (x_p, state before p) of the trunk. */
+    void check_mtp_cache() {
+        const size_t n = std::min(mtp_entries_.size(), tokens_.size());
+        for (size_t p = 0; p < n; p++) {
+            const uint64_t before = p == 0 ? 0 : states_[p - 1];
+            if (mtp_entries_[p].token != tokens_[p] || mtp_entries_[p].state_before != before) {
+                CHECK(false, "MTP cache entry %zu was not computed from the trunk's committed row", p);
+                return;
+            }
+        }
+    }
+
+    int32_t max_position_ = -1;
+    int64_t trunk_rows_ = 0, mtp_rows_ = 0;
+
+private:
+    struct Entry {
+        int32_t token;
+        uint64_t state_before;
+    };
+    int32_t V_, n_ctx_;
+    bool with_mtp_;
+    float noise_;
+    int32_t batch_start_ = 0;
+    std::vector<int32_t> tokens_;
+    std::vector<uint64_t> states_;
+    std::vector<Entry> mtp_entries_;
+};
+
+struct Run {
+    std::vector<int32_t> out;
+    StopReason stop;
+    GenerateStats stats;
+    int32_t trunk_n_past;
+    int32_t max_position;
+};
+
+static Run generate(int32_t V, int32_t n_ctx, const std::vector<int32_t>& prompt, GenerateParams gp, float noise = 4.0f,
+                    int32_t chunk = 3) {
+    ToyBackend be(V, n_ctx, true, noise);
+    SpeculativeDecoder dec(be, gp);
+    dec.prompt(prompt.data(), static_cast<int32_t>(prompt.size()));
+    Run r;
+    std::vector<int32_t> buf(static_cast<size_t>(chunk));
+    for (int32_t n; (n = dec.next(buf.data(), chunk)) > 0;) r.out.insert(r.out.end(), buf.begin(), buf.begin() + n);
+    be.check_mtp_cache();
+    r.stop = dec.stop_reason();
+    r.stats = dec.stats();
+    r.trunk_n_past = be.trunk_n_past();
+    r.max_position = be.max_position_;
+    return r;
+}
+
+static GenerateParams greedy(int32_t k, int32_t n_predict, std::vector<int32_t> eog = {}) {
+    GenerateParams gp;
+    gp.draft_max = k;
+    gp.sampler.temperature = 0.0f;
+    gp.n_predict = n_predict;
+    gp.eog_tokens = std::move(eog);
+    return gp;
+}
+
+static void test_greedy_equivalence() {
+    const std::vector<std::vector<int32_t>> prompts = {{5}, {1, 2, 3}, {7, 7, 7, 7, 7, 7, 7, 9}};
+    for (float noise : {0.5f, 4.0f, 20.0f}) {
+        for (const auto& prompt : prompts) {
+            const Run plain = generate(64, 4096, prompt, greedy(0, 300));
+            CHECK(plain.out.size() == 300 && plain.stop == StopReason::Budget, "plain run length");
+            for (int32_t k = 1; k <= 6; k++) {
+                const Run spec = generate(64, 4096, prompt, greedy(k, 300), noise);
+                CHECK(spec.out == plain.out, "greedy k=%d noise=%g prompt of %zu differs from k=0", k, noise, prompt.size());
+                CHECK(spec.stats.n_accepted <= spec.stats.n_drafted, "accepted <= drafted");
+                CHECK(spec.stats.n_steps < plain.stats.n_steps || noise > 10, "k=%d saved no trunk passes (%lld vs %lld)", k,
+                      static_cast<long long>(spec.stats.n_steps), static_cast<long long>(plain.stats.n_steps));
+            }
+        }
+        const Run r = generate(64, 4096, prompts[1], greedy(3, 300), noise);
+        std::printf("ok greedy k=1..6 == k=0 (noise %g: k=3 acceptance %.2f, %lld steps for 300 tokens)\n", noise,
+                    static_cast<double>(r.stats.n_accepted) / r.stats.n_drafted, static_cast<long long>(r.stats.n_steps));
+    }
+}
+
+static void test_eog_and_budget() {
+    const std::vector<int32_t> prompt = {1, 2, 3};
+    const Run plain = generate(64, 4096, prompt, greedy(0, 200));
+    // end-of-generation: pick tokens that occur in the plain output; generation ends at the first one
+    for (size_t at : {0ul, 1ul, 7ul, 33ul, 120ul}) {
+        const int32_t eog = plain.out[at];
+        size_t first = 0;
+        while (plain.out[first] != eog) first++;
+        const std::vector<int32_t> expect(plain.out.begin(), plain.out.begin() + static_cast<long>(first) + 1);
+        for (int32_t k = 0; k <= 4; k++) {
+            const Run r = generate(64, 4096, prompt, greedy(k, 200, {eog}));
+            CHECK(r.out == expect && r.stop == StopReason::EndOfGeneration, "eog %d k=%d: got %zu tokens, expected %zu", eog, k,
+                  r.out.size(), expect.size());
+            // the trunk holds the prompt and every emitted token but the last (which was never fed)
+            CHECK(r.trunk_n_past == static_cast<int32_t>(prompt.size() + expect.size() - 1), "eog k=%d: trunk holds %d", k,
+                  r.trunk_n_past);
+        }
+    }
+    // n_predict: exactly that many tokens, and no trunk position evaluated past the last one needed
+    for (int32_t n = 1; n <= 12; n++) {
+        for (int32_t k = 0; k <= 5; k++) {
+            const Run r = generate(64, 4096, prompt, greedy(k, n));
+            CHECK(r.out.size() == static_cast<size_t>(n) && r.stop == StopReason::Budget, "n_predict %d k=%d: got %zu", n, k,
+                  r.out.size());
+            CHECK(std::equal(r.out.begin(), r.out.end(), plain.out.begin()), "n_predict %d k=%d: tokens differ", n, k);
+            CHECK(r.max_position <= static_cast<int32_t>(prompt.size()) + n - 2, "n_predict %d k=%d: evaluated position %d", n, k,
+                  r.max_position);
+        }
+    }
+    std::printf("ok end of generation inside the window, n_predict cut exactly\n");
+}
+
+static void test_context_full() {
+    const std::vector<int32_t> prompt = {4, 5, 6, 7, 8};
+    for (int32_t n_ctx : {5, 6, 9, 20, 33}) {
+        const Run plain = generate(64, n_ctx, prompt, greedy(0, -1));
+        const size_t expect = static_cast<size_t>(n_ctx) - prompt.size() + 1;
+        CHECK(plain.out.size() == expect && plain.stop == StopReason::ContextFull, "n_ctx %d: plain made %zu tokens", n_ctx,
+              plain.out.size());
+        for (int32_t k = 1; k <= 4; k++) {
+            const Run r = generate(64, n_ctx, prompt, greedy(k, -1));
+            CHECK(r.out == plain.out && r.stop == StopReason::ContextFull, "n_ctx %d k=%d differs", n_ctx, k);
+            CHECK(r.max_position == n_ctx - 1, "n_ctx %d k=%d: max position %d", n_ctx, k, r.max_position);
+        }
+    }
+    bool threw = false;
+    try {
+        generate(64, 4, prompt, greedy(2, 10));
+    } catch (const std::length_error&) {
+        threw = true;
+    }
+    CHECK(threw, "a prompt longer than the context is refused");
+    std::printf("ok context full\n");
+}
+
+static GenerateParams sampled(int32_t k, int32_t n_predict, uint64_t seed) {
+    GenerateParams gp;
+    gp.draft_max = k;
+    gp.sampler = SamplerParams{0.8f, 0, 0.95f, 0.0f};
+    gp.n_predict = n_predict;
+    gp.seed = seed;
+    return gp;
+}
+
+static void test_sampling() {
+    const std::vector<int32_t> prompt = {3, 1};
+    CHECK(generate(64, 4096, prompt, sampled(3, 100, 7)).out == generate(64, 4096, prompt, sampled(3, 100, 7)).out,
+          "same seed, same tokens");
+    CHECK(generate(64, 4096, prompt, sampled(3, 100, 7)).out != generate(64, 4096, prompt, sampled(3, 100, 8)).out,
+          "another seed, other tokens");
+
+    // joint distribution of the first two tokens with K = 2 against the exact target distribution
+    const int32_t V = 8;
+    ToyBackend ref(V, 64, true, 0.0f);
+    const SamplerChain chain(sampled(0, 0, 0).sampler);
+    std::vector<float> lg(V);
+    std::vector<double> exact(V * V, 0.0);
+    uint64_t s0 = 0;
+    for (int32_t t : prompt) s0 = mix(s0, static_cast<uint64_t>(t));
+    ref.logits_of(s0, lg.data());
+    const Distribution p1 = chain.distribution(lg.data(), V);
+    for (const TokenProb& a : p1.items()) {
+        ref.logits_of(mix(s0, static_cast<uint64_t>(a.id)), lg.data());
+        const Distribution p2 = chain.distribution(lg.data(), V);
+        for (const TokenProb& b : p2.items()) exact[a.id * V + b.id] += static_cast<double>(a.p) * b.p;
+    }
+    const int samples = 20000;
+    std::vector<double> count(V * V, 0.0);
+    int64_t drafted = 0, accepted = 0;
+    for (int i = 0; i < samples; i++) {
+        const Run r = generate(V, 64, prompt, sampled(2, 2, 1000 + static_cast<uint64_t>(i)), 3.0f);
+        count[r.out[0] * V + r.out[1]] += 1;
+        drafted += r.stats.n_drafted;
+        accepted += r.stats.n_accepted;
+    }
+    double chi2 = 0.0, tv = 0.0;
+    int dof = -1;
+    for (int i = 0; i < V * V; i++) {
+        tv += std::fabs(count[i] / samples - exact[i]) / 2;
+        if (exact[i] == 0.0) {
+            CHECK(count[i] == 0, "outcome %d has target probability 0 but was emitted", i);
+            continue;
+        }
+        chi2 += (count[i] - exact[i] * samples) * (count[i] - exact[i] * samples) / (exact[i] * samples);
+        dof++;
+    }
+    const double limit = dof + 3.09 * std::sqrt(2.0 * dof) + 3.1; // ≈ 99.9th percentile
+    CHECK(chi2 < limit && tv <= 0.02, "K=2 sampled joint: chi2 %.1f (dof %d, limit %.1f), tv %.4f", chi2, dof, limit, tv);
+    std::printf("ok sampled K=2 joint distribution of 2 tokens: %d samples, chi2 %.1f over %d dof, tv %.4f, acceptance %.2f\n",
+                samples, chi2, dof, tv, static_cast<double>(accepted) / drafted);
+}
+
+static void test_refusals() {
+    ToyBackend no_mtp(64, 100, false, 0.0f);
+    bool threw = false;
+    try {
+        SpeculativeDecoder d(no_mtp, greedy(2, 10));
+    } catch (const std::invalid_argument&) {
+        threw = true;
+    }
+    CHECK(threw, "drafting without an MTP head is refused");
+    SpeculativeDecoder plain(no_mtp, greedy(0, 10));
+    const int32_t p[2] = {1, 2};
+    plain.prompt(p, 2);
+    int32_t out[16];
+    CHECK(plain.next(out, 16) == 10, "plain decoding without an MTP head works");
+    std::printf("ok refusals\n");
+}
+
+int main() {
+    test_greedy_equivalence();
+    test_eog_and_budget();
+    test_context_full();
+    test_sampling();
+    test_refusals();
+    if (failures) {
+        std::printf("%d check(s) failed\n", failures);
+        return 1;
+    }
+    std::printf("all speculative-loop checks passed\n");
+    return 0;
+}
