@@ -3,14 +3,14 @@
 // same model and prompt, both with 2 threads: prefill the prompt, then time N greedy decode steps
 // (one token per call, host overhead included on both sides). Needs `npm run build` first.
 //
-//   node scripts/bench-cpu-decode.mjs [model = test/fixtures/tiny-code-q8_0.gguf] [n = 128] [reps = 3]
+//   node scripts/bench-cpu-decode.mjs [model = gguf/tiny-code-q8_0.gguf] [n = 128] [reps = 3]
 import { readFileSync } from "node:fs";
 import { getLlama } from "node-llama-cpp";
 import { describeModel } from "../dist/arch/describeModel.js";
 import { parseGguf } from "../dist/gguf/parseGguf.js";
 import { NativeModel } from "../dist/native/NativeModel.js";
 
-const modelPath = process.argv[2] ?? "test/fixtures/tiny-code-q8_0.gguf";
+const modelPath = process.argv[2] ?? "gguf/tiny-code-q8_0.gguf";
 const nGen = Number(process.argv[3] ?? 128);
 const reps = Number(process.argv[4] ?? 3);
 const THREADS = 2;

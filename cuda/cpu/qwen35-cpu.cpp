@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "../src/runtime/failure.h"
 #include "ggml-quants.h"
 
 namespace mtp {
@@ -73,8 +74,8 @@ void rope_apply(float* x, const float* c, const float* s, uint32_t n_dims) {
 
 }  // namespace
 
-CpuSession::CpuSession(const ModelWeights& w, uint32_t n_ctx, int n_threads)
-    : w_(w), hp_(w.hp), n_ctx_(n_ctx), pool_(n_threads) {
+CpuSession::CpuSession(const ModelWeights& w, uint32_t n_ctx, uint32_t n_draft_max, int n_threads)
+    : w_(w), hp_(w.hp), n_ctx_(n_ctx), pool_(n_threads), n_snap_(n_draft_max + 1) {
     const size_t kv = static_cast<size_t>(n_ctx) * hp_.n_head_kv * hp_.head_dim;
     const size_t conv = static_cast<size_t>(hp_.ssm_conv_channels) * (hp_.ssm_conv_kernel - 1);
     const size_t ssm = static_cast<size_t>(hp_.ssm_n_value_heads) * hp_.ssm_value_head_dim * hp_.ssm_key_head_dim;
@@ -87,12 +88,22 @@ CpuSession::CpuSession(const ModelWeights& w, uint32_t n_ctx, int n_threads)
             slot_.push_back(static_cast<int>(conv_state_.size()));
             conv_state_.emplace_back(conv, 0.0f);
             ssm_state_.emplace_back(ssm, 0.0f);
+            if (n_snap_ > 1) {
+                conv_snap_.emplace_back(conv * n_snap_, 0.0f);
+                ssm_snap_.emplace_back(ssm * n_snap_, 0.0f);
+            }
         }
+    }
+    if (hp_.n_mtp > 0) {
+        mtp_k_.resize(kv);
+        mtp_v_.resize(kv);
     }
 }
 
 void CpuSession::reset() {
     n_past_ = 0;  // KV entries past n_past are never read
+    mtp_n_past_ = 0;
+    batch_start_ = batch_n_ = 0;
     for (auto& s : conv_state_) std::fill(s.begin(), s.end(), 0.0f);
     for (auto& s : ssm_state_) std::fill(s.begin(), s.end(), 0.0f);
 }
@@ -111,8 +122,8 @@ void CpuSession::matmul(const Tensor& w, const float* x, uint32_t n, float* y) {
     });
 }
 
-void CpuSession::attention(int il, const float* a, uint32_t n, float* out) {
-    const LayerWeights& L = w_.layers[il];
+void CpuSession::attention(const LayerWeights& L, const float* a, uint32_t n, uint32_t n_past, uint16_t* kc,
+                           uint16_t* vc, float* out) {
     const uint32_t H = hp_.n_head, Hkv = hp_.n_head_kv, D = hp_.head_dim, R = hp_.rope_n_dims;
     const uint32_t group = H / Hkv;
     std::vector<float> qg(static_cast<size_t>(n) * 2 * H * D);  // (n, H, [q | gate]) per head
@@ -124,10 +135,8 @@ void CpuSession::attention(int il, const float* a, uint32_t n, float* out) {
 
     std::vector<float> q(static_cast<size_t>(n) * H * D);  // (n, H, D) normed + rotated queries
     std::vector<float> cs(R / 2), sn(R / 2);
-    uint16_t* kc = k_cache_[slot_[il]].data();  // (n_ctx, Hkv, D)
-    uint16_t* vc = v_cache_[slot_[il]].data();
     for (uint32_t t = 0; t < n; t++) {
-        const int64_t pos = static_cast<int64_t>(n_past_) + t;
+        const int64_t pos = static_cast<int64_t>(n_past) + t;
         rope_angles(hp_, pos, cs.data(), sn.data());
         for (uint32_t h = 0; h < H; h++) {
             float* qh = &q[(static_cast<size_t>(t) * H + h) * D];
@@ -149,10 +158,10 @@ void CpuSession::attention(int il, const float* a, uint32_t n, float* out) {
     std::vector<float> o(static_cast<size_t>(n) * H * D);  // (n, H, D) gated attention output
     const float kq_scale = 1.0f / std::sqrt(static_cast<float>(D));
     pool_.parallel_for(static_cast<int64_t>(n) * H, [&](int64_t i0, int64_t i1) {
-        std::vector<float> q16(D), w(n_past_ + n);  // w: (n_kv) scores, then softmax weights
+        std::vector<float> q16(D), w(n_past + n);  // w: (n_kv) scores, then softmax weights
         for (int64_t item = i0; item < i1; item++) {
             const uint32_t t = static_cast<uint32_t>(item / H), h = static_cast<uint32_t>(item % H), j = h / group;
-            const uint32_t n_kv = n_past_ + t + 1;  // causal: positions 0..pos
+            const uint32_t n_kv = n_past + t + 1;  // causal: positions 0..pos
             const float* qh = &q[(static_cast<size_t>(t) * H + h) * D];
             for (uint32_t d = 0; d < D; d++) q16[d] = round_to_f16(qh[d]);
             float max = -INFINITY;
@@ -207,6 +216,10 @@ void CpuSession::gated_delta_net(int il, const float* a, uint32_t n, float* out)
     // Depthwise causal conv over the raw channels, then SiLU: y (n, Cc) = [q | k | v].
     std::vector<float> y(static_cast<size_t>(n) * Cc);
     float* conv_state = conv_state_[slot_[il]].data();  // (Cc, Kc-1)
+    // A batch that may be rolled back (a verify batch) records the state after each token.
+    const bool record = n > 1 && n <= n_snap_;
+    const size_t conv_plane = static_cast<size_t>(Cc) * (Kc - 1);
+    float* conv_snap = record ? conv_snap_[slot_[il]].data() : nullptr;  // (n_snap, Cc, Kc-1)
     pool_.parallel_for(Cc, [&](int64_t c0, int64_t c1) {
         std::vector<float> window(Kc);  // the Kc-1 past inputs, then the current one
         for (int64_t c = c0; c < c1; c++) {
@@ -219,6 +232,7 @@ void CpuSession::gated_delta_net(int il, const float* a, uint32_t n, float* out)
                 for (uint32_t i = 0; i < Kc; i++) sum += window[i] * kernel[i];
                 y[static_cast<size_t>(t) * Cc + c] = silu(sum);
                 std::copy(window.begin() + 1, window.end(), st);
+                if (record) std::copy(st, st + Kc - 1, conv_snap + t * conv_plane + c * (Kc - 1));
             }
         }
     });
@@ -229,6 +243,8 @@ void CpuSession::gated_delta_net(int il, const float* a, uint32_t n, float* out)
     // Recurrence per value head j (uses key head j mod Hk: tiled broadcast), then the gated norm.
     std::vector<float> o(static_cast<size_t>(n) * Hv * Dv);  // (n, Hv, Dv)
     float* ssm_state = ssm_state_[slot_[il]].data();
+    const size_t ssm_plane = static_cast<size_t>(Hv) * Dv * Dk;
+    float* ssm_snap = record ? ssm_snap_[slot_[il]].data() : nullptr;  // (n_snap, Hv, Dv, Dk)
     const float scale = 1.0f / std::sqrt(static_cast<float>(Dk));
     pool_.parallel_for(Hv, [&](int64_t j0, int64_t j1) {
         std::vector<float> delta(Dv);
@@ -255,6 +271,7 @@ void CpuSession::gated_delta_net(int il, const float* a, uint32_t n, float* out)
                     for (uint32_t r = 0; r < Dk; r++) sum += S[c * Dk + r] * q[r];
                     ot[c] = sum * scale;
                 }
+                if (record) std::copy(S, S + static_cast<size_t>(Dv) * Dk, ssm_snap + t * ssm_plane + static_cast<size_t>(j) * Dv * Dk);
                 rms_norm(ot, L[MTP_ROLE_SSM_NORM].f32, ot, Dv, hp_.rms_eps);
                 const float* zt = &z[(static_cast<size_t>(t) * Hv + j) * Dv];
                 for (uint32_t c = 0; c < Dv; c++) ot[c] *= silu(zt[c]);
@@ -264,8 +281,7 @@ void CpuSession::gated_delta_net(int il, const float* a, uint32_t n, float* out)
     matmul(L[MTP_ROLE_SSM_OUT], o.data(), n, out);
 }
 
-void CpuSession::ffn(int il, const float* a, uint32_t n, float* out) {
-    const LayerWeights& L = w_.layers[il];
+void CpuSession::ffn(const LayerWeights& L, const float* a, uint32_t n, float* out) {
     const size_t F = hp_.n_ff;
     std::vector<float> gate(n * F), up(n * F);  // (n, F)
     matmul(L[MTP_ROLE_FFN_GATE], a, n, gate.data());
@@ -285,13 +301,13 @@ void CpuSession::eval(const int32_t* tokens, uint32_t n, const uint32_t* logit_r
         const LayerWeights& L = w_.layers[il];
         for (uint32_t t = 0; t < n; t++) rms_norm(&x[t * E], L[MTP_ROLE_ATTN_NORM].f32, &a[t * E], E, hp_.rms_eps);
         if (w_.layer_kinds[il] == MTP_LAYER_KIND_ATTENTION) {
-            attention(static_cast<int>(il), a.data(), n, m.data());
+            attention(L, a.data(), n, n_past_, k_cache_[slot_[il]].data(), v_cache_[slot_[il]].data(), m.data());
         } else {
             gated_delta_net(static_cast<int>(il), a.data(), n, m.data());
         }
         for (size_t i = 0; i < n * E; i++) x[i] += m[i];
         for (uint32_t t = 0; t < n; t++) rms_norm(&x[t * E], L[MTP_ROLE_POST_ATTENTION_NORM].f32, &a[t * E], E, hp_.rms_eps);
-        ffn(static_cast<int>(il), a.data(), n, m.data());
+        ffn(L, a.data(), n, m.data());
         for (size_t i = 0; i < n * E; i++) x[i] += m[i];
     }
     // h_final (n, E) into a; the LM head reads the requested rows only.
@@ -302,7 +318,78 @@ void CpuSession::eval(const int32_t* tokens, uint32_t n, const uint32_t* logit_r
         for (uint32_t r = 0; r < n_logit_rows; r++) std::memcpy(&rows[r * E], &a[logit_rows[r] * E], E * sizeof(float));
         matmul(w_.lm_head(), rows.data(), n_logit_rows, logits);
     }
+    batch_start_ = n_past_;
+    batch_n_ = n;
     n_past_ += n;
+}
+
+void CpuSession::keep(uint32_t n_keep) {
+    if (n_keep < 1 || n_keep > batch_n_) {
+        fail(MTP_STATUS_INVALID_ARGUMENT, "keep: expected 1..%u (the last batch), got %u", batch_n_, n_keep);
+    }
+    if (n_keep < batch_n_) {
+        if (batch_n_ > n_snap_) {
+            fail(MTP_STATUS_INVALID_ARGUMENT, "keep: a batch of %u tokens cannot be rolled back (snapshots for %u)", batch_n_, n_snap_);
+        }
+        const size_t conv_plane = conv_state_.empty() ? 0 : conv_state_[0].size();
+        const size_t ssm_plane = ssm_state_.empty() ? 0 : ssm_state_[0].size();
+        for (size_t g = 0; g < conv_state_.size(); g++) {
+            const float* c = conv_snap_[g].data() + (n_keep - 1) * conv_plane;
+            const float* s = ssm_snap_[g].data() + (n_keep - 1) * ssm_plane;
+            std::copy(c, c + conv_plane, conv_state_[g].begin());
+            std::copy(s, s + ssm_plane, ssm_state_[g].begin());
+        }
+    }
+    n_past_ = batch_start_ + n_keep;  // KV entries past n_past are never read
+    batch_n_ = n_keep;
+}
+
+void CpuSession::trunk_eval(const int32_t* tokens, int32_t n, int32_t logits_from, float* logits, float* hidden) {
+    std::vector<uint32_t> rows;
+    for (int32_t r = logits_from; r < n; r++) rows.push_back(static_cast<uint32_t>(r));
+    eval(tokens, static_cast<uint32_t>(n), rows.data(), static_cast<uint32_t>(rows.size()), logits, hidden);
+}
+
+// The MTP head (spec §4.2): e = enorm(Emb[x]), hn = hnorm(h), u = eh_proj·[e; hn], one gated attention
+// block over the head's own KV cache plus its FFN, h' = shared_head_norm(t), logits = head·h'.
+void CpuSession::mtp_eval(const int32_t* tokens, const float* hidden_in, int32_t n_rows, float* logits_last,
+                          float* hidden_last) {
+    if (hp_.n_mtp == 0) fail(MTP_STATUS_UNSUPPORTED, "mtp_eval: the model has no MTP head");
+    const uint32_t n = static_cast<uint32_t>(n_rows);
+    if (n == 0 || mtp_n_past_ + n > n_ctx_) {
+        fail(MTP_STATUS_CONTEXT_FULL, "mtp_eval: %u rows at position %u overflow the context of %u", n, mtp_n_past_, n_ctx_);
+    }
+    const LayerWeights& L = w_.layers[hp_.n_layer];
+    const Tensor& emb = L[MTP_ROLE_NEXTN_EMBED_TOKENS].present ? L[MTP_ROLE_NEXTN_EMBED_TOKENS] : w_.token_embd;
+    const Tensor& out_norm = L[MTP_ROLE_NEXTN_SHARED_HEAD_NORM].present ? L[MTP_ROLE_NEXTN_SHARED_HEAD_NORM] : w_.output_norm;
+    const Tensor& head = L[MTP_ROLE_NEXTN_SHARED_HEAD_HEAD].present ? L[MTP_ROLE_NEXTN_SHARED_HEAD_HEAD] : w_.lm_head();
+    const size_t E = hp_.n_embd;
+    std::vector<float> c(n * 2 * E), e(E);               // (n, 2E): [enorm(embedding) | hnorm(hidden)]
+    std::vector<float> x(n * E), a(n * E), m(n * E);     // (n, E): residual stream, normed input, block output
+    for (uint32_t t = 0; t < n; t++) {
+        if (tokens[t] < 0 || static_cast<uint32_t>(tokens[t]) >= hp_.n_vocab) {
+            fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_eval: tokens[%u]: expected a token id in [0, %u), got %d", t, hp_.n_vocab, tokens[t]);
+        }
+        dequantize_row(emb.type, emb.row(tokens[t]), e.data(), static_cast<int64_t>(E));
+        rms_norm(e.data(), L[MTP_ROLE_NEXTN_ENORM].f32, &c[t * 2 * E], E, hp_.rms_eps);
+        rms_norm(hidden_in + t * E, L[MTP_ROLE_NEXTN_HNORM].f32, &c[t * 2 * E + E], E, hp_.rms_eps);
+    }
+    matmul(L[MTP_ROLE_NEXTN_EH_PROJ], c.data(), n, x.data());
+    for (uint32_t t = 0; t < n; t++) rms_norm(&x[t * E], L[MTP_ROLE_ATTN_NORM].f32, &a[t * E], E, hp_.rms_eps);
+    attention(L, a.data(), n, mtp_n_past_, mtp_k_.data(), mtp_v_.data(), m.data());
+    for (size_t i = 0; i < n * E; i++) x[i] += m[i];
+    for (uint32_t t = 0; t < n; t++) rms_norm(&x[t * E], L[MTP_ROLE_POST_ATTENTION_NORM].f32, &a[t * E], E, hp_.rms_eps);
+    ffn(L, a.data(), n, m.data());
+    for (size_t i = 0; i < n * E; i++) x[i] += m[i];
+    // Only the last row's output is needed: the chain feeds h' forward, the logits give the draft.
+    rms_norm(&x[(n - 1) * E], out_norm.f32, hidden_last, E, hp_.rms_eps);
+    matmul(head, hidden_last, 1, logits_last);
+    mtp_n_past_ += n;
+}
+
+void CpuSession::mtp_truncate(int32_t n_pos) {
+    if (n_pos < 0) fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_truncate: expected >= 0, got %d", n_pos);
+    mtp_n_past_ = std::min(mtp_n_past_, static_cast<uint32_t>(n_pos));  // entries past it are never read
 }
 
 }  // namespace mtp

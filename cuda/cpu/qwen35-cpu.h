@@ -6,30 +6,51 @@
 #include <cstdint>
 #include <vector>
 
+#include "../src/runtime/speculative.h"
 #include "../src/runtime/weights.h"
 #include "thread-pool.h"
 
 namespace mtp {
 
-class CpuSession {
+// Also the MTP head (spec §4) with its own KV cache, and rollback into the last evaluated batch: a
+// batch of up to n_draft_max + 1 tokens records the Gated DeltaNet conv and recurrent state after
+// each token (the snapshot planes of spec §3.7), so keep(n) restores the state after token n − 1
+// without re-evaluating anything. It is the DecodeBackend the shared decode loop drives.
+class CpuSession : public DecodeBackend {
 public:
-    CpuSession(const ModelWeights& w, uint32_t n_ctx, int n_threads);
+    CpuSession(const ModelWeights& w, uint32_t n_ctx, uint32_t n_draft_max, int n_threads);
 
-    uint32_t n_ctx() const { return n_ctx_; }
     uint32_t n_past() const { return n_past_; }
-    uint32_t n_vocab() const { return hp_.n_vocab; }
+    uint32_t n_draft_max() const { return n_snap_ - 1; }
     void reset();
 
     // tokens (n), validated by the caller; logits (n_logit_rows, V); hidden (n, E) or nullptr.
     void eval(const int32_t* tokens, uint32_t n, const uint32_t* logit_rows, uint32_t n_logit_rows, float* logits,
               float* hidden);
+    // Keeps the first n_keep tokens of the last eval batch; the batch had at most n_draft_max + 1
+    // tokens unless n_keep is all of it.
+    void keep(uint32_t n_keep);
+
+    // DecodeBackend
+    int32_t n_vocab() const override { return static_cast<int32_t>(hp_.n_vocab); }
+    int32_t n_embd() const override { return static_cast<int32_t>(hp_.n_embd); }
+    int32_t n_ctx() const override { return static_cast<int32_t>(n_ctx_); }
+    bool has_mtp() const override { return hp_.n_mtp > 0; }
+    int32_t trunk_n_past() const override { return static_cast<int32_t>(n_past_); }
+    void trunk_eval(const int32_t* tokens, int32_t n, int32_t logits_from, float* logits, float* hidden) override;
+    void trunk_keep(int32_t n_keep) override { keep(static_cast<uint32_t>(n_keep)); }
+    int32_t mtp_n_past() const override { return static_cast<int32_t>(mtp_n_past_); }
+    void mtp_eval(const int32_t* tokens, const float* hidden_in, int32_t n, float* logits_last, float* hidden_last) override;
+    void mtp_truncate(int32_t n_pos) override;
 
 private:
     // y (n, w.ne[1]) = x (n, w.ne[0]) · wᵀ with the activation converted as llama.cpp does (§3.11).
     void matmul(const Tensor& w, const float* x, uint32_t n, float* y);
-    void attention(int il, const float* a, uint32_t n, float* out);
+    // Gated attention of block L over the cache kc/vc ((n_ctx, H_kv, D) f16) holding n_past positions.
+    void attention(const LayerWeights& L, const float* a, uint32_t n, uint32_t n_past, uint16_t* kc, uint16_t* vc,
+                   float* out);
     void gated_delta_net(int il, const float* a, uint32_t n, float* out);
-    void ffn(int il, const float* a, uint32_t n, float* out);
+    void ffn(const LayerWeights& L, const float* a, uint32_t n, float* out);
 
     const ModelWeights& w_;
     const mtp_hparams& hp_;
@@ -40,6 +61,12 @@ private:
     std::vector<std::vector<uint16_t>> k_cache_, v_cache_;  // per attention layer: (n_ctx, H_kv, D) f16
     std::vector<std::vector<float>> conv_state_;             // per GDN layer: (Cc, Kc-1), oldest first
     std::vector<std::vector<float>> ssm_state_;              // per GDN layer: (Hv, Dv, Dk): S_j[a][b] at (j·Dv + b)·Dk + a
+    uint32_t n_snap_;                                        // snapshot planes = n_draft_max + 1
+    std::vector<std::vector<float>> conv_snap_;              // per GDN layer: (n_snap, Cc, Kc-1), plane t = after token t
+    std::vector<std::vector<float>> ssm_snap_;               // per GDN layer: (n_snap, Hv, Dv, Dk)
+    uint32_t batch_start_ = 0, batch_n_ = 0;                 // the last eval batch
+    std::vector<uint16_t> mtp_k_, mtp_v_;                    // MTP block KV: (n_ctx, H_kv, D) f16
+    uint32_t mtp_n_past_ = 0;
     std::vector<uint8_t> act_;                               // converted activations of the current matmul
 };
 

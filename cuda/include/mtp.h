@@ -38,7 +38,7 @@ extern "C" {
 #endif
 
 /* Bumped on every incompatible change of this header; the TS side refuses any other value. */
-#define MTP_ABI_VERSION 1u
+#define MTP_ABI_VERSION 2u
 
 typedef enum mtp_status {
     MTP_STATUS_OK = 0,
@@ -177,8 +177,37 @@ typedef struct mtp_session_params {
     uint32_t size;      /* = sizeof(mtp_session_params) */
     uint32_t n_ctx;     /* KV cache capacity in positions (> 0) */
     uint32_t n_threads; /* worker threads for this session; 0 = hardware concurrency */
-    uint32_t reserved;  /* 0 */
+    uint32_t n_draft_max; /* longest draft speculative decoding may use (sizes the rollback snapshots); 0..16 */
 } mtp_session_params;
+
+/* Speculative / plain generation (see mtp_session_generate_begin). */
+typedef struct mtp_generate_params {
+    uint32_t size;        /* = sizeof(mtp_generate_params) */
+    uint32_t draft_max;   /* K: tokens drafted by the MTP head per step; 0 = plain decoding */
+    int32_t n_predict;    /* tokens to generate; < 0: until end of generation or context full */
+    int32_t top_k;        /* <= 0: off */
+    float temperature;    /* <= 0: greedy */
+    float top_p;          /* >= 1: off */
+    float min_p;          /* <= 0: off */
+    uint32_t reserved;    /* 0 */
+    uint64_t seed;
+} mtp_generate_params;
+
+typedef enum mtp_stop_reason {
+    MTP_STOP_NONE = 0,              /* still generating */
+    MTP_STOP_END_OF_GENERATION = 1, /* an end-of-generation token was emitted (it is the last token) */
+    MTP_STOP_BUDGET = 2,            /* n_predict tokens were emitted */
+    MTP_STOP_CONTEXT_FULL = 3       /* every position of the context is used */
+} mtp_stop_reason;
+
+typedef struct mtp_generate_stats {
+    uint32_t size;        /* = sizeof(mtp_generate_stats) */
+    uint32_t stop_reason; /* mtp_stop_reason */
+    int64_t n_steps;      /* trunk passes after the prompt */
+    int64_t n_drafted;    /* draft tokens verified */
+    int64_t n_accepted;   /* draft tokens accepted */
+    int64_t n_generated;  /* tokens emitted so far */
+} mtp_generate_stats;
 
 typedef struct mtp_model mtp_model;
 typedef struct mtp_session mtp_session;
@@ -189,7 +218,9 @@ typedef enum mtp_abi_struct {
     MTP_ABI_STRUCT_HPARAMS = 1,
     MTP_ABI_STRUCT_TENSOR_INFO = 2,
     MTP_ABI_STRUCT_MODEL_PARAMS = 3,
-    MTP_ABI_STRUCT_SESSION_PARAMS = 4
+    MTP_ABI_STRUCT_SESSION_PARAMS = 4,
+    MTP_ABI_STRUCT_GENERATE_PARAMS = 5,
+    MTP_ABI_STRUCT_GENERATE_STATS = 6
 } mtp_abi_struct;
 
 /* MTP_ABI_VERSION of the built library. */
@@ -243,6 +274,33 @@ MTP_API uint32_t mtp_session_get_n_past(const mtp_session* session);
 MTP_API mtp_status mtp_session_eval(mtp_session* session, const int32_t* tokens, const int32_t* positions,
                                     uint32_t n_tokens, const uint32_t* logit_rows, uint32_t n_logit_rows,
                                     float* logits, float* hidden, mtp_error* err);
+
+/*
+ * Rolls the session back into its last mtp_session_eval batch: keeps the first n_keep tokens
+ * (1 <= n_keep <= batch size). The recurrent state is restored from the snapshot taken after token
+ * n_keep − 1 during that batch, so a batch to be rolled back must have at most n_draft_max + 1 tokens.
+ */
+MTP_API mtp_status mtp_session_keep(mtp_session* session, uint32_t n_keep, mtp_error* err);
+
+/*
+ * Starts generation on a reset session: evaluates the prompt (n_prompt >= 1 tokens; they must fit
+ * n_ctx) and prepares the decode loop — plain decoding, or MTP self-speculative decoding when
+ * params->draft_max > 0 (needs a model with an MTP head and draft_max <= the session's n_draft_max).
+ * Greedy speculative output is token-identical to plain greedy output; sampled speculative output
+ * has exactly the target's distribution (speculative rejection sampling). eog_tokens (n_eog ids)
+ * end generation; the end-of-generation token itself is emitted.
+ */
+MTP_API mtp_status mtp_session_generate_begin(mtp_session* session, const mtp_generate_params* params,
+                                              const int32_t* prompt, uint32_t n_prompt, const int32_t* eog_tokens,
+                                              uint32_t n_eog, mtp_error* err);
+/*
+ * Runs the loop until `capacity` tokens are ready or generation stops; writes them to out and their
+ * count to *n_out (0 once generation has stopped and everything was handed out). stats, if not NULL,
+ * receives the running statistics. The whole draft → verify → accept → roll back cycle runs here:
+ * no per-token calls cross the ABI.
+ */
+MTP_API mtp_status mtp_session_generate_next(mtp_session* session, int32_t* out, uint32_t capacity, uint32_t* n_out,
+                                             mtp_generate_stats* stats, mtp_error* err);
 
 #ifdef __cplusplus
 }

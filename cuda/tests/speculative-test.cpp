@@ -13,6 +13,7 @@
  * exactly with no trunk work past it; context full; seeded reproducibility; the sampled joint
  * distribution of the first two tokens matches the exact target distribution for K = 2.
  */
+#include "../src/runtime/failure.h"
 #include "../src/runtime/speculative.h"
 
 #include <cmath>
@@ -238,8 +239,8 @@ static void test_context_full() {
     bool threw = false;
     try {
         generate(64, 4, prompt, greedy(2, 10));
-    } catch (const std::length_error&) {
-        threw = true;
+    } catch (const Failure& f) {
+        threw = f.status == MTP_STATUS_CONTEXT_FULL;
     }
     CHECK(threw, "a prompt longer than the context is refused");
     std::printf("ok context full\n");
@@ -307,8 +308,8 @@ static void test_refusals() {
     bool threw = false;
     try {
         SpeculativeDecoder d(no_mtp, greedy(2, 10));
-    } catch (const std::invalid_argument&) {
-        threw = true;
+    } catch (const Failure& f) {
+        threw = f.status == MTP_STATUS_UNSUPPORTED;
     }
     CHECK(threw, "drafting without an MTP head is refused");
     SpeculativeDecoder plain(no_mtp, greedy(0, 10));

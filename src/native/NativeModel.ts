@@ -15,12 +15,16 @@ import {
   MtpBackend,
   MtpLayerKind,
   MtpStatus,
+  MTP_STOP_REASONS,
+  mtp_generate_params,
+  mtp_generate_stats,
   mtp_hparams,
   mtp_model_params,
   mtp_session_params,
   mtp_tensor_info,
   newMtpError,
   type MtpErrorStruct,
+  type StopReason,
 } from "./abi.js";
 import { loadNativeLibrary, type NativeLibrary } from "./loadNativeLibrary.js";
 
@@ -38,6 +42,36 @@ export interface SessionOptions {
   nCtx: number;
   /** Worker threads; 0 or absent = hardware concurrency. */
   nThreads?: number;
+  /** Longest draft speculative decoding will use (0..16; default 0 = plain decoding only). */
+  nDraftMax?: number;
+}
+
+export interface GenerateOptions {
+  /** K: tokens drafted by the MTP head per step; 0 = plain decoding. */
+  draftMax: number;
+  /** Tokens to generate; < 0 = until end of generation or context full. */
+  nPredict: number;
+  /** <= 0: greedy. */
+  temperature: number;
+  topK: number;
+  topP: number;
+  minP: number;
+  seed: number;
+  /** Token ids that end generation (emitted, then generation stops). */
+  eogTokens: readonly number[];
+}
+
+export interface GenerateStats {
+  stopReason: StopReason;
+  nSteps: number;
+  nDrafted: number;
+  nAccepted: number;
+  nGenerated: number;
+}
+
+export interface GenerateChunk {
+  tokens: number[];
+  stats: GenerateStats;
 }
 
 export interface EvalOptions {
@@ -119,6 +153,75 @@ export class NativeSession {
       err,
     ] as const;
     return { args, err, result: hidden ? { logits, hidden } : { logits } };
+  }
+
+  /** Keeps the first nKeep tokens of the last eval batch (rollback without re-evaluation). */
+  keep(nKeep: number): void {
+    const err = newMtpError();
+    checkStatus("mtp_session_keep", this.lib.fn.mtp_session_keep(this.live(), nKeep, err), err);
+  }
+
+  /** Resets the session, evaluates the prompt and starts the native decode loop. */
+  generateBegin(prompt: readonly number[], o: GenerateOptions): void {
+    const err = newMtpError();
+    const params = {
+      size: koffi.sizeof(mtp_generate_params),
+      draft_max: o.draftMax,
+      n_predict: o.nPredict,
+      top_k: o.topK,
+      temperature: o.temperature,
+      top_p: o.topP,
+      min_p: o.minP,
+      reserved: 0,
+      seed: BigInt(o.seed),
+    };
+    const eog = o.eogTokens.length ? Int32Array.from(o.eogTokens) : null;
+    const status = this.lib.fn.mtp_session_generate_begin(this.live(), params, Int32Array.from(prompt), prompt.length, eog, o.eogTokens.length, err);
+    checkStatus("mtp_session_generate_begin", status, err);
+  }
+
+  /** Up to `capacity` generated tokens (an empty list once generation has stopped). */
+  generateNext(capacity: number): GenerateChunk {
+    const call = this.prepareNext(capacity);
+    checkStatus("mtp_session_generate_next", this.lib.fn.mtp_session_generate_next(...call.args), call.err);
+    return call.result();
+  }
+
+  /** generateNext on a worker thread (the event loop keeps running: streaming, Ctrl-C). */
+  generateNextAsync(capacity: number): Promise<GenerateChunk> {
+    const call = this.prepareNext(capacity);
+    this.busy = true;
+    return new Promise<GenerateChunk>((resolve, reject) => {
+      this.lib.fn.mtp_session_generate_next_async(...call.args, (error, status) => {
+        this.busy = false;
+        try {
+          if (error) throw new NativeError(`mtp_session_generate_next: ${error instanceof Error ? error.message : String(error)}`);
+          checkStatus("mtp_session_generate_next", status, call.err);
+          resolve(call.result());
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
+  }
+
+  private prepareNext(capacity: number) {
+    const out = new Int32Array(capacity);
+    const nOut = [0];
+    const stats = { size: koffi.sizeof(mtp_generate_stats), stop_reason: 0, n_steps: 0, n_drafted: 0, n_accepted: 0, n_generated: 0 };
+    const err = newMtpError();
+    const args = [this.live(), out, capacity, nOut, stats, err] as const;
+    const result = (): GenerateChunk => ({
+      tokens: Array.from(out.subarray(0, nOut[0])),
+      stats: {
+        stopReason: MTP_STOP_REASONS[stats.stop_reason] ?? "none",
+        nSteps: Number(stats.n_steps),
+        nDrafted: Number(stats.n_drafted),
+        nAccepted: Number(stats.n_accepted),
+        nGenerated: Number(stats.n_generated),
+      },
+    });
+    return { args, err, result };
   }
 
   reset(): void {
@@ -214,7 +317,12 @@ export class NativeModel {
   createSession(options: SessionOptions): NativeSession {
     const out: unknown[] = [null];
     const err = newMtpError();
-    const params = { size: koffi.sizeof(mtp_session_params), n_ctx: options.nCtx, n_threads: options.nThreads ?? 0, reserved: 0 };
+    const params = {
+      size: koffi.sizeof(mtp_session_params),
+      n_ctx: options.nCtx,
+      n_threads: options.nThreads ?? 0,
+      n_draft_max: options.nDraftMax ?? 0,
+    };
     checkStatus("mtp_session_create", this.lib.fn.mtp_session_create(this.live(), params, out, err), err);
     const hp = this.description.hparams;
     const session = new NativeSession(this.lib, out[0], hp.nVocab, hp.nEmbd, options.nCtx);

@@ -7,7 +7,7 @@ import koffi from "koffi";
 import type { TensorRole } from "../arch/ModelDescription.js";
 
 /** Must equal MTP_ABI_VERSION of the loaded library. */
-export const MTP_ABI_VERSION = 1;
+export const MTP_ABI_VERSION = 2;
 
 export const MtpStatus = {
   OK: 0,
@@ -126,8 +126,33 @@ export const mtp_session_params = koffi.struct("mtp_session_params", {
   size: "uint32_t",
   n_ctx: "uint32_t",
   n_threads: "uint32_t",
-  reserved: "uint32_t",
+  n_draft_max: "uint32_t",
 });
+
+export const mtp_generate_params = koffi.struct("mtp_generate_params", {
+  size: "uint32_t",
+  draft_max: "uint32_t",
+  n_predict: "int32_t",
+  top_k: "int32_t",
+  temperature: "float",
+  top_p: "float",
+  min_p: "float",
+  reserved: "uint32_t",
+  seed: "uint64_t",
+});
+
+export const mtp_generate_stats = koffi.struct("mtp_generate_stats", {
+  size: "uint32_t",
+  stop_reason: "uint32_t",
+  n_steps: "int64_t",
+  n_drafted: "int64_t",
+  n_accepted: "int64_t",
+  n_generated: "int64_t",
+});
+
+/** mtp_stop_reason */
+export const MTP_STOP_REASONS = ["none", "end-of-generation", "budget", "context-full"] as const;
+export type StopReason = (typeof MTP_STOP_REASONS)[number];
 
 /** mtp_abi_struct ids → the koffi mirror, for the layout check. */
 export const ABI_STRUCTS: ReadonlyArray<[id: number, type: koffi.IKoffiCType]> = [
@@ -136,6 +161,8 @@ export const ABI_STRUCTS: ReadonlyArray<[id: number, type: koffi.IKoffiCType]> =
   [2, mtp_tensor_info],
   [3, mtp_model_params],
   [4, mtp_session_params],
+  [5, mtp_generate_params],
+  [6, mtp_generate_stats],
 ];
 
 const mtp_model = koffi.opaque("mtp_model");
@@ -186,6 +213,27 @@ export interface MtpFunctions {
     hidden: Float32Array | null,
     err: MtpErrorStruct,
   ): number;
+  mtp_session_keep(session: unknown, nKeep: number, err: MtpErrorStruct): number;
+  mtp_session_generate_begin(
+    session: unknown,
+    params: object,
+    prompt: Int32Array,
+    nPrompt: number,
+    eog: Int32Array | null,
+    nEog: number,
+    err: MtpErrorStruct,
+  ): number;
+  mtp_session_generate_next(session: unknown, out: Int32Array, capacity: number, nOut: number[], stats: object, err: MtpErrorStruct): number;
+  /** mtp_session_generate_next on a koffi worker thread. */
+  mtp_session_generate_next_async(
+    session: unknown,
+    out: Int32Array,
+    capacity: number,
+    nOut: number[],
+    stats: object,
+    err: MtpErrorStruct,
+    done: (error: unknown, status: number) => void,
+  ): void;
   /** mtp_session_eval on a koffi worker thread; `done` receives its status. */
   mtp_session_eval_async(
     session: unknown,
@@ -206,6 +254,9 @@ export function bindMtpFunctions(lib: koffi.IKoffiLib): MtpFunctions {
   const sessionEval = lib.func(
     "int32_t mtp_session_eval(mtp_session* session, const int32_t* tokens, const int32_t* positions, uint32_t n_tokens, const uint32_t* logit_rows, uint32_t n_logit_rows, float* logits, float* hidden, _Inout_ mtp_error* err)",
   );
+  const generateNext = lib.func(
+    "int32_t mtp_session_generate_next(mtp_session* session, int32_t* out, uint32_t capacity, _Out_ uint32_t* n_out, _Inout_ mtp_generate_stats* stats, _Inout_ mtp_error* err)",
+  );
   return {
     mtp_abi_version: lib.func("uint32_t mtp_abi_version(void)"),
     mtp_abi_get_layout: lib.func("uint32_t mtp_abi_get_layout(uint32_t struct_id, uint64_t* out, uint32_t capacity)"),
@@ -224,6 +275,12 @@ export function bindMtpFunctions(lib: koffi.IKoffiLib): MtpFunctions {
     mtp_session_reset: lib.func("int32_t mtp_session_reset(mtp_session* session, _Inout_ mtp_error* err)"),
     mtp_session_get_n_past: lib.func("uint32_t mtp_session_get_n_past(const mtp_session* session)"),
     mtp_session_eval: sessionEval,
+    mtp_session_keep: lib.func("int32_t mtp_session_keep(mtp_session* session, uint32_t n_keep, _Inout_ mtp_error* err)"),
+    mtp_session_generate_begin: lib.func(
+      "int32_t mtp_session_generate_begin(mtp_session* session, const mtp_generate_params* params, const int32_t* prompt, uint32_t n_prompt, const int32_t* eog_tokens, uint32_t n_eog, _Inout_ mtp_error* err)",
+    ),
+    mtp_session_generate_next: generateNext,
+    mtp_session_generate_next_async: generateNext.async,
     mtp_session_eval_async: sessionEval.async,
   } as MtpFunctions;
 }

@@ -6,7 +6,8 @@ import { fileURLToPath } from "node:url";
 
 export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const FIXTURES = join(ROOT, "test/fixtures");
-export const TINY_Q8 = join(FIXTURES, "tiny-code-q8_0.gguf");
+/** The bundled default model (gguf/README.md). */
+export const TINY_Q8 = join(ROOT, "gguf/tiny-code-q8_0.gguf");
 /** Size of ../shared/models/tiny-code/tiny-code-bf16.gguf, whose header bytes are committed. */
 export const TINY_BF16_SIZE = 47572608;
 
@@ -26,3 +27,6 @@ export function materializeBf16Header(dir = tempDir()): string {
   closeSync(fd);
   return path;
 }
+
+/** The full tiny-code bf16 model, present where ../shared is (48 MB: not committed); tests skip visibly without it. */
+export const TINY_BF16 = join(ROOT, "../shared/models/tiny-code/tiny-code-bf16.gguf");

@@ -18,7 +18,7 @@ import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { describeModel } from "../../src/arch/describeModel.js";
 import { parseGguf } from "../../src/gguf/parseGguf.js";
-import { FIXTURES, ROOT, TINY_Q8 } from "../helpers/fixtures.js";
+import { FIXTURES, TINY_BF16, TINY_Q8 } from "../helpers/fixtures.js";
 import { NativeModel, type NativeSession } from "../../src/native/NativeModel.js";
 
 interface OraclePrompt {
@@ -34,7 +34,7 @@ interface Oracle {
 }
 
 const oracle = JSON.parse(readFileSync(join(FIXTURES, "tiny-code-oracle.json"), "utf8")) as Oracle;
-const BF16 = join(ROOT, "../shared/models/tiny-code/tiny-code-bf16.gguf");
+const BF16 = TINY_BF16;
 const Q8_0 = TINY_Q8;
 
 function argmax(a: Float32Array, off: number, n: number): number {

@@ -12,6 +12,7 @@
 #include "../../cpu/ggml-quants.h"
 #include "../../cpu/qwen35-cpu.h"
 #include "../runtime/failure.h"
+#include "../runtime/speculative.h"
 #include "../runtime/weights.h"
 #include "mtp.h"
 
@@ -21,6 +22,7 @@ struct mtp_model {
 
 struct mtp_session {
     std::unique_ptr<mtp::CpuSession> cpu;
+    std::unique_ptr<mtp::SpeculativeDecoder> decoder;  // between generate_begin and the next reset/eval
     bool poisoned = false;  // a failure left the state undefined; only reset clears it
 };
 
@@ -104,7 +106,17 @@ MTP_API uint32_t mtp_abi_get_layout(uint32_t struct_id, uint64_t* out, uint32_t 
             LAYOUT(mtp_model_params, offsetof(mtp_model_params, size), offsetof(mtp_model_params, backend));
         case MTP_ABI_STRUCT_SESSION_PARAMS:
             LAYOUT(mtp_session_params, offsetof(mtp_session_params, size), offsetof(mtp_session_params, n_ctx),
-                   offsetof(mtp_session_params, n_threads), offsetof(mtp_session_params, reserved));
+                   offsetof(mtp_session_params, n_threads), offsetof(mtp_session_params, n_draft_max));
+        case MTP_ABI_STRUCT_GENERATE_PARAMS:
+            LAYOUT(mtp_generate_params, offsetof(mtp_generate_params, size), offsetof(mtp_generate_params, draft_max),
+                   offsetof(mtp_generate_params, n_predict), offsetof(mtp_generate_params, top_k),
+                   offsetof(mtp_generate_params, temperature), offsetof(mtp_generate_params, top_p),
+                   offsetof(mtp_generate_params, min_p), offsetof(mtp_generate_params, reserved),
+                   offsetof(mtp_generate_params, seed));
+        case MTP_ABI_STRUCT_GENERATE_STATS:
+            LAYOUT(mtp_generate_stats, offsetof(mtp_generate_stats, size), offsetof(mtp_generate_stats, stop_reason),
+                   offsetof(mtp_generate_stats, n_steps), offsetof(mtp_generate_stats, n_drafted),
+                   offsetof(mtp_generate_stats, n_accepted), offsetof(mtp_generate_stats, n_generated));
         default: return 0;
     }
 }
@@ -157,10 +169,13 @@ MTP_API mtp_status mtp_session_create(mtp_model* model, const mtp_session_params
             mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_params.n_ctx: expected 1..2^24, got %u", params->n_ctx);
         }
         if (params->n_threads > 1024) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_params.n_threads: expected 0..1024, got %u", params->n_threads);
+        if (params->n_draft_max > 16) {
+            mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_params.n_draft_max: expected 0..16, got %u", params->n_draft_max);
+        }
         const int n_threads = params->n_threads ? static_cast<int>(params->n_threads)
                                                 : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
         auto session = std::make_unique<mtp_session>();
-        session->cpu = std::make_unique<mtp::CpuSession>(*model->weights, params->n_ctx, n_threads);
+        session->cpu = std::make_unique<mtp::CpuSession>(*model->weights, params->n_ctx, params->n_draft_max, n_threads);
         *out_session = session.release();
     });
 }
@@ -171,6 +186,7 @@ MTP_API mtp_status mtp_session_reset(mtp_session* session, mtp_error* err) {
     return guarded(err, [&] {
         if (!session) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_reset: session is NULL");
         session->cpu->reset();
+        session->decoder.reset();
         session->poisoned = false;
     });
 }
@@ -188,8 +204,8 @@ MTP_API mtp_status mtp_session_eval(mtp_session* session, const int32_t* tokens,
         mtp::CpuSession& s = *session->cpu;
         if (n_tokens == 0 || !tokens || !positions) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_eval: expected at least 1 token");
         if (n_logit_rows && (!logit_rows || !logits)) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_eval: NULL logit_rows or logits");
-        if (static_cast<uint64_t>(s.n_past()) + n_tokens > s.n_ctx()) {
-            mtp::fail(MTP_STATUS_CONTEXT_FULL, "mtp_session_eval: %u tokens at position %u overflow the context of %u positions",
+        if (static_cast<uint64_t>(s.n_past()) + n_tokens > static_cast<uint64_t>(s.n_ctx())) {
+            mtp::fail(MTP_STATUS_CONTEXT_FULL, "mtp_session_eval: %u tokens at position %u overflow the context of %d positions",
                       n_tokens, s.n_past(), s.n_ctx());
         }
         for (uint32_t i = 0; i < n_tokens; i++) {
@@ -203,10 +219,11 @@ MTP_API mtp_status mtp_session_eval(mtp_session* session, const int32_t* tokens,
             }
         }
         for (uint32_t i = 0; i < n_tokens; i++) {
-            if (tokens[i] < 0 || static_cast<uint32_t>(tokens[i]) >= s.n_vocab()) {
-                mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "tokens[%u]: expected a token id in [0, %u), got %d", i, s.n_vocab(), tokens[i]);
+            if (tokens[i] < 0 || tokens[i] >= s.n_vocab()) {
+                mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "tokens[%u]: expected a token id in [0, %d), got %d", i, s.n_vocab(), tokens[i]);
             }
         }
+        session->decoder.reset();  // direct evaluation ends any generation in progress
         try {
             s.eval(tokens, n_tokens, logit_rows, n_logit_rows, logits, hidden);
         } catch (...) {
@@ -215,6 +232,82 @@ MTP_API mtp_status mtp_session_eval(mtp_session* session, const int32_t* tokens,
         }
     });
     return status;
+}
+
+MTP_API mtp_status mtp_session_keep(mtp_session* session, uint32_t n_keep, mtp_error* err) {
+    return guarded(err, [&] {
+        if (!session) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_keep: session is NULL");
+        if (session->poisoned) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_keep: the session failed earlier and must be reset");
+        session->decoder.reset();
+        session->cpu->keep(n_keep);
+    });
+}
+
+MTP_API mtp_status mtp_session_generate_begin(mtp_session* session, const mtp_generate_params* params,
+                                              const int32_t* prompt, uint32_t n_prompt, const int32_t* eog_tokens,
+                                              uint32_t n_eog, mtp_error* err) {
+    return guarded(err, [&] {
+        check_size(params, "mtp_generate_params");
+        if (!session) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_generate_begin: session is NULL");
+        mtp::CpuSession& s = *session->cpu;
+        if (n_prompt == 0 || !prompt) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_generate_begin: expected at least 1 prompt token");
+        if (n_eog && !eog_tokens) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_generate_begin: eog_tokens is NULL");
+        for (uint32_t i = 0; i < n_prompt; i++) {
+            if (prompt[i] < 0 || prompt[i] >= s.n_vocab()) {
+                mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "prompt[%u]: expected a token id in [0, %d), got %d", i, s.n_vocab(), prompt[i]);
+            }
+        }
+        if (params->draft_max > s.n_draft_max()) {
+            mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "draft length %u: the session was created for at most %u (n_draft_max)",
+                      params->draft_max, s.n_draft_max());
+        }
+        if (n_prompt > static_cast<uint32_t>(s.n_ctx())) {
+            mtp::fail(MTP_STATUS_CONTEXT_FULL, "prompt: %u tokens do not fit the context of %d positions", n_prompt, s.n_ctx());
+        }
+        mtp::GenerateParams gp;
+        gp.draft_max = static_cast<int32_t>(params->draft_max);
+        gp.n_predict = params->n_predict;
+        gp.seed = params->seed;
+        gp.sampler = mtp::SamplerParams{params->temperature, params->top_k, params->top_p, params->min_p};
+        gp.eog_tokens.assign(eog_tokens, eog_tokens + n_eog);
+        session->decoder.reset();
+        s.reset();
+        session->poisoned = false;
+        try {
+            auto decoder = std::make_unique<mtp::SpeculativeDecoder>(s, gp);
+            decoder->prompt(prompt, static_cast<int32_t>(n_prompt));
+            session->decoder = std::move(decoder);
+        } catch (...) {
+            session->poisoned = true;
+            throw;
+        }
+    });
+}
+
+MTP_API mtp_status mtp_session_generate_next(mtp_session* session, int32_t* out, uint32_t capacity, uint32_t* n_out,
+                                             mtp_generate_stats* stats, mtp_error* err) {
+    if (n_out) *n_out = 0;
+    return guarded(err, [&] {
+        if (!session || !out || !n_out) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_generate_next: NULL argument");
+        if (stats) check_size(stats, "mtp_generate_stats");
+        if (session->poisoned) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_generate_next: the session failed earlier and must be reset");
+        if (!session->decoder) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_generate_next: no generation in progress (call mtp_session_generate_begin)");
+        mtp::SpeculativeDecoder& d = *session->decoder;
+        try {
+            *n_out = static_cast<uint32_t>(d.next(out, static_cast<int32_t>(std::min<uint32_t>(capacity, 1u << 20))));
+        } catch (...) {
+            session->poisoned = true;
+            throw;
+        }
+        if (stats) {
+            const mtp::GenerateStats& g = d.stats();
+            stats->stop_reason = static_cast<uint32_t>(d.stop_reason());
+            stats->n_steps = g.n_steps;
+            stats->n_drafted = g.n_drafted;
+            stats->n_accepted = g.n_accepted;
+            stats->n_generated = g.n_generated;
+        }
+    });
 }
 
 }  // extern "C"

@@ -10,16 +10,17 @@
 
 #include <algorithm>
 #include <climits>
-#include <stdexcept>
 #include <string>
+
+#include "failure.h"
 
 namespace mtp {
 
 SpeculativeDecoder::SpeculativeDecoder(DecodeBackend& backend, const GenerateParams& params)
     : be_(backend), params_(params), chain_(params.sampler), rng_(params.seed) {
-    if (params.draft_max < 0) throw std::invalid_argument("draft length: expected >= 0, got " + std::to_string(params.draft_max));
+    if (params.draft_max < 0) fail(MTP_STATUS_INVALID_ARGUMENT, "draft length: expected >= 0, got %d", params.draft_max);
     if (params.draft_max > 0 && !backend.has_mtp())
-        throw std::invalid_argument("draft length " + std::to_string(params.draft_max) + ": the model has no MTP head");
+        fail(MTP_STATUS_UNSUPPORTED, "draft length %d: the model has no MTP head (speculative decoding needs one)", params.draft_max);
     pending_h_.assign(static_cast<size_t>(backend.n_embd()), 0.0f);
 }
 
@@ -28,11 +29,10 @@ bool SpeculativeDecoder::is_eog(int32_t t) const {
 }
 
 void SpeculativeDecoder::prompt(const int32_t* tokens, int32_t n) {
-    if (prompted_) throw std::logic_error("prompt: already given");
-    if (n < 1) throw std::invalid_argument("prompt: expected at least 1 token, got " + std::to_string(n));
-    if (be_.trunk_n_past() != 0 || be_.mtp_n_past() != 0) throw std::logic_error("prompt: the session is not fresh");
-    if (n > be_.n_ctx())
-        throw std::length_error("prompt: " + std::to_string(n) + " tokens do not fit the context of " + std::to_string(be_.n_ctx()));
+    if (prompted_) fail(MTP_STATUS_INTERNAL, "prompt: already given");
+    if (n < 1) fail(MTP_STATUS_INVALID_ARGUMENT, "prompt: expected at least 1 token, got %d", n);
+    if (be_.trunk_n_past() != 0 || be_.mtp_n_past() != 0) fail(MTP_STATUS_INTERNAL, "prompt: the session is not fresh");
+    if (n > be_.n_ctx()) fail(MTP_STATUS_CONTEXT_FULL, "prompt: %d tokens do not fit the context of %d positions", n, be_.n_ctx());
     const bool mtp = params_.draft_max > 0;
     const size_t E = static_cast<size_t>(be_.n_embd());
     if (n > 1) {
@@ -52,7 +52,7 @@ void SpeculativeDecoder::prompt(const int32_t* tokens, int32_t n) {
 }
 
 int32_t SpeculativeDecoder::next(int32_t* out, int32_t capacity) {
-    if (!prompted_) throw std::logic_error("next: no prompt");
+    if (!prompted_) fail(MTP_STATUS_INTERNAL, "next: no prompt");
     while (static_cast<int32_t>(ready_.size()) < capacity && stop_ == StopReason::None) step();
     int32_t n = 0;
     while (n < capacity && !ready_.empty()) {
@@ -87,7 +87,7 @@ void SpeculativeDecoder::step() {
         catchup_tokens_.push_back(id_last_);
         catchup_hidden_.insert(catchup_hidden_.end(), pending_h_.begin(), pending_h_.end());
         const int32_t rows = static_cast<int32_t>(catchup_tokens_.size());
-        if (be_.mtp_n_past() + rows - 1 != P) throw std::logic_error("draft: the MTP cache is out of step with the trunk");
+        if (be_.mtp_n_past() + rows - 1 != P) fail(MTP_STATUS_INTERNAL, "draft: the MTP cache is out of step with the trunk");
         mtp_logits_.resize(V);
         mtp_hidden_.resize(E);
         be_.mtp_eval(catchup_tokens_.data(), catchup_hidden_.data(), rows, mtp_logits_.data(), mtp_hidden_.data());

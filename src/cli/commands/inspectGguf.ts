@@ -8,11 +8,11 @@ import type { Command } from "commander";
 import { describeModel } from "../../arch/describeModel.js";
 import { estimateMemory, type MemoryEstimate } from "../../arch/memoryEstimate.js";
 import type { ModelDescription } from "../../arch/ModelDescription.js";
-import { UsageError } from "../../errors.js";
 import { ggmlTypeName } from "../../gguf/ggmlTypes.js";
 import * as N from "../../gguf/names.js";
 import { parseGguf } from "../../gguf/parseGguf.js";
 import { GGUF_VALUE_TYPE_NAMES, isGgufArray, type GgufFile, type GgufValue } from "../../gguf/types.js";
+import { intOption } from "../options.js";
 import { formatBytes, formatCount } from "../ui/format.js";
 
 const DEFAULT_CTX = 4096;
@@ -267,14 +267,6 @@ function printHuman(r: InspectReport, withTensors: boolean): void {
   process.stdout.write(out.join("\n") + "\n");
 }
 
-function parseIntOption(name: string, min: number, max: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!/^\d+$/.test(v) || n < min || n > max) throw new UsageError(`${name}: expected an integer in ${min}..${max}, got ${JSON.stringify(v)}`);
-    return n;
-  };
-}
-
 export function registerInspectGguf(program: Command): void {
   program
     .command("inspect-gguf")
@@ -282,8 +274,8 @@ export function registerInspectGguf(program: Command): void {
     .argument("<file>", "GGUF model file")
     .option("--json", "print one JSON object with everything (and nothing else)")
     .option("--tensors", "list every tensor")
-    .option("-c, --ctx <n>", `context length for the memory estimate (default: min(${DEFAULT_CTX}, training context))`, parseIntOption("--ctx", 1, 1 << 24))
-    .option("--mtp-spec-decode <k>", `draft length the memory estimate is sized for (default: ${DEFAULT_DRAFT} with an MTP head)`, parseIntOption("--mtp-spec-decode", 0, 16))
+    .option("-c, --ctx <n>", `context length for the memory estimate (default: min(${DEFAULT_CTX}, training context))`, intOption("--ctx", 1, 1 << 24))
+    .option("--mtp-spec-decode <k>", `draft length the memory estimate is sized for (default: ${DEFAULT_DRAFT} with an MTP head)`, intOption("--mtp-spec-decode", 0, 16))
     .action((path: string, o: { json?: boolean; tensors?: boolean; ctx?: number; mtpSpecDecode?: number }) => {
       const file = parseGguf(path);
       const desc = describeModel(file);

@@ -9,12 +9,12 @@
  * `--system` prompt), rendered with the file's chat template (ChatML without one), opening the
  * assistant turn with thinking on or, with `--no-thinking`, off; control tokens are then parsed.
  */
-import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { UsageError } from "../../errors.js";
 import { parseGguf } from "../../gguf/parseGguf.js";
 import { formatChat } from "../../tokenizer/formatChat.js";
 import { Tokenizer } from "../../tokenizer/Tokenizer.js";
+import { readPrompt } from "../readPrompt.js";
 
 interface TokenizeOptions {
   model?: string;
@@ -29,27 +29,7 @@ interface TokenizeOptions {
   thinking: boolean;
 }
 
-// ignoreBOM: a file's leading U+FEFF is tokenized, as llama-tokenize does with the raw bytes
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-
-function readPrompt(o: TokenizeOptions): string {
-  if ((o.prompt === undefined) === (o.file === undefined)) {
-    throw new UsageError(`tokenize: expected exactly one of -p TEXT or -f FILE, got ${o.prompt === undefined ? "neither" : "both"}`);
-  }
-  if (o.prompt !== undefined) return o.prompt;
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(o.file!);
-  } catch (e) {
-    throw new UsageError(`-f ${o.file}: expected a readable file, got ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
-  try {
-    return strictUtf8.decode(bytes);
-  } catch {
-    // a JS string cannot hold invalid UTF-8, and silently replacing bytes would change the ids
-    throw new UsageError(`-f ${o.file}: expected UTF-8 text, got invalid UTF-8`);
-  }
-}
 
 /** A piece made readable on a terminal: JSON escapes for control characters, broken UTF-8 as \xNN bytes. */
 function showPiece(bytes: Uint8Array): string {
@@ -82,7 +62,7 @@ export function registerTokenize(program: Command): void {
       if (!o.chat && (o.system !== undefined || !o.thinking)) {
         throw new UsageError(`tokenize: expected --chat with ${o.system !== undefined ? "--system" : "--no-thinking"}, got no --chat`);
       }
-      const prompt = readPrompt(o);
+      const prompt = readPrompt("tokenize", o.prompt, o.file);
       const tokenizer = Tokenizer.fromGguf(parseGguf(o.model));
       const special = (id: number | undefined) => (id === undefined ? undefined : tokenizer.tokenText(id));
       const text = o.chat

@@ -1,0 +1,46 @@
+/**
+ * Opens a GGUF model for inference: parse and validate the header (src/gguf, src/arch), build the
+ * tokenizer from its metadata, and load the weights into the native engine on the chosen backend.
+ */
+import { fileURLToPath } from "node:url";
+import { describeModel } from "../arch/describeModel.js";
+import type { ModelDescription } from "../arch/ModelDescription.js";
+import { NativeError, UsageError } from "../errors.js";
+import { parseGguf } from "../gguf/parseGguf.js";
+import { MtpBackend } from "../native/abi.js";
+import { loadNativeLibrary } from "../native/loadNativeLibrary.js";
+import { NativeModel, type BackendName } from "../native/NativeModel.js";
+import { Tokenizer } from "../tokenizer/Tokenizer.js";
+
+/** The bundled default model (gguf/README.md). */
+export const DEFAULT_MODEL_PATH = fileURLToPath(new URL("../../gguf/tiny-code-q8_0.gguf", import.meta.url));
+
+export type BackendChoice = "auto" | "cuda" | "cpu";
+
+export interface OpenedModel {
+  path: string;
+  description: ModelDescription;
+  tokenizer: Tokenizer;
+  native: NativeModel;
+  backend: BackendName;
+}
+
+/** auto → CUDA when the library has it, else CPU; an explicit choice the library lacks is an error. */
+export function resolveBackend(choice: BackendChoice): BackendName {
+  const hasCuda = (loadNativeLibrary().fn.mtp_abi_get_backends() & (1 << MtpBackend.CUDA)) !== 0;
+  if (choice === "cpu") return "CPU";
+  if (choice === "cuda") {
+    if (!hasCuda) throw new NativeError("--backend cuda: this build of the native library has no CUDA backend (CPU only)");
+    return "CUDA";
+  }
+  return hasCuda ? "CUDA" : "CPU";
+}
+
+export function openModel(path: string, backend: BackendChoice = "auto"): OpenedModel {
+  if (!["auto", "cuda", "cpu"].includes(backend)) throw new UsageError(`--backend: expected auto, cuda or cpu, got ${JSON.stringify(backend)}`);
+  const file = parseGguf(path);
+  const description = describeModel(file);
+  const tokenizer = Tokenizer.fromGguf(file);
+  const name = resolveBackend(backend);
+  return { path, description, tokenizer, native: NativeModel.load(path, description, name), backend: name };
+}
