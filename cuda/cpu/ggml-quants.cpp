@@ -5,7 +5,13 @@
 
 #include <array>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define MTP_X86_KERNELS 1
+#endif
 
 // target_clones needs GCC and the loader's ifunc support (glibc).
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__GLIBC__)
@@ -166,6 +172,107 @@ MTP_HOT float dot_q8_0(const BlockQ8_0* w, const BlockQ8_0* x, int64_t nb) {
     }
     return sum;
 }
+
+#ifdef MTP_X86_KERNELS
+// Q8_0 weight rows × activation rows with AVX2, 4 weight rows at a time: each weight block is loaded
+// once for all activation rows. Per (weight row, activation row) the arithmetic is dot_q8_0's: the
+// block's integer sum is exact whatever the order its products are added in, and the float
+// accumulation sum += (d_w · d_x) · isum runs over the blocks in order, one vector lane per weight
+// row — so every result is bitwise the same as dot_q8_0's, whatever the number of rows.
+// Weights in [-128, 127], activations in [-127, 127] (quantize_q8_0 output): |w| · (x · sign w)
+// stays exact in maddubs (pairs ≤ 2 · 128 · 127 < 2^15).
+__attribute__((target("avx2"))) void dot_q8_0_rows4_avx2(const uint8_t* w0, size_t w_stride, const BlockQ8_0* const* xs,
+                                                         int n_act, int64_t nb, float* y, size_t y_stride) {
+    const float* t = f16_table().data();
+    const BlockQ8_0* w[4];
+    for (int r = 0; r < 4; r++) w[r] = reinterpret_cast<const BlockQ8_0*>(w0 + r * w_stride);
+    const __m256i ones = _mm256_set1_epi16(1);
+    constexpr int kMaxAct = 8;
+    for (int t0 = 0; t0 < n_act; t0 += kMaxAct) {
+        const int na = n_act - t0 < kMaxAct ? n_act - t0 : kMaxAct;
+        __m128 acc[kMaxAct];
+        for (int a = 0; a < na; a++) acc[a] = _mm_setzero_ps();
+        for (int64_t b = 0; b < nb; b++) {
+            __m256i wq[4], wa[4];
+            for (int r = 0; r < 4; r++) {
+                wq[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[r][b].qs));
+                wa[r] = _mm256_sign_epi8(wq[r], wq[r]);
+            }
+            const __m128 dw = _mm_set_ps(t[w[3][b].d], t[w[2][b].d], t[w[1][b].d], t[w[0][b].d]);
+            for (int a = 0; a < na; a++) {
+                const BlockQ8_0& xb = xs[t0 + a][b];
+                const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.qs));
+                __m256i v[4];
+                for (int r = 0; r < 4; r++) {
+                    v[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(wa[r], _mm256_sign_epi8(xq, wq[r])), ones);
+                }
+                // lanes: [r0 r0 r1 r1 | r0 r0 r1 r1], …; then [r0 r1 r2 r3 | r0 r1 r2 r3]
+                const __m256i h01 = _mm256_hadd_epi32(v[0], v[1]);
+                const __m256i h23 = _mm256_hadd_epi32(v[2], v[3]);
+                const __m256i h = _mm256_hadd_epi32(h01, h23);
+                const __m128i isum = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+                const __m128 scale = _mm_mul_ps(dw, _mm_set1_ps(t[xb.d]));
+                acc[a] = _mm_add_ps(acc[a], _mm_mul_ps(scale, _mm_cvtepi32_ps(isum)));
+            }
+        }
+        for (int a = 0; a < na; a++) _mm_storeu_ps(y + (t0 + a) * y_stride, acc[a]);
+    }
+}
+
+// The same with AVX512-VNNI (256-bit, EVEX) and 8 weight rows at a time: the activation taken as
+// unsigned (x + 128) against the signed weights in vpdpbusd, which accumulates in int32 without
+// saturating; the accumulator starts at −128 · Σw so the block's integer sum is again exact.
+__attribute__((target("avx2,f16c,avx512f,avx512vl,avx512vnni"))) void dot_q8_0_rows8_vnni(
+    const uint8_t* w0, size_t w_stride, const BlockQ8_0* const* xs, int n_act, int64_t nb, float* y, size_t y_stride) {
+    const float* t = f16_table().data();
+    const BlockQ8_0* w[8];
+    for (int r = 0; r < 8; r++) w[r] = reinterpret_cast<const BlockQ8_0*>(w0 + r * w_stride);
+    const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
+    constexpr int kMaxAct = 8;
+    for (int t0 = 0; t0 < n_act; t0 += kMaxAct) {
+        const int na = n_act - t0 < kMaxAct ? n_act - t0 : kMaxAct;
+        __m256 acc[kMaxAct];
+        for (int a = 0; a < na; a++) acc[a] = _mm256_setzero_ps();
+        for (int64_t b = 0; b < nb; b++) {
+            __m256i wq[8], nc[8];
+            for (int r = 0; r < 8; r++) {
+                wq[r] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[r][b].qs));
+                nc[r] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), bias, wq[r]));
+            }
+            const __m256 dw = _mm256_cvtph_ps(_mm_set_epi16(static_cast<short>(w[7][b].d), static_cast<short>(w[6][b].d),
+                                                            static_cast<short>(w[5][b].d), static_cast<short>(w[4][b].d),
+                                                            static_cast<short>(w[3][b].d), static_cast<short>(w[2][b].d),
+                                                            static_cast<short>(w[1][b].d), static_cast<short>(w[0][b].d)));
+            for (int a = 0; a < na; a++) {
+                const BlockQ8_0& xb = xs[t0 + a][b];
+                const __m256i xu = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.qs)), bias);
+                __m256i v[8];
+                for (int r = 0; r < 8; r++) v[r] = _mm256_dpbusd_epi32(nc[r], xu, wq[r]);
+                const __m256i h01 = _mm256_hadd_epi32(v[0], v[1]), h23 = _mm256_hadd_epi32(v[2], v[3]);
+                const __m256i h45 = _mm256_hadd_epi32(v[4], v[5]), h67 = _mm256_hadd_epi32(v[6], v[7]);
+                const __m256i h0123 = _mm256_hadd_epi32(h01, h23), h4567 = _mm256_hadd_epi32(h45, h67);
+                const __m256i isum = _mm256_add_epi32(_mm256_permute2x128_si256(h0123, h4567, 0x20),
+                                                      _mm256_permute2x128_si256(h0123, h4567, 0x31));
+                const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(t[xb.d]));
+                acc[a] = _mm256_add_ps(acc[a], _mm256_mul_ps(scale, _mm256_cvtepi32_ps(isum)));
+            }
+        }
+        for (int a = 0; a < na; a++) _mm256_storeu_ps(y + (t0 + a) * y_stride, acc[a]);
+    }
+}
+
+bool have_vnni() {
+    static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c") &&
+                            __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                            __builtin_cpu_supports("avx512vnni") && !std::getenv("MTP_NO_VNNI");
+    return yes;
+}
+
+bool have_avx2() {
+    static const bool yes = __builtin_cpu_supports("avx2");
+    return yes;
+}
+#endif
 
 // Σ over a super-block of sc[b] · Σ_{32 values of sub-block b} q·q8 (Q4_K / Q5_K).
 MTP_HOT int32_t k_block_dot(const uint8_t* q, const uint8_t* sc, const int8_t* q8) {
@@ -407,6 +514,40 @@ float vec_dot(uint32_t weight_type, const void* w_row, const void* act_row, int6
         case 13: return dot_q4_k_or_q5_k(true, w_row, static_cast<const BlockQ8_K*>(act_row), n / QK_K);
         case 14: return dot_q6_k(static_cast<const BlockQ6_K*>(w_row), static_cast<const BlockQ8_K*>(act_row), n / QK_K);
         default: return 0.0f;  // callers check type_traits first
+    }
+}
+
+void vec_dot_rows(uint32_t weight_type, const uint8_t* w_rows, size_t w_stride, int64_t n_rows, const uint8_t* act,
+                  size_t act_stride, int n_act, int64_t n, float* y, size_t y_stride) {
+    int64_t r = 0;
+#ifdef MTP_X86_KERNELS
+    if (weight_type == 8 && have_avx2() && n_act <= 64) {
+        const BlockQ8_0* xs[64];
+        for (int a = 0; a < n_act; a++) xs[a] = reinterpret_cast<const BlockQ8_0*>(act + a * act_stride);
+        if (have_vnni()) {
+            const size_t group = 8 * w_stride;  // the bytes of 8 rows, contiguous
+            for (; r + 8 <= n_rows; r += 8) {
+                const uint8_t* next = w_rows + (r + 16) * w_stride;
+                if (r + 24 <= n_rows) {
+                    for (size_t o = 0; o < group; o += 64) _mm_prefetch(reinterpret_cast<const char*>(next + o), _MM_HINT_T0);
+                }
+                dot_q8_0_rows8_vnni(w_rows + r * w_stride, w_stride, xs, n_act, n / QK8_0, y + r, y_stride);
+            }
+        }
+        const size_t group = 4 * w_stride;  // the bytes of 4 rows, contiguous
+        for (; r + 4 <= n_rows; r += 4) {
+            // Stream the weights: ask for the group after next while this one is computed.
+            const uint8_t* next = w_rows + (r + 8) * w_stride;
+            if (r + 12 <= n_rows) {
+                for (size_t o = 0; o < group; o += 64) _mm_prefetch(reinterpret_cast<const char*>(next + o), _MM_HINT_T0);
+            }
+            dot_q8_0_rows4_avx2(w_rows + r * w_stride, w_stride, xs, n_act, n / QK8_0, y + r, y_stride);
+        }
+    }
+#endif
+    for (; r < n_rows; r++) {
+        const uint8_t* row = w_rows + r * w_stride;
+        for (int a = 0; a < n_act; a++) y[a * y_stride + r] = vec_dot(weight_type, row, act + a * act_stride, n);
     }
 }
 

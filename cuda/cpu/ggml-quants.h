@@ -79,5 +79,10 @@ size_t activation_row_bytes(uint32_t weight_type, int64_t n);
 void quantize_activation_row(uint32_t weight_type, const float* x, void* dst, int64_t n);
 // Σ_i w[i]·x[i] for one weight row and one converted activation row, both n long.
 float vec_dot(uint32_t weight_type, const void* w_row, const void* act_row, int64_t n);
+// y[a · y_stride + r] = vec_dot(w row r, activation row a) for n_rows weight rows (w_stride bytes
+// apart) and n_act activation rows (act_stride bytes apart), bitwise equal to vec_dot: a weight row
+// is read once for all activation rows where a multi-row kernel exists (Q8_0 on AVX2).
+void vec_dot_rows(uint32_t weight_type, const uint8_t* w_rows, size_t w_stride, int64_t n_rows, const uint8_t* act,
+                  size_t act_stride, int n_act, int64_t n, float* y, size_t y_stride);
 
 }  // namespace mtp

@@ -13,8 +13,46 @@
 #include <cmath>
 #include <cstring>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
+
 #include "../src/runtime/failure.h"
 #include "ggml-quants.h"
+
+#ifdef MTP_PROFILE
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <string>
+namespace {
+struct ProfTable {
+    std::map<std::string, std::pair<double, long>> m;
+    ~ProfTable() {
+        for (auto& [k, v] : m) std::fprintf(stderr, "PROF %-40s %10.1f ms %8ld calls %8.2f us/call\n", k.c_str(), v.first * 1e3, v.second, v.first * 1e6 / v.second);
+    }
+};
+ProfTable g_prof;
+struct ProfScope {
+    std::string key;
+    std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+    ProfScope(std::string k, uint32_t n) : key(std::move(k) + "/n" + std::to_string(n)) {}
+    ~ProfScope() {
+        auto& e = g_prof.m[key];
+        e.first += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        e.second++;
+    }
+};
+std::string prof_name(const std::string& n) {
+    if (n.rfind("blk.8.", 0) == 0) return "mtp " + n.substr(6);
+    if (n.rfind("blk.", 0) == 0) return "mm " + n.substr(n.find('.', 4) + 1);
+    return "mm " + n;
+}
+}  // namespace
+#define PROF(name, n) ProfScope prof_scope_(name, n)
+#else
+#define PROF(name, n)
+#endif
 
 namespace mtp {
 
@@ -72,6 +110,118 @@ void rope_apply(float* x, const float* c, const float* s, uint32_t n_dims) {
     }
 }
 
+
+// ---- AVX2 kernels for the attention and Gated DeltaNet cores. Each result is computed with the
+// scalar code's operations in the scalar code's order (vector lanes are independent results, never
+// partial sums of one), so they are bitwise the same as the portable loops they replace.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define MTP_CORE_AVX2 1
+#define MTP_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+bool core_avx2() {
+    static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    return yes;
+}
+
+MTP_AVX2 inline void transpose8(__m256 r[8]) {
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// out[i] = Σ_r rows[i·stride + r] · v[r] for 8 rows, summed from 0 in r order (n % 8 == 0).
+MTP_AVX2 inline __m256 dots8_f32(const float* rows, size_t stride, const float* v, uint32_t n) {
+    __m256 acc = _mm256_setzero_ps();
+    for (uint32_t r0 = 0; r0 < n; r0 += 8) {
+        __m256 c[8];
+        for (int i = 0; i < 8; i++) c[i] = _mm256_loadu_ps(rows + i * stride + r0);
+        transpose8(c);
+        for (int j = 0; j < 8; j++) acc = _mm256_add_ps(acc, _mm256_mul_ps(c[j], _mm256_set1_ps(v[r0 + j])));
+    }
+    return acc;
+}
+
+// The same over 8 F16 rows.
+MTP_AVX2 inline __m256 dots8_f16(const uint16_t* rows, size_t stride, const float* v, uint32_t n) {
+    __m256 acc = _mm256_setzero_ps();
+    for (uint32_t r0 = 0; r0 < n; r0 += 8) {
+        __m256 c[8];
+        for (int i = 0; i < 8; i++) c[i] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rows + i * stride + r0)));
+        transpose8(c);
+        for (int j = 0; j < 8; j++) acc = _mm256_add_ps(acc, _mm256_mul_ps(c[j], _mm256_set1_ps(v[r0 + j])));
+    }
+    return acc;
+}
+
+// Attention scores w[p] = (q16 · K_p) · kq_scale for p < n_kv (K_p at kc + p·kstride, D values).
+MTP_AVX2 void attn_scores_avx2(const float* q16, const uint16_t* kc, size_t kstride, uint32_t D, uint32_t n_kv,
+                               float kq_scale, float* w) {
+    uint32_t p = 0;
+    const __m256 s = _mm256_set1_ps(kq_scale);
+    for (; p + 8 <= n_kv; p += 8) _mm256_storeu_ps(w + p, _mm256_mul_ps(dots8_f16(kc + p * kstride, kstride, q16, D), s));
+    for (; p < n_kv; p++) {
+        const uint16_t* kp = kc + p * kstride;
+        float dot = 0.0f;
+        for (uint32_t d = 0; d < D; d++) dot += q16[d] * _cvtsh_ss(kp[d]);
+        w[p] = dot * kq_scale;
+    }
+}
+
+// oh[d] = Σ_p w[p] · V_p[d], p in order from 0 (D % 8 == 0, D <= 256).
+MTP_AVX2 void attn_weighted_v_avx2(const float* w, const uint16_t* vc, size_t vstride, uint32_t D, uint32_t n_kv, float* oh) {
+    for (uint32_t d0 = 0; d0 < D; d0 += 64) {
+        const uint32_t nd = std::min<uint32_t>(64, D - d0) / 8;
+        __m256 acc[8];
+        for (uint32_t i = 0; i < nd; i++) acc[i] = _mm256_setzero_ps();
+        for (uint32_t p = 0; p < n_kv; p++) {
+            const __m256 wp = _mm256_set1_ps(w[p]);
+            const uint16_t* vp = vc + p * vstride + d0;
+            for (uint32_t i = 0; i < nd; i++) {
+                acc[i] = _mm256_add_ps(acc[i], _mm256_mul_ps(wp, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(vp + 8 * i)))));
+            }
+        }
+        for (uint32_t i = 0; i < nd; i++) _mm256_storeu_ps(oh + d0 + 8 * i, acc[i]);
+    }
+}
+
+// One Gated DeltaNet token step on head state S (Dv, Dk) (Dv % 8 == 0, Dk % 8 == 0): the scalar
+// loop of gated_delta_net, vectorized over independent results.
+// The state is read from S_in and written to S (the same, or the next snapshot plane).
+MTP_AVX2 void gdn_step_avx2(const float* S_in, float* S, const float* q, const float* k, const float* v, float decay, float b,
+                            uint32_t Dv, uint32_t Dk, float scale, float* delta, float* ot) {
+    const __m256 dec = _mm256_set1_ps(decay);
+    for (size_t e = 0; e < static_cast<size_t>(Dv) * Dk; e += 8) _mm256_storeu_ps(S + e, _mm256_mul_ps(_mm256_loadu_ps(S_in + e), dec));
+    for (uint32_t c0 = 0; c0 < Dv; c0 += 8) {
+        const __m256 sum = dots8_f32(S + static_cast<size_t>(c0) * Dk, Dk, k, Dk);
+        _mm256_storeu_ps(delta + c0, _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(v + c0), sum), _mm256_set1_ps(b)));
+    }
+    for (uint32_t c0 = 0; c0 < Dv; c0 += 8) {
+        for (uint32_t c = c0; c < c0 + 8; c++) {
+            const __m256 dc = _mm256_set1_ps(delta[c]);
+            float* Sc = S + static_cast<size_t>(c) * Dk;
+            for (uint32_t r = 0; r < Dk; r += 8) {
+                _mm256_storeu_ps(Sc + r, _mm256_fmadd_ps(_mm256_loadu_ps(k + r), dc, _mm256_loadu_ps(Sc + r)));
+            }
+        }
+        const __m256 sum = dots8_f32(S + static_cast<size_t>(c0) * Dk, Dk, q, Dk);
+        _mm256_storeu_ps(ot + c0, _mm256_mul_ps(sum, _mm256_set1_ps(scale)));
+    }
+}
+#endif
+
 }  // namespace
 
 CpuSession::CpuSession(const ModelWeights& w, uint32_t n_ctx, uint32_t n_draft_max, int n_threads)
@@ -109,15 +259,58 @@ void CpuSession::reset() {
 }
 
 void CpuSession::matmul(const Tensor& w, const float* x, uint32_t n, float* y) {
-    const int64_t n_in = w.ne[0], n_out = w.ne[1];
-    const size_t act_bytes = activation_row_bytes(w.type, n_in);
-    act_.resize(act_bytes * n);
-    for (uint32_t t = 0; t < n; t++) quantize_activation_row(w.type, x + t * n_in, act_.data() + t * act_bytes, n_in);
-    const uint8_t* act = act_.data();
-    pool_.parallel_for(n_out, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; r++) {
-            const uint8_t* row = w.row(r);
-            for (uint32_t t = 0; t < n; t++) y[t * n_out + r] = vec_dot(w.type, row, act + t * act_bytes, n_in);
+    const MatmulOut out{&w, y};
+    matmuls(&out, 1, x, n);
+}
+
+void CpuSession::matmuls(const MatmulOut* outs, int count, const float* x, uint32_t n) {
+    PROF(count == 1 ? prof_name(outs[0].w->name) : "mm fused " + prof_name(outs[0].w->name), n);
+    // The activation converted once per weight type; every weight has the same input width.
+    const int64_t n_in = outs[0].w->ne[0];
+    constexpr int64_t kTile = 8;
+    int64_t tile_end[kMaxFused];  // cumulative 8-row tiles, in order of outs
+    size_t act_at[kMaxFused];
+    int64_t n_tiles = 0;
+    size_t act_total = 0;
+    for (int i = 0; i < count; i++) {
+        const Tensor& w = *outs[i].w;
+        n_tiles += (w.ne[1] + kTile - 1) / kTile;
+        tile_end[i] = n_tiles;
+        int same = -1;
+        for (int j = 0; j < i && same < 0; j++) same = outs[j].w->type == w.type ? j : -1;
+        if (same >= 0) {
+            act_at[i] = act_at[same];
+        } else {
+            act_at[i] = act_total;
+            act_total += activation_row_bytes(w.type, n_in) * n;
+        }
+    }
+    act_.resize(act_total);
+    for (int i = 0; i < count; i++) {
+        bool done = false;
+        for (int j = 0; j < i; j++) done = done || act_at[j] == act_at[i];
+        if (done) continue;
+        const size_t bytes = activation_row_bytes(outs[i].w->type, n_in);
+        for (uint32_t t = 0; t < n; t++) quantize_activation_row(outs[i].w->type, x + t * n_in, act_.data() + act_at[i] + t * bytes, n_in);
+    }
+    // Row ranges in multiples of 8 (the multi-row kernels' tiles); at most 8 activation rows per
+    // pass, so a pass's partial sums stay in registers.
+    pool_.parallel_for(n_tiles, [&](int64_t i0, int64_t i1) {
+        int64_t first = 0;
+        for (int i = 0; i < count; i++) {
+            const int64_t lo = std::max(i0, first), hi = std::min(i1, tile_end[i]);
+            first = tile_end[i];
+            if (lo >= hi) continue;
+            const Tensor& w = *outs[i].w;
+            const int64_t n_out = w.ne[1], base = tile_end[i] - (n_out + kTile - 1) / kTile;
+            const int64_t r0 = (lo - base) * kTile, r1 = std::min<int64_t>((hi - base) * kTile, n_out);
+            const size_t bytes = activation_row_bytes(w.type, n_in);
+            const uint8_t* act = act_.data() + act_at[i];
+            for (uint32_t t0 = 0; t0 < n; t0 += 8) {
+                const uint32_t na = std::min<uint32_t>(8, n - t0);
+                vec_dot_rows(w.type, w.row(r0), w.row_bytes, r1 - r0, act + t0 * bytes, bytes, static_cast<int>(na), n_in,
+                             outs[i].y + static_cast<size_t>(t0) * n_out + r0, static_cast<size_t>(n_out));
+            }
         }
     });
 }
@@ -129,9 +322,8 @@ void CpuSession::attention(const LayerWeights& L, const float* a, uint32_t n, ui
     std::vector<float> qg(static_cast<size_t>(n) * 2 * H * D);  // (n, H, [q | gate]) per head
     std::vector<float> k(static_cast<size_t>(n) * Hkv * D);     // (n, Hkv, D)
     std::vector<float> v(static_cast<size_t>(n) * Hkv * D);     // (n, Hkv, D)
-    matmul(L[MTP_ROLE_ATTN_Q], a, n, qg.data());
-    matmul(L[MTP_ROLE_ATTN_K], a, n, k.data());
-    matmul(L[MTP_ROLE_ATTN_V], a, n, v.data());
+    const MatmulOut qkv_outs[] = {{&L[MTP_ROLE_ATTN_Q], qg.data()}, {&L[MTP_ROLE_ATTN_K], k.data()}, {&L[MTP_ROLE_ATTN_V], v.data()}};
+    matmuls(qkv_outs, 3, a, n);
 
     std::vector<float> q(static_cast<size_t>(n) * H * D);  // (n, H, D) normed + rotated queries
     std::vector<float> cs(R / 2), sn(R / 2);
@@ -156,7 +348,12 @@ void CpuSession::attention(const LayerWeights& L, const float* a, uint32_t n, ui
     }
 
     std::vector<float> o(static_cast<size_t>(n) * H * D);  // (n, H, D) gated attention output
+    {
+    PROF("attn core", n);
     const float kq_scale = 1.0f / std::sqrt(static_cast<float>(D));
+#ifdef MTP_CORE_AVX2
+    const bool fast = core_avx2() && D % 8 == 0;
+#endif
     pool_.parallel_for(static_cast<int64_t>(n) * H, [&](int64_t i0, int64_t i1) {
         std::vector<float> q16(D), w(n_past + n);  // w: (n_kv) scores, then softmax weights
         for (int64_t item = i0; item < i1; item++) {
@@ -165,6 +362,12 @@ void CpuSession::attention(const LayerWeights& L, const float* a, uint32_t n, ui
             const float* qh = &q[(static_cast<size_t>(t) * H + h) * D];
             for (uint32_t d = 0; d < D; d++) q16[d] = round_to_f16(qh[d]);
             float max = -INFINITY;
+#ifdef MTP_CORE_AVX2
+            if (fast) {
+                attn_scores_avx2(q16.data(), kc + static_cast<size_t>(j) * D, static_cast<size_t>(Hkv) * D, D, n_kv, kq_scale, w.data());
+                for (uint32_t p = 0; p < n_kv; p++) max = std::max(max, w[p]);
+            } else
+#endif
             for (uint32_t p = 0; p < n_kv; p++) {
                 const uint16_t* kp = kc + (static_cast<size_t>(p) * Hkv + j) * D;
                 float dot = 0.0f;
@@ -181,14 +384,22 @@ void CpuSession::attention(const LayerWeights& L, const float* a, uint32_t n, ui
             for (uint32_t p = 0; p < n_kv; p++) w[p] = round_to_f16(w[p] * inv);
             float* oh = &o[(static_cast<size_t>(t) * H + h) * D];
             const float* gate = &qg[(static_cast<size_t>(t) * H + h) * 2 * D + D];
+#ifdef MTP_CORE_AVX2
+            if (fast) {
+                attn_weighted_v_avx2(w.data(), vc + static_cast<size_t>(j) * D, static_cast<size_t>(Hkv) * D, D, n_kv, oh);
+            } else
+#endif
+            {
             std::fill(oh, oh + D, 0.0f);
             for (uint32_t p = 0; p < n_kv; p++) {  // each oh[d] still sums over p in order
                 const uint16_t* vp = vc + (static_cast<size_t>(p) * Hkv + j) * D;
                 for (uint32_t d = 0; d < D; d++) oh[d] += w[p] * f16_to_f32(vp[d]);
             }
+            }
             for (uint32_t d = 0; d < D; d++) oh[d] *= sigmoid(gate[d]);
         }
     });
+    }
     matmul(L[MTP_ROLE_ATTN_OUTPUT], o.data(), n, out);
 }
 
@@ -200,10 +411,9 @@ void CpuSession::gated_delta_net(int il, const float* a, uint32_t n, float* out)
     std::vector<float> z(static_cast<size_t>(n) * Hv * Dv); // (n, Hv, Dv) output gate
     std::vector<float> beta(static_cast<size_t>(n) * Hv);   // (n, Hv)
     std::vector<float> gamma(static_cast<size_t>(n) * Hv);  // (n, Hv) log decay
-    matmul(L[MTP_ROLE_ATTN_QKV], a, n, qkv.data());
-    matmul(L[MTP_ROLE_ATTN_GATE], a, n, z.data());
-    matmul(L[MTP_ROLE_SSM_BETA], a, n, beta.data());
-    matmul(L[MTP_ROLE_SSM_ALPHA], a, n, gamma.data());
+    const MatmulOut in_outs[] = {{&L[MTP_ROLE_ATTN_QKV], qkv.data()}, {&L[MTP_ROLE_ATTN_GATE], z.data()},
+                                 {&L[MTP_ROLE_SSM_BETA], beta.data()}, {&L[MTP_ROLE_SSM_ALPHA], gamma.data()}};
+    matmuls(in_outs, 4, a, n);
     for (uint32_t t = 0; t < n; t++) {
         for (uint32_t j = 0; j < Hv; j++) {
             float& b = beta[t * Hv + j];
@@ -214,9 +424,13 @@ void CpuSession::gated_delta_net(int il, const float* a, uint32_t n, float* out)
     }
 
     // Depthwise causal conv over the raw channels, then SiLU: y (n, Cc) = [q | k | v].
+    std::vector<float> o(static_cast<size_t>(n) * Hv * Dv);  // (n, Hv, Dv)
+    {
+    PROF("gdn core", n);
     std::vector<float> y(static_cast<size_t>(n) * Cc);
     float* conv_state = conv_state_[slot_[il]].data();  // (Cc, Kc-1)
-    // A batch that may be rolled back (a verify batch) records the state after each token.
+    // A batch that may be rolled back (a verify batch) records the state after each token but the
+    // last (keep(n) with n < the batch reads plane n − 1; the state itself is the last one).
     const bool record = n > 1 && n <= n_snap_;
     const size_t conv_plane = static_cast<size_t>(Cc) * (Kc - 1);
     float* conv_snap = record ? conv_snap_[slot_[il]].data() : nullptr;  // (n_snap, Cc, Kc-1)
@@ -232,7 +446,7 @@ void CpuSession::gated_delta_net(int il, const float* a, uint32_t n, float* out)
                 for (uint32_t i = 0; i < Kc; i++) sum += window[i] * kernel[i];
                 y[static_cast<size_t>(t) * Cc + c] = silu(sum);
                 std::copy(window.begin() + 1, window.end(), st);
-                if (record) std::copy(st, st + Kc - 1, conv_snap + t * conv_plane + c * (Kc - 1));
+                if (record && t + 1 < n) std::copy(st, st + Kc - 1, conv_snap + t * conv_plane + c * (Kc - 1));
             }
         }
     });
@@ -241,11 +455,15 @@ void CpuSession::gated_delta_net(int il, const float* a, uint32_t n, float* out)
     }
 
     // Recurrence per value head j (uses key head j mod Hk: tiled broadcast), then the gated norm.
-    std::vector<float> o(static_cast<size_t>(n) * Hv * Dv);  // (n, Hv, Dv)
     float* ssm_state = ssm_state_[slot_[il]].data();
     const size_t ssm_plane = static_cast<size_t>(Hv) * Dv * Dk;
     float* ssm_snap = record ? ssm_snap_[slot_[il]].data() : nullptr;  // (n_snap, Hv, Dv, Dk)
     const float scale = 1.0f / std::sqrt(static_cast<float>(Dk));
+#ifdef MTP_CORE_AVX2
+    const bool fast = core_avx2() && Dv % 8 == 0 && Dk % 8 == 0;
+#else
+    const bool fast = false;
+#endif
     pool_.parallel_for(Hv, [&](int64_t j0, int64_t j1) {
         std::vector<float> delta(Dv);
         for (int64_t j = j0; j < j1; j++) {
@@ -257,13 +475,24 @@ void CpuSession::gated_delta_net(int il, const float* a, uint32_t n, float* out)
                 const float* k = yt + Hk * Dk + i * Dk;
                 const float* v = yt + 2 * Hk * Dk + j * Dv;
                 const float decay = std::exp(gamma[t * Hv + j]), b = beta[t * Hv + j];
+                float* ot = &o[(static_cast<size_t>(t) * Hv + j) * Dv];
+#ifdef MTP_CORE_AVX2
+                if (fast) {
+                    // A recorded batch steps from plane to plane (no copies): token t reads the
+                    // state after t − 1 and writes plane t; the last token writes the state itself.
+                    const size_t head = static_cast<size_t>(j) * Dv * Dk;
+                    const float* S_in = !record || t == 0 ? S : ssm_snap + (t - 1) * ssm_plane + head;
+                    float* S_out = !record || t + 1 == n ? S : ssm_snap + t * ssm_plane + head;
+                    gdn_step_avx2(S_in, S_out, q, k, v, decay, b, Dv, Dk, scale, delta.data(), ot);
+                } else
+#endif
+                {
                 for (size_t e = 0; e < static_cast<size_t>(Dv) * Dk; e++) S[e] *= decay;
                 for (uint32_t c = 0; c < Dv; c++) {
                     float sum = 0.0f;
                     for (uint32_t r = 0; r < Dk; r++) sum += S[c * Dk + r] * k[r];
                     delta[c] = (v[c] - sum) * b;
                 }
-                float* ot = &o[(static_cast<size_t>(t) * Hv + j) * Dv];
                 // The rank-1 update is a fused multiply-add, as ggml_vec_mad_f32 is on SIMD CPUs.
                 for (uint32_t c = 0; c < Dv; c++) {
                     for (uint32_t r = 0; r < Dk; r++) S[c * Dk + r] = std::fma(k[r], delta[c], S[c * Dk + r]);
@@ -271,27 +500,30 @@ void CpuSession::gated_delta_net(int il, const float* a, uint32_t n, float* out)
                     for (uint32_t r = 0; r < Dk; r++) sum += S[c * Dk + r] * q[r];
                     ot[c] = sum * scale;
                 }
-                if (record) std::copy(S, S + static_cast<size_t>(Dv) * Dk, ssm_snap + t * ssm_plane + static_cast<size_t>(j) * Dv * Dk);
+                }
+                if (!fast && record && t + 1 < n) std::copy(S, S + static_cast<size_t>(Dv) * Dk, ssm_snap + t * ssm_plane + static_cast<size_t>(j) * Dv * Dk);
                 rms_norm(ot, L[MTP_ROLE_SSM_NORM].f32, ot, Dv, hp_.rms_eps);
                 const float* zt = &z[(static_cast<size_t>(t) * Hv + j) * Dv];
                 for (uint32_t c = 0; c < Dv; c++) ot[c] *= silu(zt[c]);
             }
         }
     });
+    }
     matmul(L[MTP_ROLE_SSM_OUT], o.data(), n, out);
 }
 
 void CpuSession::ffn(const LayerWeights& L, const float* a, uint32_t n, float* out) {
     const size_t F = hp_.n_ff;
     std::vector<float> gate(n * F), up(n * F);  // (n, F)
-    matmul(L[MTP_ROLE_FFN_GATE], a, n, gate.data());
-    matmul(L[MTP_ROLE_FFN_UP], a, n, up.data());
+    const MatmulOut gate_up[] = {{&L[MTP_ROLE_FFN_GATE], gate.data()}, {&L[MTP_ROLE_FFN_UP], up.data()}};
+    matmuls(gate_up, 2, a, n);
     for (size_t i = 0; i < n * F; i++) gate[i] = silu(gate[i]) * up[i];
     matmul(L[MTP_ROLE_FFN_DOWN], gate.data(), n, out);
 }
 
 void CpuSession::eval(const int32_t* tokens, uint32_t n, const uint32_t* logit_rows, uint32_t n_logit_rows,
                       float* logits, float* hidden) {
+    PROF("TOTAL trunk eval", n);
     const size_t E = hp_.n_embd;
     std::vector<float> x(n * E), a(n * E), m(n * E);  // (n, E): residual stream, normed input, block output
     for (uint32_t t = 0; t < n; t++) {
@@ -356,6 +588,7 @@ void CpuSession::mtp_eval(const int32_t* tokens, const float* hidden_in, int32_t
                           float* hidden_last) {
     if (hp_.n_mtp == 0) fail(MTP_STATUS_UNSUPPORTED, "mtp_eval: the model has no MTP head");
     const uint32_t n = static_cast<uint32_t>(n_rows);
+    PROF("TOTAL mtp eval", n);
     if (n == 0 || mtp_n_past_ + n > n_ctx_) {
         fail(MTP_STATUS_CONTEXT_FULL, "mtp_eval: %u rows at position %u overflow the context of %u", n, mtp_n_past_, n_ctx_);
     }

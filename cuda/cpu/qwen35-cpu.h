@@ -46,6 +46,14 @@ public:
 private:
     // y (n, w.ne[1]) = x (n, w.ne[0]) · wᵀ with the activation converted as llama.cpp does (§3.11).
     void matmul(const Tensor& w, const float* x, uint32_t n, float* y);
+    // Several matmuls of the same input (same ne[0]) in one thread-pool dispatch; every output row
+    // is computed exactly as matmul computes it.
+    struct MatmulOut {
+        const Tensor* w;
+        float* y;
+    };
+    static constexpr int kMaxFused = 4;
+    void matmuls(const MatmulOut* outs, int count, const float* x, uint32_t n);
     // Gated attention of block L over the cache kc/vc ((n_ctx, H_kv, D) f16) holding n_past positions.
     void attention(const LayerWeights& L, const float* a, uint32_t n, uint32_t n_past, uint16_t* kc, uint16_t* vc,
                    float* out);

@@ -1,7 +1,24 @@
 // See thread-pool.h.
 #include "thread-pool.h"
 
+#include <chrono>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define MTP_PAUSE() _mm_pause()
+#else
+#define MTP_PAUSE() std::this_thread::yield()
+#endif
+
 namespace mtp {
+
+namespace {
+// How long an idle worker polls for the next job before it sleeps.
+#ifndef MTP_POOL_SPIN_US
+#define MTP_POOL_SPIN_US 200
+#endif
+constexpr auto kSpin = std::chrono::microseconds(MTP_POOL_SPIN_US);
+}  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
     for (int i = 1; i < n_threads_; i++) threads_.emplace_back([this, i] { worker(i); });
@@ -10,7 +27,7 @@ ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads
 ThreadPool::~ThreadPool() {
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        stop_ = true;
+        stop_.store(true);
     }
     wake_.notify_all();
     for (auto& t : threads_) t.join();
@@ -30,16 +47,27 @@ void ThreadPool::run_range(int index) {
 void ThreadPool::worker(int index) {
     uint64_t seen = 0;
     for (;;) {
-        {
-            std::unique_lock<std::mutex> lock(mutex_);
-            wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-            if (stop_) return;
-            seen = generation_;
+        // Poll for a while, then sleep until the generation changes.
+        auto start = std::chrono::steady_clock::now();
+        for (int i = 0;; i++) {
+            if (stop_.load(std::memory_order_relaxed) || generation_.load(std::memory_order_acquire) != seen) break;
+            MTP_PAUSE();
+            if ((i & 63) != 63) continue;
+            std::this_thread::yield();  // let a runnable thread of another process have this core
+            if (std::chrono::steady_clock::now() - start > kSpin) {
+                std::unique_lock<std::mutex> lock(mutex_);
+                sleepers_.fetch_add(1);  // seq_cst: pairs with parallel_for's generation_ / sleepers_
+                wake_.wait(lock, [&] { return stop_.load() || generation_.load() != seen; });
+                sleepers_.fetch_sub(1);
+                break;
+            }
         }
+        if (stop_.load()) return;
+        seen = generation_.load(std::memory_order_acquire);
         run_range(index);
-        {
+        if (pending_.fetch_sub(1) == 1 && caller_sleeping_.load()) {  // seq_cst: pairs with parallel_for
             std::lock_guard<std::mutex> lock(mutex_);
-            if (--pending_ == 0) done_.notify_one();
+            done_.notify_one();
         }
     }
 }
@@ -50,20 +78,35 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
         fn(0, n);
         return;
     }
+    job_ = &fn;
+    n_items_ = n;
+    error_ = nullptr;
+    pending_.store(n_threads_ - 1, std::memory_order_relaxed);
+    generation_.fetch_add(1);  // seq_cst, publishes job_ / n_items_ / pending_
+    if (sleepers_.load() > 0) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        wake_.notify_all();
+    }
+    run_range(0);
+    // Poll briefly for the workers, then sleep (a worker may be waiting for a core).
+    for (int i = 0; pending_.load(std::memory_order_acquire) != 0; i++) {
+        if (i < 256) {
+            MTP_PAUSE();
+            continue;
+        }
+        std::unique_lock<std::mutex> lock(mutex_);
+        caller_sleeping_.store(true);
+        done_.wait(lock, [&] { return pending_.load() == 0; });
+        caller_sleeping_.store(false);
+        break;
+    }
+    job_ = nullptr;
+    std::exception_ptr error;
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        job_ = &fn;
-        n_items_ = n;
-        pending_ = n_threads_ - 1;
-        error_ = nullptr;
-        generation_++;
+        error = error_;
     }
-    wake_.notify_all();
-    run_range(0);
-    std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [&] { return pending_ == 0; });
-    job_ = nullptr;
-    if (error_) std::rethrow_exception(error_);
+    if (error) std::rethrow_exception(error);
 }
 
 }  // namespace mtp

@@ -1,9 +1,12 @@
 // A small fixed pool of std::threads for the CPU backend. parallel_for splits [0, n) into one
 // contiguous range per thread (the caller's thread takes range 0) and returns when all are done.
-// Workers sleep on a condition variable between calls: the machines this runs on are shared, so
-// spinning would steal cores from the oracle and from other processes.
+// Between calls a worker spins briefly (a decode step dispatches a parallel_for every few
+// microseconds, and waking a sleeping thread costs more than the work of a small one), then sleeps
+// on a condition variable; the caller likewise polls briefly for the workers, then sleeps. The
+// machines this runs on are shared, so nothing spins for long.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -35,10 +38,12 @@ private:
     std::condition_variable wake_, done_;
     const std::function<void(int64_t, int64_t)>* job_ = nullptr;
     int64_t n_items_ = 0;
-    uint64_t generation_ = 0;
-    int pending_ = 0;
-    bool stop_ = false;
-    std::exception_ptr error_;
+    std::atomic<uint64_t> generation_{0};
+    std::atomic<int> pending_{0};
+    std::atomic<int> sleepers_{0};
+    std::atomic<bool> caller_sleeping_{false};
+    std::atomic<bool> stop_{false};
+    std::exception_ptr error_;  // under mutex_
 };
 
 }  // namespace mtp
