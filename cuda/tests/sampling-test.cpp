@@ -17,18 +17,10 @@
 #include <cstdlib>
 #include <vector>
 
+#include "check.h"
+
 using namespace mtp;
 
-static int failures = 0;
-#define CHECK(cond, ...)                      \
-    do {                                      \
-        if (!(cond)) {                        \
-            std::printf("FAIL %s:%d ", __FILE__, __LINE__); \
-            std::printf(__VA_ARGS__);         \
-            std::printf("\n");                \
-            failures++;                       \
-        }                                     \
-    } while (0)
 
 static bool near(double a, double b, double tol) { return std::fabs(a - b) <= tol; }
 
@@ -125,24 +117,12 @@ static void test_distribution(const SamplerParams& sp, int k, int samples, const
         std::vector<int32_t> t = speculative_run(toy, chain, start, k, 2, rng, drafted, accepted);
         count[t[0] * V + t[1]] += 1;
     }
-    double chi2 = 0.0, tv = 0.0;
-    int dof = -1;
-    for (int i = 0; i < V * V; i++) {
-        const double e = exact[i] * samples;
-        tv += std::fabs(count[i] / samples - exact[i]) / 2;
-        if (exact[i] == 0.0) {
-            CHECK(count[i] == 0, "%s: outcome %d has target probability 0 but was emitted %g times", label, i, count[i]);
-            continue;
-        }
-        chi2 += (count[i] - e) * (count[i] - e) / e;
-        dof++;
-    }
-    // 99.9th percentile of chi-square: dof + 3.09·sqrt(2·dof) + 3.1 bounds it for dof in 5..35.
-    const double limit = dof + 3.09 * std::sqrt(2.0 * dof) + 3.1;
-    CHECK(chi2 < limit, "%s: chi2 %.1f over %d dof exceeds %.1f", label, chi2, dof, limit);
-    CHECK(tv < 0.01, "%s: total variation %.4f", label, tv);
+    const Fit f = chi_square_fit(exact, count, samples);
+    CHECK(f.impossible == 0, "%s: %d outcome(s) with target probability 0 were emitted", label, f.impossible);
+    CHECK(f.chi2 < f.limit, "%s: chi2 %.1f over %d dof exceeds %.1f", label, f.chi2, f.dof, f.limit);
+    CHECK(f.tv < 0.01, "%s: total variation %.4f", label, f.tv);
     const double acc = static_cast<double>(accepted) / drafted;
-    std::printf("%s distribution %s: k=%d samples=%d chi2=%.1f dof=%d tv=%.4f acceptance=%.3f\n", failures == failures_before ? "ok" : "FAILED", label, k, samples, chi2, dof, tv, acc);
+    std::printf("%s distribution %s: k=%d samples=%d chi2=%.1f dof=%d tv=%.4f acceptance=%.3f\n", failures == failures_before ? "ok" : "FAILED", label, k, samples, f.chi2, f.dof, f.tv, acc);
 }
 
 static void test_greedy_equivalence() {

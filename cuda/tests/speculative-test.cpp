@@ -23,18 +23,10 @@
 #include <stdexcept>
 #include <vector>
 
+#include "check.h"
+
 using namespace mtp;
 
-static int failures = 0;
-#define CHECK(cond, ...)                                     \
-    do {                                                     \
-        if (!(cond)) {                                       \
-            std::printf("FAIL %s:%d ", __FILE__, __LINE__); \
-            std::printf(__VA_ARGS__);                        \
-            std::printf("\n");                               \
-            failures++;                                      \
-        }                                                    \
-    } while (0)
 
 static uint64_t mix(uint64_t s, uint64_t t) {
     uint64_t z = s + 0x9e3779b97f4a7c15ull * (t + 1);
@@ -286,21 +278,11 @@ static void test_sampling() {
         drafted += r.stats.n_drafted;
         accepted += r.stats.n_accepted;
     }
-    double chi2 = 0.0, tv = 0.0;
-    int dof = -1;
-    for (int i = 0; i < V * V; i++) {
-        tv += std::fabs(count[i] / samples - exact[i]) / 2;
-        if (exact[i] == 0.0) {
-            CHECK(count[i] == 0, "outcome %d has target probability 0 but was emitted", i);
-            continue;
-        }
-        chi2 += (count[i] - exact[i] * samples) * (count[i] - exact[i] * samples) / (exact[i] * samples);
-        dof++;
-    }
-    const double limit = dof + 3.09 * std::sqrt(2.0 * dof) + 3.1; // ≈ 99.9th percentile
-    CHECK(chi2 < limit && tv <= 0.02, "K=2 sampled joint: chi2 %.1f (dof %d, limit %.1f), tv %.4f", chi2, dof, limit, tv);
+    const Fit f = chi_square_fit(exact, count, samples);
+    CHECK(f.impossible == 0, "%d outcome(s) with target probability 0 were emitted", f.impossible);
+    CHECK(f.chi2 < f.limit && f.tv <= 0.02, "K=2 sampled joint: chi2 %.1f (dof %d, limit %.1f), tv %.4f", f.chi2, f.dof, f.limit, f.tv);
     std::printf("ok sampled K=2 joint distribution of 2 tokens: %d samples, chi2 %.1f over %d dof, tv %.4f, acceptance %.2f\n",
-                samples, chi2, dof, tv, static_cast<double>(accepted) / drafted);
+                samples, f.chi2, f.dof, f.tv, static_cast<double>(accepted) / drafted);
 }
 
 static void test_refusals() {

@@ -118,19 +118,7 @@ export class NativeSession {
    */
   evalAsync(tokens: readonly number[] | Int32Array, options: EvalOptions = {}): Promise<EvalResult> {
     const call = this.prepareEval(tokens, options);
-    this.busy = true;
-    return new Promise<EvalResult>((resolve, reject) => {
-      this.lib.fn.mtp_session_eval_async(...call.args, (error, status) => {
-        this.busy = false;
-        try {
-          if (error) throw new NativeError(`mtp_session_eval: ${error instanceof Error ? error.message : String(error)}`);
-          checkStatus("mtp_session_eval", status, call.err);
-          resolve(call.result);
-        } catch (err) {
-          reject(err);
-        }
-      });
-    });
+    return this.onWorker("mtp_session_eval", (done) => this.lib.fn.mtp_session_eval_async(...call.args, done), call.err, () => call.result);
   }
 
   private prepareEval(tokens: readonly number[] | Int32Array, options: EvalOptions) {
@@ -190,16 +178,25 @@ export class NativeSession {
   /** generateNext on a worker thread (the event loop keeps running: streaming, Ctrl-C). */
   generateNextAsync(capacity: number): Promise<GenerateChunk> {
     const call = this.prepareNext(capacity);
+    return this.onWorker("mtp_session_generate_next", (done) => this.lib.fn.mtp_session_generate_next_async(...call.args, done), call.err, call.result);
+  }
+
+  /**
+   * Runs an async koffi call on a worker thread; the session is busy until it settles (any other
+   * call on it meanwhile throws: sessions are not thread-safe).
+   */
+  private onWorker<T>(what: string, start: (done: (error: unknown, status: number) => void) => void, err: MtpErrorStruct, result: () => T): Promise<T> {
+    this.live();
     this.busy = true;
-    return new Promise<GenerateChunk>((resolve, reject) => {
-      this.lib.fn.mtp_session_generate_next_async(...call.args, (error, status) => {
+    return new Promise<T>((resolve, reject) => {
+      start((error, status) => {
         this.busy = false;
         try {
-          if (error) throw new NativeError(`mtp_session_generate_next: ${error instanceof Error ? error.message : String(error)}`);
-          checkStatus("mtp_session_generate_next", status, call.err);
-          resolve(call.result());
-        } catch (err) {
-          reject(err);
+          if (error) throw new NativeError(`${what}: ${error instanceof Error ? error.message : String(error)}`);
+          checkStatus(what, status, err);
+          resolve(result());
+        } catch (e) {
+          reject(e);
         }
       });
     });
