@@ -23,6 +23,7 @@ import {
   mtp_session_params,
   mtp_tensor_info,
   newMtpError,
+  type AsyncDone,
   type MtpErrorStruct,
   type StopReason,
 } from "./abi.js";
@@ -185,7 +186,7 @@ export class NativeSession {
    * Runs an async koffi call on a worker thread; the session is busy until it settles (any other
    * call on it meanwhile throws: sessions are not thread-safe).
    */
-  private onWorker<T>(what: string, start: (done: (error: unknown, status: number) => void) => void, err: MtpErrorStruct, result: () => T): Promise<T> {
+  private onWorker<T>(what: string, start: (done: AsyncDone) => void, err: MtpErrorStruct, result: () => T): Promise<T> {
     this.live();
     this.busy = true;
     return new Promise<T>((resolve, reject) => {

@@ -181,6 +181,21 @@ export function newMtpError(): MtpErrorStruct {
   return { size: koffi.sizeof(mtp_error), status: 0, message: "" };
 }
 
+type SessionEvalArgs = [
+  session: unknown,
+  tokens: Int32Array,
+  positions: Int32Array,
+  nTokens: number,
+  logitRows: Uint32Array | null,
+  nLogitRows: number,
+  logits: Float32Array | null,
+  hidden: Float32Array | null,
+  err: MtpErrorStruct,
+];
+type GenerateNextArgs = [session: unknown, out: Int32Array, capacity: number, nOut: number[], stats: object, err: MtpErrorStruct];
+/** Completion callback of koffi's `.async` calls. */
+export type AsyncDone = (error: unknown, status: number) => void;
+
 /** The library's functions, typed loosely as koffi returns them; wrappers live in NativeModel.ts. */
 export interface MtpFunctions {
   mtp_abi_version(): number;
@@ -202,17 +217,7 @@ export interface MtpFunctions {
   mtp_session_free(session: unknown): void;
   mtp_session_reset(session: unknown, err: MtpErrorStruct): number;
   mtp_session_get_n_past(session: unknown): number;
-  mtp_session_eval(
-    session: unknown,
-    tokens: Int32Array,
-    positions: Int32Array,
-    nTokens: number,
-    logitRows: Uint32Array | null,
-    nLogitRows: number,
-    logits: Float32Array | null,
-    hidden: Float32Array | null,
-    err: MtpErrorStruct,
-  ): number;
+  mtp_session_eval(...args: SessionEvalArgs): number;
   mtp_session_keep(session: unknown, nKeep: number, err: MtpErrorStruct): number;
   mtp_session_generate_begin(
     session: unknown,
@@ -223,30 +228,11 @@ export interface MtpFunctions {
     nEog: number,
     err: MtpErrorStruct,
   ): number;
-  mtp_session_generate_next(session: unknown, out: Int32Array, capacity: number, nOut: number[], stats: object, err: MtpErrorStruct): number;
-  /** mtp_session_generate_next on a koffi worker thread. */
-  mtp_session_generate_next_async(
-    session: unknown,
-    out: Int32Array,
-    capacity: number,
-    nOut: number[],
-    stats: object,
-    err: MtpErrorStruct,
-    done: (error: unknown, status: number) => void,
-  ): void;
+  mtp_session_generate_next(...args: GenerateNextArgs): number;
+  /** mtp_session_generate_next on a koffi worker thread; `done` receives its status. */
+  mtp_session_generate_next_async(...args: [...GenerateNextArgs, AsyncDone]): void;
   /** mtp_session_eval on a koffi worker thread; `done` receives its status. */
-  mtp_session_eval_async(
-    session: unknown,
-    tokens: Int32Array,
-    positions: Int32Array,
-    nTokens: number,
-    logitRows: Uint32Array | null,
-    nLogitRows: number,
-    logits: Float32Array | null,
-    hidden: Float32Array | null,
-    err: MtpErrorStruct,
-    done: (error: unknown, status: number) => void,
-  ): void;
+  mtp_session_eval_async(...args: [...SessionEvalArgs, AsyncDone]): void;
 }
 
 /** Binds every function of mtp.h from a loaded library. */
