@@ -1,8 +1,9 @@
-// See ggml-quants.h. Hot loops are plain C++ compiled twice (target_clones): an x86-64-v3 (AVX2,
-// FMA, F16C) version picked at run time on CPUs that have it, and a portable default. The build uses
-// -ffp-contract=off, so both versions round identically (no fused multiply-adds appear).
+// See ggml-quants.h. Hot loops are plain C++ compiled twice (MTP_HOT, hot.h), the multi-row Q8_0
+// kernels are written with intrinsics for AVX2 and AVX512-VNNI and picked at run time.
 #include "ggml-quants.h"
+#include "hot.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdlib>
@@ -13,12 +14,6 @@
 #define MTP_X86_KERNELS 1
 #endif
 
-// target_clones needs GCC and the loader's ifunc support (glibc).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__GLIBC__)
-#define MTP_HOT __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define MTP_HOT
-#endif
 
 namespace mtp {
 
@@ -77,16 +72,20 @@ inline void q6k_unpack(const BlockQ6_K& b, int8_t* q) {
     }
 }
 
-void quantize_q8_0(const float* x, BlockQ8_0* y, int64_t n) {
+MTP_HOT void quantize_q8_0(const float* x, BlockQ8_0* y, int64_t n) {
     for (int64_t i = 0; i < n / QK8_0; i++) {
         const float* xb = x + i * QK8_0;
         float amax = 0.0f;
-        for (int j = 0; j < QK8_0; j++) amax = std::fmax(amax, std::fabs(xb[j]));
-        // x86 AVX rule of llama.cpp (spec §3.11): scale from 127/amax, not 1/d; round half to even.
+#pragma omp simd reduction(max : amax)
+        for (int j = 0; j < QK8_0; j++) amax = std::max(amax, std::fabs(xb[j]));
+        // x86 AVX rule of llama.cpp (spec §3.11): scale from 127/amax, not 1/d; round half to even
+        // (adding and subtracting 1.5 · 2^23 rounds |v| <= 127 to nearest even, and vectorizes).
         const float d = amax / 127.0f;
         const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
         y[i].d = f32_to_f16(d);
-        for (int j = 0; j < QK8_0; j++) y[i].qs[j] = static_cast<int8_t>(std::nearbyint(xb[j] * id));
+        constexpr float kRound = 12582912.0f;
+#pragma omp simd
+        for (int j = 0; j < QK8_0; j++) y[i].qs[j] = static_cast<int8_t>((xb[j] * id + kRound) - kRound);
     }
 }
 

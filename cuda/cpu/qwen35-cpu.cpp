@@ -19,6 +19,7 @@
 
 #include "../src/runtime/failure.h"
 #include "ggml-quants.h"
+#include "vec-math.h"
 
 #ifdef MTP_PROFILE
 #include <chrono>
@@ -49,7 +50,9 @@ std::string prof_name(const std::string& n) {
     return "mm " + n;
 }
 }  // namespace
-#define PROF(name, n) ProfScope prof_scope_(name, n)
+#define PROF_CAT2(a, b) a##b
+#define PROF_CAT(a, b) PROF_CAT2(a, b)
+#define PROF(name, n) ProfScope PROF_CAT(prof_scope_, __LINE__)(name, n)
 #else
 #define PROF(name, n)
 #endif
@@ -58,7 +61,6 @@ namespace mtp {
 
 namespace {
 
-float silu(float x) { return x / (1.0f + std::exp(-x)); }
 float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 float softplus(float x) { return x > 20.0f ? x : std::log(1.0f + std::exp(x)); }
 
@@ -224,8 +226,9 @@ MTP_AVX2 void gdn_step_avx2(const float* S_in, float* S, const float* q, const f
 
 }  // namespace
 
-CpuSession::CpuSession(const ModelWeights& w, uint32_t n_ctx, uint32_t n_draft_max, int n_threads)
-    : w_(w), hp_(w.hp), n_ctx_(n_ctx), pool_(n_threads), n_snap_(n_draft_max + 1) {
+CpuSession::CpuSession(const ModelWeights& w, const PackedWeights& packed, uint32_t n_ctx, uint32_t n_draft_max,
+                       int n_threads)
+    : w_(w), packed_(packed), hp_(w.hp), n_ctx_(n_ctx), pool_(n_threads), n_snap_(n_draft_max + 1) {
     const size_t kv = static_cast<size_t>(n_ctx) * hp_.n_head_kv * hp_.head_dim;
     const size_t conv = static_cast<size_t>(hp_.ssm_conv_channels) * (hp_.ssm_conv_kernel - 1);
     const size_t ssm = static_cast<size_t>(hp_.ssm_n_value_heads) * hp_.ssm_value_head_dim * hp_.ssm_key_head_dim;
@@ -237,6 +240,12 @@ CpuSession::CpuSession(const ModelWeights& w, uint32_t n_ctx, uint32_t n_draft_m
         } else {
             slot_.push_back(static_cast<int>(conv_state_.size()));
             conv_state_.emplace_back(conv, 0.0f);
+            const float* kernel = w.layers[il][MTP_ROLE_SSM_CONV1D].f32;  // (Cc, Kc)
+            std::vector<float> kernel_t(static_cast<size_t>(hp_.ssm_conv_channels) * hp_.ssm_conv_kernel);
+            for (uint32_t c = 0; c < hp_.ssm_conv_channels; c++) {
+                for (uint32_t i = 0; i < hp_.ssm_conv_kernel; i++) kernel_t[i * hp_.ssm_conv_channels + c] = kernel[c * hp_.ssm_conv_kernel + i];
+            }
+            conv_kernel_t_.push_back(std::move(kernel_t));
             ssm_state_.emplace_back(ssm, 0.0f);
             if (n_snap_ > 1) {
                 conv_snap_.emplace_back(conv * n_snap_, 0.0f);
@@ -267,7 +276,7 @@ void CpuSession::matmuls(const MatmulOut* outs, int count, const float* x, uint3
     PROF(count == 1 ? prof_name(outs[0].w->name) : "mm fused " + prof_name(outs[0].w->name), n);
     // The activation converted once per weight type; every weight has the same input width.
     const int64_t n_in = outs[0].w->ne[0];
-    constexpr int64_t kTile = 8;
+    constexpr int64_t kTile = 16;  // a packed Q8_0 group; a multiple of the row-major kernels' 8 and 4
     int64_t tile_end[kMaxFused];  // cumulative 8-row tiles, in order of outs
     size_t act_at[kMaxFused];
     int64_t n_tiles = 0;
@@ -293,7 +302,7 @@ void CpuSession::matmuls(const MatmulOut* outs, int count, const float* x, uint3
         const size_t bytes = activation_row_bytes(outs[i].w->type, n_in);
         for (uint32_t t = 0; t < n; t++) quantize_activation_row(outs[i].w->type, x + t * n_in, act_.data() + act_at[i] + t * bytes, n_in);
     }
-    // Row ranges in multiples of 8 (the multi-row kernels' tiles); at most 8 activation rows per
+    // Row ranges in multiples of 16 (the multi-row kernels' tiles); at most 8 activation rows per
     // pass, so a pass's partial sums stay in registers.
     pool_.parallel_for(n_tiles, [&](int64_t i0, int64_t i1) {
         int64_t first = 0;
@@ -306,10 +315,20 @@ void CpuSession::matmuls(const MatmulOut* outs, int count, const float* x, uint3
             const int64_t r0 = (lo - base) * kTile, r1 = std::min<int64_t>((hi - base) * kTile, n_out);
             const size_t bytes = activation_row_bytes(w.type, n_in);
             const uint8_t* act = act_.data() + act_at[i];
+            const PackedQ8_0* p = packed_.find(w);
+            // Rows of full packed groups, then the rest in the file's layout.
+            const int64_t r_packed = p ? std::min(r1, p->n_groups * kTile) : r0;
             for (uint32_t t0 = 0; t0 < n; t0 += 8) {
                 const uint32_t na = std::min<uint32_t>(8, n - t0);
-                vec_dot_rows(w.type, w.row(r0), w.row_bytes, r1 - r0, act + t0 * bytes, bytes, static_cast<int>(na), n_in,
-                             outs[i].y + static_cast<size_t>(t0) * n_out + r0, static_cast<size_t>(n_out));
+                float* y = outs[i].y + static_cast<size_t>(t0) * n_out;
+                if (r_packed > r0) {
+                    packed_q8_0_rows(*p, r0 / kTile, r_packed / kTile, act + t0 * bytes, bytes, static_cast<int>(na), y,
+                                     static_cast<size_t>(n_out));
+                }
+                if (r1 > r_packed) {
+                    vec_dot_rows(w.type, w.row(r_packed), w.row_bytes, r1 - r_packed, act + t0 * bytes, bytes,
+                                 static_cast<int>(na), n_in, y + r_packed, static_cast<size_t>(n_out));
+                }
             }
         }
     });
@@ -375,11 +394,10 @@ void CpuSession::attention(const LayerWeights& L, const float* a, uint32_t n, ui
                 w[p] = dot * kq_scale;
                 max = std::max(max, w[p]);
             }
+            for (uint32_t p = 0; p < n_kv; p++) w[p] -= max;
+            vec_exp(w.data(), w.data(), n_kv);
             double sum = 0.0;
-            for (uint32_t p = 0; p < n_kv; p++) {
-                w[p] = std::exp(w[p] - max);
-                sum += w[p];
-            }
+            for (uint32_t p = 0; p < n_kv; p++) sum += w[p];
             const float inv = static_cast<float>(1.0 / sum);
             for (uint32_t p = 0; p < n_kv; p++) w[p] = round_to_f16(w[p] * inv);
             float* oh = &o[(static_cast<size_t>(t) * H + h) * D];
@@ -396,7 +414,7 @@ void CpuSession::attention(const LayerWeights& L, const float* a, uint32_t n, ui
                 for (uint32_t d = 0; d < D; d++) oh[d] += w[p] * f16_to_f32(vp[d]);
             }
             }
-            for (uint32_t d = 0; d < D; d++) oh[d] *= sigmoid(gate[d]);
+            vec_mul_sigmoid(oh, gate, D);
         }
     });
     }
@@ -428,28 +446,31 @@ void CpuSession::gated_delta_net(int il, const float* a, uint32_t n, float* out)
     {
     PROF("gdn core", n);
     std::vector<float> y(static_cast<size_t>(n) * Cc);
-    float* conv_state = conv_state_[slot_[il]].data();  // (Cc, Kc-1)
+    float* conv_state = conv_state_[slot_[il]].data();  // (Kc-1, Cc)
+    const float* kernel = conv_kernel_t_[slot_[il]].data();  // (Kc, Cc)
     // A batch that may be rolled back (a verify batch) records the state after each token but the
     // last (keep(n) with n < the batch reads plane n − 1; the state itself is the last one).
     const bool record = n > 1 && n <= n_snap_;
     const size_t conv_plane = static_cast<size_t>(Cc) * (Kc - 1);
-    float* conv_snap = record ? conv_snap_[slot_[il]].data() : nullptr;  // (n_snap, Cc, Kc-1)
-    pool_.parallel_for(Cc, [&](int64_t c0, int64_t c1) {
-        std::vector<float> window(Kc);  // the Kc-1 past inputs, then the current one
-        for (int64_t c = c0; c < c1; c++) {
-            float* st = conv_state + c * (Kc - 1);
-            const float* kernel = L[MTP_ROLE_SSM_CONV1D].f32 + c * Kc;
-            for (uint32_t t = 0; t < n; t++) {
-                std::copy(st, st + Kc - 1, window.begin());
-                window[Kc - 1] = qkv[static_cast<size_t>(t) * Cc + c];
-                float sum = 0.0f;
-                for (uint32_t i = 0; i < Kc; i++) sum += window[i] * kernel[i];
-                y[static_cast<size_t>(t) * Cc + c] = silu(sum);
-                std::copy(window.begin() + 1, window.end(), st);
-                if (record && t + 1 < n) std::copy(st, st + Kc - 1, conv_snap + t * conv_plane + c * (Kc - 1));
-            }
+    float* conv_snap = record ? conv_snap_[slot_[il]].data() : nullptr;  // (n_snap, Kc-1, Cc)
+    for (uint32_t t = 0; t < n; t++) {
+        // Channel c sums its window (the Kc-1 past inputs, oldest first, then the current one) in
+        // order; the loops run across channels so they vectorize.
+        const float* xt = &qkv[static_cast<size_t>(t) * Cc];
+        float* yt = &y[static_cast<size_t>(t) * Cc];
+        std::fill(yt, yt + Cc, 0.0f);
+        for (uint32_t i = 0; i + 1 < Kc; i++) {
+            const float* st = conv_state + static_cast<size_t>(i) * Cc;
+            const float* ki = kernel + static_cast<size_t>(i) * Cc;
+            for (uint32_t c = 0; c < Cc; c++) yt[c] += st[c] * ki[c];
         }
-    });
+        const float* kl = kernel + static_cast<size_t>(Kc - 1) * Cc;
+        for (uint32_t c = 0; c < Cc; c++) yt[c] += xt[c] * kl[c];
+        vec_silu(yt, Cc);
+        std::copy(conv_state + Cc, conv_state + conv_plane, conv_state);
+        std::copy(xt, xt + Cc, conv_state + conv_plane - Cc);
+        if (record && t + 1 < n) std::copy(conv_state, conv_state + conv_plane, conv_snap + t * conv_plane);
+    }
     for (uint32_t t = 0; t < n; t++) {
         for (uint32_t i = 0; i < 2 * Hk; i++) l2_norm(&y[static_cast<size_t>(t) * Cc + i * Dk], Dk, hp_.rms_eps);
     }
@@ -503,8 +524,7 @@ void CpuSession::gated_delta_net(int il, const float* a, uint32_t n, float* out)
                 }
                 if (!fast && record && t + 1 < n) std::copy(S, S + static_cast<size_t>(Dv) * Dk, ssm_snap + t * ssm_plane + static_cast<size_t>(j) * Dv * Dk);
                 rms_norm(ot, L[MTP_ROLE_SSM_NORM].f32, ot, Dv, hp_.rms_eps);
-                const float* zt = &z[(static_cast<size_t>(t) * Hv + j) * Dv];
-                for (uint32_t c = 0; c < Dv; c++) ot[c] *= silu(zt[c]);
+                vec_mul_silu(ot, &z[(static_cast<size_t>(t) * Hv + j) * Dv], Dv);
             }
         }
     });
@@ -517,7 +537,7 @@ void CpuSession::ffn(const LayerWeights& L, const float* a, uint32_t n, float* o
     std::vector<float> gate(n * F), up(n * F);  // (n, F)
     const MatmulOut gate_up[] = {{&L[MTP_ROLE_FFN_GATE], gate.data()}, {&L[MTP_ROLE_FFN_UP], up.data()}};
     matmuls(gate_up, 2, a, n);
-    for (size_t i = 0; i < n * F; i++) gate[i] = silu(gate[i]) * up[i];
+    vec_silu_mul(gate.data(), up.data(), static_cast<int64_t>(n * F));
     matmul(L[MTP_ROLE_FFN_DOWN], gate.data(), n, out);
 }
 

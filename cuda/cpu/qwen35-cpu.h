@@ -8,6 +8,7 @@
 
 #include "../src/runtime/speculative.h"
 #include "../src/runtime/weights.h"
+#include "q8_0-packed.h"
 #include "thread-pool.h"
 
 namespace mtp {
@@ -18,7 +19,8 @@ namespace mtp {
 // without re-evaluating anything. It is the DecodeBackend the shared decode loop drives.
 class CpuSession : public DecodeBackend {
 public:
-    CpuSession(const ModelWeights& w, uint32_t n_ctx, uint32_t n_draft_max, int n_threads);
+    // packed: the model's repacked Q8_0 matrices (may be empty), shared by its sessions.
+    CpuSession(const ModelWeights& w, const PackedWeights& packed, uint32_t n_ctx, uint32_t n_draft_max, int n_threads);
 
     uint32_t n_past() const { return n_past_; }
     uint32_t n_draft_max() const { return n_snap_ - 1; }
@@ -61,16 +63,18 @@ private:
     void ffn(const LayerWeights& L, const float* a, uint32_t n, float* out);
 
     const ModelWeights& w_;
+    const PackedWeights& packed_;
     const mtp_hparams& hp_;
     uint32_t n_ctx_;
     uint32_t n_past_ = 0;
     ThreadPool pool_;
     std::vector<int> slot_;  // (n_layer) index into the KV or the recurrent state vectors, by layer kind
     std::vector<std::vector<uint16_t>> k_cache_, v_cache_;  // per attention layer: (n_ctx, H_kv, D) f16
-    std::vector<std::vector<float>> conv_state_;             // per GDN layer: (Cc, Kc-1), oldest first
+    std::vector<std::vector<float>> conv_state_;             // per GDN layer: (Kc-1, Cc), oldest input first
+    std::vector<std::vector<float>> conv_kernel_t_;          // per GDN layer: (Kc, Cc), the conv kernel transposed
     std::vector<std::vector<float>> ssm_state_;              // per GDN layer: (Hv, Dv, Dk): S_j[a][b] at (j·Dv + b)·Dk + a
     uint32_t n_snap_;                                        // snapshot planes = n_draft_max + 1
-    std::vector<std::vector<float>> conv_snap_;              // per GDN layer: (n_snap, Cc, Kc-1), plane t = after token t
+    std::vector<std::vector<float>> conv_snap_;              // per GDN layer: (n_snap, Kc-1, Cc), plane t = after token t
     std::vector<std::vector<float>> ssm_snap_;               // per GDN layer: (n_snap, Hv, Dv, Dk)
     uint32_t batch_start_ = 0, batch_n_ = 0;                 // the last eval batch
     std::vector<uint16_t> mtp_k_, mtp_v_;                    // MTP block KV: (n_ctx, H_kv, D) f16

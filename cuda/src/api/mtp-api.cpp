@@ -18,6 +18,7 @@
 
 struct mtp_model {
     std::unique_ptr<mtp::ModelWeights> weights;
+    std::unique_ptr<mtp::PackedWeights> cpu_packed;  // made by the first CPU session
 };
 
 struct mtp_session {
@@ -175,7 +176,9 @@ MTP_API mtp_status mtp_session_create(mtp_model* model, const mtp_session_params
         const int n_threads = params->n_threads ? static_cast<int>(params->n_threads)
                                                 : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
         auto session = std::make_unique<mtp_session>();
-        session->cpu = std::make_unique<mtp::CpuSession>(*model->weights, params->n_ctx, params->n_draft_max, n_threads);
+        if (!model->cpu_packed) model->cpu_packed = std::make_unique<mtp::PackedWeights>(*model->weights);
+        session->cpu = std::make_unique<mtp::CpuSession>(*model->weights, *model->cpu_packed, params->n_ctx,
+                                                         params->n_draft_max, n_threads);
         *out_session = session.release();
     });
 }
