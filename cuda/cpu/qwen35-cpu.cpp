@@ -19,6 +19,7 @@
 
 #include "../src/runtime/failure.h"
 #include "ggml-quants.h"
+#include "hot.h"
 #include "vec-math.h"
 
 #ifdef MTP_PROFILE
@@ -113,9 +114,70 @@ void rope_apply(float* x, const float* c, const float* s, uint32_t n_dims) {
 }
 
 
-// ---- AVX2 kernels for the attention and Gated DeltaNet cores. Each result is computed with the
-// scalar code's operations in the scalar code's order (vector lanes are independent results, never
-// partial sums of one), so they are bitwise the same as the portable loops they replace.
+// ---- The attention and Gated DeltaNet cores. The caches and states are laid out so that the
+// independent results (attention scores of consecutive positions, columns of a GDN state) are
+// adjacent in memory: the vector loops run across them, and each result is computed with the
+// portable loop's operations in its order — bitwise the same whatever the instruction set.
+
+// Scores w[p] = (q16 · K_p) · kq_scale for p < n_kv over one KV head's transposed keys kt (D, n_ctx)
+// (F16): each w[p] sums its D products in order.
+void attn_scores(const float* q16, const uint16_t* kt, size_t n_ctx, uint32_t D, uint32_t n_kv, float kq_scale, float* w) {
+    for (uint32_t p = 0; p < n_kv; p++) w[p] = 0.0f;
+    for (uint32_t d = 0; d < D; d++) {
+        const uint16_t* kd = kt + d * n_ctx;
+        for (uint32_t p = 0; p < n_kv; p++) w[p] += q16[d] * f16_to_f32(kd[p]);
+    }
+    for (uint32_t p = 0; p < n_kv; p++) w[p] *= kq_scale;
+}
+
+// oh[d] = Σ_p w[p] · V_p[d], p in order from 0 (V_p at vc + p·vstride).
+void attn_weighted_v(const float* w, const uint16_t* vc, size_t vstride, uint32_t D, uint32_t n_kv, float* oh) {
+    std::fill(oh, oh + D, 0.0f);
+    for (uint32_t p = 0; p < n_kv; p++) {
+        const uint16_t* vp = vc + p * vstride;
+        for (uint32_t d = 0; d < D; d++) oh[d] += w[p] * f16_to_f32(vp[d]);
+    }
+}
+
+// Columns [c0, c0 + W) of one Gated DeltaNet token step on a head state stored transposed, ST (Dk, Dv)
+// with ST[r·Dv + c] = S[r][c] (spec §3.7): decay, delta = (v − Sᵀk)·β, rank-1 update as an FMA (as
+// ggml_vec_mad_f32 is on SIMD CPUs), output (Sᵀq)/sqrt(Dk). Column c depends on column c only, and
+// its sums run over r in order. Reads ST_in, writes ST (the same, or the next snapshot plane).
+template <uint32_t W>
+__attribute__((always_inline)) inline void gdn_columns(const float* ST_in, float* ST, const float* q, const float* k,
+                                                       const float* v, float decay, float b, uint32_t Dv, uint32_t Dk,
+                                                       float scale, uint32_t c0, float* ot) {
+    float acc[W] = {};
+    for (uint32_t r = 0; r < Dk; r++) {
+        const float* in = ST_in + static_cast<size_t>(r) * Dv + c0;
+        float* out = ST + static_cast<size_t>(r) * Dv + c0;
+        for (uint32_t i = 0; i < W; i++) {
+            const float s = in[i] * decay;
+            out[i] = s;
+            acc[i] += s * k[r];
+        }
+    }
+    float delta[W], o[W] = {};
+    for (uint32_t i = 0; i < W; i++) delta[i] = (v[c0 + i] - acc[i]) * b;
+    for (uint32_t r = 0; r < Dk; r++) {
+        float* row = ST + static_cast<size_t>(r) * Dv + c0;
+        for (uint32_t i = 0; i < W; i++) {
+            const float s = std::fma(k[r], delta[i], row[i]);
+            row[i] = s;
+            o[i] += s * q[r];
+        }
+    }
+    for (uint32_t i = 0; i < W; i++) ot[c0 + i] = o[i] * scale;
+}
+
+// A whole head: blocks of 16 columns (two AVX2 registers of accumulators), then single columns.
+MTP_HOT void gdn_step(const float* ST_in, float* ST, const float* q, const float* k, const float* v, float decay, float b,
+                      uint32_t Dv, uint32_t Dk, float scale, float* ot) {
+    uint32_t c0 = 0;
+    for (; c0 + 16 <= Dv; c0 += 16) gdn_columns<16>(ST_in, ST, q, k, v, decay, b, Dv, Dk, scale, c0, ot);
+    for (; c0 < Dv; c0++) gdn_columns<1>(ST_in, ST, q, k, v, decay, b, Dv, Dk, scale, c0, ot);
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #define MTP_CORE_AVX2 1
 #define MTP_AVX2 __attribute__((target("avx2,fma,f16c")))
@@ -125,64 +187,26 @@ bool core_avx2() {
     return yes;
 }
 
-MTP_AVX2 inline void transpose8(__m256 r[8]) {
-    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
-    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
-    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
-    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
-    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
-    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
-    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
-    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
-}
-
-// out[i] = Σ_r rows[i·stride + r] · v[r] for 8 rows, summed from 0 in r order (n % 8 == 0).
-MTP_AVX2 inline __m256 dots8_f32(const float* rows, size_t stride, const float* v, uint32_t n) {
-    __m256 acc = _mm256_setzero_ps();
-    for (uint32_t r0 = 0; r0 < n; r0 += 8) {
-        __m256 c[8];
-        for (int i = 0; i < 8; i++) c[i] = _mm256_loadu_ps(rows + i * stride + r0);
-        transpose8(c);
-        for (int j = 0; j < 8; j++) acc = _mm256_add_ps(acc, _mm256_mul_ps(c[j], _mm256_set1_ps(v[r0 + j])));
-    }
-    return acc;
-}
-
-// The same over 8 F16 rows.
-MTP_AVX2 inline __m256 dots8_f16(const uint16_t* rows, size_t stride, const float* v, uint32_t n) {
-    __m256 acc = _mm256_setzero_ps();
-    for (uint32_t r0 = 0; r0 < n; r0 += 8) {
-        __m256 c[8];
-        for (int i = 0; i < 8; i++) c[i] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(rows + i * stride + r0)));
-        transpose8(c);
-        for (int j = 0; j < 8; j++) acc = _mm256_add_ps(acc, _mm256_mul_ps(c[j], _mm256_set1_ps(v[r0 + j])));
-    }
-    return acc;
-}
-
-// Attention scores w[p] = (q16 · K_p) · kq_scale for p < n_kv (K_p at kc + p·kstride, D values).
-MTP_AVX2 void attn_scores_avx2(const float* q16, const uint16_t* kc, size_t kstride, uint32_t D, uint32_t n_kv,
+// attn_scores with F16C conversions, 16 positions per pass.
+MTP_AVX2 void attn_scores_avx2(const float* q16, const uint16_t* kt, size_t n_ctx, uint32_t D, uint32_t n_kv,
                                float kq_scale, float* w) {
     uint32_t p = 0;
     const __m256 s = _mm256_set1_ps(kq_scale);
-    for (; p + 8 <= n_kv; p += 8) _mm256_storeu_ps(w + p, _mm256_mul_ps(dots8_f16(kc + p * kstride, kstride, q16, D), s));
-    for (; p < n_kv; p++) {
-        const uint16_t* kp = kc + p * kstride;
-        float dot = 0.0f;
-        for (uint32_t d = 0; d < D; d++) dot += q16[d] * _cvtsh_ss(kp[d]);
-        w[p] = dot * kq_scale;
+    for (; p + 16 <= n_kv; p += 16) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        for (uint32_t d = 0; d < D; d++) {
+            const uint16_t* kd = kt + d * n_ctx + p;
+            const __m256 qd = _mm256_set1_ps(q16[d]);
+            a0 = _mm256_add_ps(a0, _mm256_mul_ps(qd, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kd)))));
+            a1 = _mm256_add_ps(a1, _mm256_mul_ps(qd, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kd + 8)))));
+        }
+        _mm256_storeu_ps(w + p, _mm256_mul_ps(a0, s));
+        _mm256_storeu_ps(w + p + 8, _mm256_mul_ps(a1, s));
     }
+    if (p < n_kv) attn_scores(q16, kt + p, n_ctx, D, n_kv - p, kq_scale, w + p);
 }
 
-// oh[d] = Σ_p w[p] · V_p[d], p in order from 0 (D % 8 == 0, D <= 256).
+// attn_weighted_v with F16C conversions (D % 8 == 0).
 MTP_AVX2 void attn_weighted_v_avx2(const float* w, const uint16_t* vc, size_t vstride, uint32_t D, uint32_t n_kv, float* oh) {
     for (uint32_t d0 = 0; d0 < D; d0 += 64) {
         const uint32_t nd = std::min<uint32_t>(64, D - d0) / 8;
@@ -199,28 +223,15 @@ MTP_AVX2 void attn_weighted_v_avx2(const float* w, const uint16_t* vc, size_t vs
     }
 }
 
-// One Gated DeltaNet token step on head state S (Dv, Dk) (Dv % 8 == 0, Dk % 8 == 0): the scalar
-// loop of gated_delta_net, vectorized over independent results.
-// The state is read from S_in and written to S (the same, or the next snapshot plane).
-MTP_AVX2 void gdn_step_avx2(const float* S_in, float* S, const float* q, const float* k, const float* v, float decay, float b,
-                            uint32_t Dv, uint32_t Dk, float scale, float* delta, float* ot) {
-    const __m256 dec = _mm256_set1_ps(decay);
-    for (size_t e = 0; e < static_cast<size_t>(Dv) * Dk; e += 8) _mm256_storeu_ps(S + e, _mm256_mul_ps(_mm256_loadu_ps(S_in + e), dec));
-    for (uint32_t c0 = 0; c0 < Dv; c0 += 8) {
-        const __m256 sum = dots8_f32(S + static_cast<size_t>(c0) * Dk, Dk, k, Dk);
-        _mm256_storeu_ps(delta + c0, _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(v + c0), sum), _mm256_set1_ps(b)));
+// x[i] = round_to_f16(x[i] · scale) (round to nearest even, as f32_to_f16).
+MTP_AVX2 void scale_round_f16_avx2(float* x, float scale, uint32_t n) {
+    uint32_t i = 0;
+    const __m256 s = _mm256_set1_ps(scale);
+    for (; i + 8 <= n; i += 8) {
+        const __m128i h = _mm256_cvtps_ph(_mm256_mul_ps(_mm256_loadu_ps(x + i), s), _MM_FROUND_TO_NEAREST_INT);
+        _mm256_storeu_ps(x + i, _mm256_cvtph_ps(h));
     }
-    for (uint32_t c0 = 0; c0 < Dv; c0 += 8) {
-        for (uint32_t c = c0; c < c0 + 8; c++) {
-            const __m256 dc = _mm256_set1_ps(delta[c]);
-            float* Sc = S + static_cast<size_t>(c) * Dk;
-            for (uint32_t r = 0; r < Dk; r += 8) {
-                _mm256_storeu_ps(Sc + r, _mm256_fmadd_ps(_mm256_loadu_ps(k + r), dc, _mm256_loadu_ps(Sc + r)));
-            }
-        }
-        const __m256 sum = dots8_f32(S + static_cast<size_t>(c0) * Dk, Dk, q, Dk);
-        _mm256_storeu_ps(ot + c0, _mm256_mul_ps(sum, _mm256_set1_ps(scale)));
-    }
+    for (; i < n; i++) x[i] = round_to_f16(x[i] * scale);
 }
 #endif
 
@@ -359,10 +370,9 @@ void CpuSession::attention(const LayerWeights& L, const float* a, uint32_t n, ui
             rms_norm(kj, L[MTP_ROLE_ATTN_K_NORM].f32, kj, D, hp_.rms_eps);
             rope_apply(kj, cs.data(), sn.data(), R);
         }
-        const size_t at = static_cast<size_t>(pos) * Hkv * D;
-        for (size_t e = 0; e < static_cast<size_t>(Hkv) * D; e++) {
-            kc[at + e] = f32_to_f16(k[static_cast<size_t>(t) * Hkv * D + e]);
-            vc[at + e] = f32_to_f16(v[static_cast<size_t>(t) * Hkv * D + e]);
+        for (size_t e = 0; e < static_cast<size_t>(Hkv) * D; e++) {  // e = j·D + d
+            kc[e * n_ctx_ + pos] = f32_to_f16(k[static_cast<size_t>(t) * Hkv * D + e]);
+            vc[static_cast<size_t>(pos) * Hkv * D + e] = f32_to_f16(v[static_cast<size_t>(t) * Hkv * D + e]);
         }
     }
 
@@ -380,41 +390,33 @@ void CpuSession::attention(const LayerWeights& L, const float* a, uint32_t n, ui
             const uint32_t n_kv = n_past + t + 1;  // causal: positions 0..pos
             const float* qh = &q[(static_cast<size_t>(t) * H + h) * D];
             for (uint32_t d = 0; d < D; d++) q16[d] = round_to_f16(qh[d]);
-            float max = -INFINITY;
+            const uint16_t* kt = kc + static_cast<size_t>(j) * D * n_ctx_;
+            const uint16_t* vj = vc + static_cast<size_t>(j) * D;
+            float* oh = &o[(static_cast<size_t>(t) * H + h) * D];
 #ifdef MTP_CORE_AVX2
             if (fast) {
-                attn_scores_avx2(q16.data(), kc + static_cast<size_t>(j) * D, static_cast<size_t>(Hkv) * D, D, n_kv, kq_scale, w.data());
-                for (uint32_t p = 0; p < n_kv; p++) max = std::max(max, w[p]);
+                attn_scores_avx2(q16.data(), kt, n_ctx_, D, n_kv, kq_scale, w.data());
             } else
 #endif
-            for (uint32_t p = 0; p < n_kv; p++) {
-                const uint16_t* kp = kc + (static_cast<size_t>(p) * Hkv + j) * D;
-                float dot = 0.0f;
-                for (uint32_t d = 0; d < D; d++) dot += q16[d] * f16_to_f32(kp[d]);
-                w[p] = dot * kq_scale;
-                max = std::max(max, w[p]);
-            }
+            attn_scores(q16.data(), kt, n_ctx_, D, n_kv, kq_scale, w.data());
+            float max = -INFINITY;
+            for (uint32_t p = 0; p < n_kv; p++) max = std::max(max, w[p]);
             for (uint32_t p = 0; p < n_kv; p++) w[p] -= max;
             vec_exp(w.data(), w.data(), n_kv);
             double sum = 0.0;
             for (uint32_t p = 0; p < n_kv; p++) sum += w[p];
             const float inv = static_cast<float>(1.0 / sum);
-            for (uint32_t p = 0; p < n_kv; p++) w[p] = round_to_f16(w[p] * inv);
-            float* oh = &o[(static_cast<size_t>(t) * H + h) * D];
-            const float* gate = &qg[(static_cast<size_t>(t) * H + h) * 2 * D + D];
 #ifdef MTP_CORE_AVX2
             if (fast) {
-                attn_weighted_v_avx2(w.data(), vc + static_cast<size_t>(j) * D, static_cast<size_t>(Hkv) * D, D, n_kv, oh);
+                scale_round_f16_avx2(w.data(), inv, n_kv);
+                attn_weighted_v_avx2(w.data(), vj, static_cast<size_t>(Hkv) * D, D, n_kv, oh);
             } else
 #endif
             {
-            std::fill(oh, oh + D, 0.0f);
-            for (uint32_t p = 0; p < n_kv; p++) {  // each oh[d] still sums over p in order
-                const uint16_t* vp = vc + (static_cast<size_t>(p) * Hkv + j) * D;
-                for (uint32_t d = 0; d < D; d++) oh[d] += w[p] * f16_to_f32(vp[d]);
+                for (uint32_t p = 0; p < n_kv; p++) w[p] = round_to_f16(w[p] * inv);
+                attn_weighted_v(w.data(), vj, static_cast<size_t>(Hkv) * D, D, n_kv, oh);
             }
-            }
-            vec_mul_sigmoid(oh, gate, D);
+            vec_mul_sigmoid(oh, &qg[(static_cast<size_t>(t) * H + h) * 2 * D + D], D);
         }
     });
     }
@@ -478,51 +480,23 @@ void CpuSession::gated_delta_net(int il, const float* a, uint32_t n, float* out)
     // Recurrence per value head j (uses key head j mod Hk: tiled broadcast), then the gated norm.
     float* ssm_state = ssm_state_[slot_[il]].data();
     const size_t ssm_plane = static_cast<size_t>(Hv) * Dv * Dk;
-    float* ssm_snap = record ? ssm_snap_[slot_[il]].data() : nullptr;  // (n_snap, Hv, Dv, Dk)
+    float* ssm_snap = record ? ssm_snap_[slot_[il]].data() : nullptr;  // (n_snap, Hv, Dk, Dv)
     const float scale = 1.0f / std::sqrt(static_cast<float>(Dk));
-#ifdef MTP_CORE_AVX2
-    const bool fast = core_avx2() && Dv % 8 == 0 && Dk % 8 == 0;
-#else
-    const bool fast = false;
-#endif
     pool_.parallel_for(Hv, [&](int64_t j0, int64_t j1) {
-        std::vector<float> delta(Dv);
         for (int64_t j = j0; j < j1; j++) {
-            float* S = ssm_state + static_cast<size_t>(j) * Dv * Dk;  // (Dv, Dk): row b = column b of S_j
             const uint32_t i = static_cast<uint32_t>(j % Hk);
+            const size_t head = static_cast<size_t>(j) * Dk * Dv;
             for (uint32_t t = 0; t < n; t++) {
                 const float* yt = &y[static_cast<size_t>(t) * Cc];
                 const float* q = yt + i * Dk;
                 const float* k = yt + Hk * Dk + i * Dk;
                 const float* v = yt + 2 * Hk * Dk + j * Dv;
-                const float decay = std::exp(gamma[t * Hv + j]), b = beta[t * Hv + j];
                 float* ot = &o[(static_cast<size_t>(t) * Hv + j) * Dv];
-#ifdef MTP_CORE_AVX2
-                if (fast) {
-                    // A recorded batch steps from plane to plane (no copies): token t reads the
-                    // state after t − 1 and writes plane t; the last token writes the state itself.
-                    const size_t head = static_cast<size_t>(j) * Dv * Dk;
-                    const float* S_in = !record || t == 0 ? S : ssm_snap + (t - 1) * ssm_plane + head;
-                    float* S_out = !record || t + 1 == n ? S : ssm_snap + t * ssm_plane + head;
-                    gdn_step_avx2(S_in, S_out, q, k, v, decay, b, Dv, Dk, scale, delta.data(), ot);
-                } else
-#endif
-                {
-                for (size_t e = 0; e < static_cast<size_t>(Dv) * Dk; e++) S[e] *= decay;
-                for (uint32_t c = 0; c < Dv; c++) {
-                    float sum = 0.0f;
-                    for (uint32_t r = 0; r < Dk; r++) sum += S[c * Dk + r] * k[r];
-                    delta[c] = (v[c] - sum) * b;
-                }
-                // The rank-1 update is a fused multiply-add, as ggml_vec_mad_f32 is on SIMD CPUs.
-                for (uint32_t c = 0; c < Dv; c++) {
-                    for (uint32_t r = 0; r < Dk; r++) S[c * Dk + r] = std::fma(k[r], delta[c], S[c * Dk + r]);
-                    float sum = 0.0f;
-                    for (uint32_t r = 0; r < Dk; r++) sum += S[c * Dk + r] * q[r];
-                    ot[c] = sum * scale;
-                }
-                }
-                if (!fast && record && t + 1 < n) std::copy(S, S + static_cast<size_t>(Dv) * Dk, ssm_snap + t * ssm_plane + static_cast<size_t>(j) * Dv * Dk);
+                // A recorded batch steps from plane to plane (no copies): token t reads the state
+                // after t − 1 and writes plane t; the last token writes the state itself.
+                const float* S_in = !record || t == 0 ? ssm_state + head : ssm_snap + (t - 1) * ssm_plane + head;
+                float* S_out = !record || t + 1 == n ? ssm_state + head : ssm_snap + t * ssm_plane + head;
+                gdn_step(S_in, S_out, q, k, v, std::exp(gamma[t * Hv + j]), beta[t * Hv + j], Dv, Dk, scale, ot);
                 rms_norm(ot, L[MTP_ROLE_SSM_NORM].f32, ot, Dv, hp_.rms_eps);
                 vec_mul_silu(ot, &z[(static_cast<size_t>(t) * Hv + j) * Dv], Dv);
             }

@@ -56,7 +56,9 @@ private:
     };
     static constexpr int kMaxFused = 4;
     void matmuls(const MatmulOut* outs, int count, const float* x, uint32_t n);
-    // Gated attention of block L over the cache kc/vc ((n_ctx, H_kv, D) f16) holding n_past positions.
+    // Gated attention of block L over the cache kc ((H_kv, D, n_ctx) f16: keys transposed, so the
+    // scores of consecutive positions are computed side by side) and vc ((n_ctx, H_kv, D) f16)
+    // holding n_past positions.
     void attention(const LayerWeights& L, const float* a, uint32_t n, uint32_t n_past, uint16_t* kc, uint16_t* vc,
                    float* out);
     void gated_delta_net(int il, const float* a, uint32_t n, float* out);
@@ -69,15 +71,15 @@ private:
     uint32_t n_past_ = 0;
     ThreadPool pool_;
     std::vector<int> slot_;  // (n_layer) index into the KV or the recurrent state vectors, by layer kind
-    std::vector<std::vector<uint16_t>> k_cache_, v_cache_;  // per attention layer: (n_ctx, H_kv, D) f16
+    std::vector<std::vector<uint16_t>> k_cache_, v_cache_;  // per attention layer: K (H_kv, D, n_ctx), V (n_ctx, H_kv, D) f16
     std::vector<std::vector<float>> conv_state_;             // per GDN layer: (Kc-1, Cc), oldest input first
     std::vector<std::vector<float>> conv_kernel_t_;          // per GDN layer: (Kc, Cc), the conv kernel transposed
-    std::vector<std::vector<float>> ssm_state_;              // per GDN layer: (Hv, Dv, Dk): S_j[a][b] at (j·Dv + b)·Dk + a
+    std::vector<std::vector<float>> ssm_state_;              // per GDN layer: (Hv, Dk, Dv): S_j[a][b] at (j·Dk + a)·Dv + b
     uint32_t n_snap_;                                        // snapshot planes = n_draft_max + 1
     std::vector<std::vector<float>> conv_snap_;              // per GDN layer: (n_snap, Kc-1, Cc), plane t = after token t
-    std::vector<std::vector<float>> ssm_snap_;               // per GDN layer: (n_snap, Hv, Dv, Dk)
+    std::vector<std::vector<float>> ssm_snap_;               // per GDN layer: (n_snap, Hv, Dk, Dv)
     uint32_t batch_start_ = 0, batch_n_ = 0;                 // the last eval batch
-    std::vector<uint16_t> mtp_k_, mtp_v_;                    // MTP block KV: (n_ctx, H_kv, D) f16
+    std::vector<uint16_t> mtp_k_, mtp_v_;                    // MTP block KV, laid out as k_cache_ / v_cache_
     uint32_t mtp_n_past_ = 0;
     std::vector<uint8_t> act_;                               // converted activations of the current matmul
 };
