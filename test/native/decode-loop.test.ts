@@ -3,7 +3,8 @@
  * through their C++ checks on a toy backend (cuda/tests/*-test.cpp, built by `npm run build`):
  * sampler chain semantics, distribution preservation of speculative sampling (chi-square / total
  * variation against the exact target distribution), greedy K = 1..6 identical to K = 0, end of
- * generation and n_predict inside the accepted window, context full, seeded reproducibility.
+ * generation and n_predict inside the accepted window, context full, seeded reproducibility. Also
+ * the packed Q8_0 kernel of the CPU backend against the row-major dot product (q8_0-packed-test).
  */
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
@@ -18,11 +19,15 @@ function runCheck(name: string): string {
   return r.stdout;
 }
 
-describe("decode loop on a toy backend", () => {
+describe("decode loop on a toy backend, and the CPU kernels' own checks", () => {
   it("sampler chain and speculative sampling preserve the target distribution", () => {
     const out = runCheck("sampling-test");
     expect(out).toMatch(/all sampling checks passed/);
     expect(out.match(/^ok distribution/gm)?.length).toBe(3);
+  });
+  it("packed Q8_0 kernel (AVX512-VNNI) is bitwise equal to the row-major dot product, or says it is skipped", () => {
+    const out = runCheck("q8_0-packed-test");
+    expect(out).toMatch(/all packed Q8_0 checks passed|skipped: this CPU has no AVX512-VNNI/);
   });
   it("speculative loop: greedy == plain, EOG/budget/context edges, sampled joint distribution", () => {
     const out = runCheck("speculative-test");
