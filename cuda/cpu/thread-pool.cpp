@@ -45,6 +45,7 @@ void ThreadPool::run_range(int index) {
 }
 
 void ThreadPool::worker(int index) {
+    const FlushDenormals ftz;  // for the thread's whole life: it runs engine work only
     uint64_t seen = 0;
     for (;;) {
         // Poll for a while, then sleep until the generation changes.
