@@ -241,7 +241,15 @@ MTP_AVX2 void attn_scores_avx2(const float* q16, const uint16_t* kt, size_t n_ct
         _mm256_storeu_ps(w + p, _mm256_mul_ps(a0, s));
         _mm256_storeu_ps(w + p + 8, _mm256_mul_ps(a1, s));
     }
-    if (p < n_kv) attn_scores(q16, kt + p, n_ctx, D, n_kv - p, kq_scale, w + p);
+    if (p < n_kv && p + 16 <= n_ctx) {
+        // The last positions in one more pass over a full 16 (entries past n_kv are read, not used:
+        // the strided scalar loop would cost as much as the whole vector part).
+        float tail[16];
+        attn_scores_avx2(q16, kt + p, n_ctx, D, 16, kq_scale, tail);
+        std::copy(tail, tail + (n_kv - p), w + p);
+    } else if (p < n_kv) {
+        attn_scores(q16, kt + p, n_ctx, D, n_kv - p, kq_scale, w + p);
+    }
 }
 
 // attn_weighted_v with F16C conversions (D % 8 == 0).
@@ -277,7 +285,7 @@ MTP_AVX2 void scale_round_f16_avx2(float* x, float scale, uint32_t n) {
 
 CpuSession::CpuSession(const ModelWeights& w, const PackedWeights& packed, uint32_t n_ctx, uint32_t n_draft_max,
                        int n_threads)
-    : w_(w), packed_(packed), hp_(w.hp), n_ctx_(n_ctx), pool_(n_threads), n_snap_(n_draft_max + 1) {
+    : w_(w), packed_(packed), hp_(w.hp), n_ctx_(n_ctx), pool_(n_threads), n_planes_(n_draft_max + 1) {
     const size_t kv = static_cast<size_t>(n_ctx) * hp_.n_head_kv * hp_.head_dim;
     const size_t conv = static_cast<size_t>(hp_.ssm_conv_channels) * (hp_.ssm_conv_kernel - 1);
     const size_t ssm = static_cast<size_t>(hp_.ssm_n_value_heads) * hp_.ssm_value_head_dim * hp_.ssm_key_head_dim;
@@ -287,19 +295,15 @@ CpuSession::CpuSession(const ModelWeights& w, const PackedWeights& packed, uint3
             k_cache_.emplace_back(kv);
             v_cache_.emplace_back(kv);
         } else {
-            slot_.push_back(static_cast<int>(conv_state_.size()));
-            conv_state_.emplace_back(conv, 0.0f);
+            slot_.push_back(static_cast<int>(conv_planes_.size()));
+            conv_planes_.emplace_back(conv * n_planes_, 0.0f);
             const float* kernel = w.layers[il][MTP_ROLE_SSM_CONV1D].f32;  // (Cc, Kc)
             std::vector<float> kernel_t(static_cast<size_t>(hp_.ssm_conv_channels) * hp_.ssm_conv_kernel);
             for (uint32_t c = 0; c < hp_.ssm_conv_channels; c++) {
                 for (uint32_t i = 0; i < hp_.ssm_conv_kernel; i++) kernel_t[i * hp_.ssm_conv_channels + c] = kernel[c * hp_.ssm_conv_kernel + i];
             }
             conv_kernel_t_.push_back(std::move(kernel_t));
-            ssm_state_.emplace_back(ssm, 0.0f);
-            if (n_snap_ > 1) {
-                conv_snap_.emplace_back(conv * n_snap_, 0.0f);
-                ssm_snap_.emplace_back(ssm * n_snap_, 0.0f);
-            }
+            ssm_planes_.emplace_back(ssm * n_planes_, 0.0f);
         }
     }
     if (hp_.n_mtp > 0) {
@@ -312,8 +316,9 @@ void CpuSession::reset() {
     n_past_ = 0;  // KV entries past n_past are never read
     mtp_n_past_ = 0;
     batch_start_ = batch_n_ = 0;
-    for (auto& s : conv_state_) std::fill(s.begin(), s.end(), 0.0f);
-    for (auto& s : ssm_state_) std::fill(s.begin(), s.end(), 0.0f);
+    live_ = batch_live_ = 0;  // the other planes are written before they are read
+    for (auto& s : conv_planes_) std::fill(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(s.size() / n_planes_), 0.0f);
+    for (auto& s : ssm_planes_) std::fill(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(s.size() / n_planes_), 0.0f);
 }
 
 void CpuSession::matmul(const Tensor& w, const float* x, uint32_t n, float* y) {
@@ -427,7 +432,13 @@ void CpuSession::attention(const LayerWeights& L, const float* a, uint32_t n, ui
             const uint32_t t = static_cast<uint32_t>(item / H), h = static_cast<uint32_t>(item % H), j = h / group;
             const uint32_t n_kv = n_past + t + 1;  // causal: positions 0..pos
             const float* qh = &q[(static_cast<size_t>(t) * H + h) * D];
-            for (uint32_t d = 0; d < D; d++) q16[d] = round_to_f16(qh[d]);
+            std::copy(qh, qh + D, q16.begin());
+#ifdef MTP_CORE_AVX2
+            if (fast) {
+                scale_round_f16_avx2(q16.data(), 1.0f, D);
+            } else
+#endif
+            for (float& x : q16) x = round_to_f16(x);
             const uint16_t* kt = kc + static_cast<size_t>(j) * D * n_ctx_;
             const uint16_t* vj = vc + static_cast<size_t>(j) * D;
             float* oh = &o[(static_cast<size_t>(t) * H + h) * D];
@@ -486,39 +497,36 @@ void CpuSession::gated_delta_net(int il, const float* a, uint32_t n, float* out)
     {
     PROF("gdn core", n);
     std::vector<float> y(static_cast<size_t>(n) * Cc);
-    float* conv_state = conv_state_[slot_[il]].data();  // (Kc-1, Cc)
     const float* kernel = conv_kernel_t_[slot_[il]].data();  // (Kc, Cc)
-    // A batch that may be rolled back (a verify batch) records the state after each token but the
-    // last (keep(n) with n < the batch reads plane n − 1; the state itself is the last one).
-    const bool record = n > 1 && n <= n_snap_;
+    // Token t reads the state planes plane_in(t) and writes plane_out(t) (see state_plane_out).
     const size_t conv_plane = static_cast<size_t>(Cc) * (Kc - 1);
-    float* conv_snap = record ? conv_snap_[slot_[il]].data() : nullptr;  // (n_snap, Kc-1, Cc)
+    float* conv_planes = conv_planes_[slot_[il]].data();  // (n_planes, Kc-1, Cc)
     for (uint32_t t = 0; t < n; t++) {
+        const float* conv_in = conv_planes + state_plane_in(n, t) * conv_plane;
+        float* conv_out = conv_planes + state_plane_out(n, t) * conv_plane;
         // Channel c sums its window (the Kc-1 past inputs, oldest first, then the current one) in
         // order; the loops run across channels so they vectorize.
         const float* xt = &qkv[static_cast<size_t>(t) * Cc];
         float* yt = &y[static_cast<size_t>(t) * Cc];
         std::fill(yt, yt + Cc, 0.0f);
         for (uint32_t i = 0; i + 1 < Kc; i++) {
-            const float* st = conv_state + static_cast<size_t>(i) * Cc;
+            const float* st = conv_in + static_cast<size_t>(i) * Cc;
             const float* ki = kernel + static_cast<size_t>(i) * Cc;
             for (uint32_t c = 0; c < Cc; c++) yt[c] += st[c] * ki[c];
         }
         const float* kl = kernel + static_cast<size_t>(Kc - 1) * Cc;
         for (uint32_t c = 0; c < Cc; c++) yt[c] += xt[c] * kl[c];
         vec_silu(yt, Cc);
-        std::copy(conv_state + Cc, conv_state + conv_plane, conv_state);
-        std::copy(xt, xt + Cc, conv_state + conv_plane - Cc);
-        if (record && t + 1 < n) std::copy(conv_state, conv_state + conv_plane, conv_snap + t * conv_plane);
+        std::copy(conv_in + Cc, conv_in + conv_plane, conv_out);  // forward copy: safe in place
+        std::copy(xt, xt + Cc, conv_out + conv_plane - Cc);
     }
     for (uint32_t t = 0; t < n; t++) {
         for (uint32_t i = 0; i < 2 * Hk; i++) l2_norm(&y[static_cast<size_t>(t) * Cc + i * Dk], Dk, hp_.rms_eps);
     }
 
     // Recurrence per value head j (uses key head j mod Hk: tiled broadcast), then the gated norm.
-    float* ssm_state = ssm_state_[slot_[il]].data();
     const size_t ssm_plane = static_cast<size_t>(Hv) * Dv * Dk;
-    float* ssm_snap = record ? ssm_snap_[slot_[il]].data() : nullptr;  // (n_snap, Hv, Dk, Dv)
+    float* ssm_planes = ssm_planes_[slot_[il]].data();  // (n_planes, Hv, Dk, Dv)
     const float scale = 1.0f / std::sqrt(static_cast<float>(Dk));
 #ifdef MTP_CORE_AVX2
     const bool fast = core_avx2() && Dv % 64 == 0;
@@ -533,10 +541,8 @@ void CpuSession::gated_delta_net(int il, const float* a, uint32_t n, float* out)
                 const float* k = yt + Hk * Dk + i * Dk;
                 const float* v = yt + 2 * Hk * Dk + j * Dv;
                 float* ot = &o[(static_cast<size_t>(t) * Hv + j) * Dv];
-                // A recorded batch steps from plane to plane (no copies): token t reads the state
-                // after t − 1 and writes plane t; the last token writes the state itself.
-                const float* S_in = !record || t == 0 ? ssm_state + head : ssm_snap + (t - 1) * ssm_plane + head;
-                float* S_out = !record || t + 1 == n ? ssm_state + head : ssm_snap + t * ssm_plane + head;
+                const float* S_in = ssm_planes + state_plane_in(n, t) * ssm_plane + head;
+                float* S_out = ssm_planes + state_plane_out(n, t) * ssm_plane + head;
                 const float decay = std::exp(gamma[t * Hv + j]), b = beta[t * Hv + j];
 #ifdef MTP_CORE_AVX2
                 if (fast) {
@@ -595,6 +601,8 @@ void CpuSession::eval(const int32_t* tokens, uint32_t n, const uint32_t* logit_r
     batch_start_ = n_past_;
     batch_n_ = n;
     n_past_ += n;
+    batch_live_ = live_;
+    live_ = state_plane_out(n, n - 1);
 }
 
 void CpuSession::keep(uint32_t n_keep) {
@@ -602,17 +610,10 @@ void CpuSession::keep(uint32_t n_keep) {
         fail(MTP_STATUS_INVALID_ARGUMENT, "keep: expected 1..%u (the last batch), got %u", batch_n_, n_keep);
     }
     if (n_keep < batch_n_) {
-        if (batch_n_ > n_snap_) {
-            fail(MTP_STATUS_INVALID_ARGUMENT, "keep: a batch of %u tokens cannot be rolled back (snapshots for %u)", batch_n_, n_snap_);
+        if (batch_n_ > n_planes_) {
+            fail(MTP_STATUS_INVALID_ARGUMENT, "keep: a batch of %u tokens cannot be rolled back (state planes for %u)", batch_n_, n_planes_);
         }
-        const size_t conv_plane = conv_state_.empty() ? 0 : conv_state_[0].size();
-        const size_t ssm_plane = ssm_state_.empty() ? 0 : ssm_state_[0].size();
-        for (size_t g = 0; g < conv_state_.size(); g++) {
-            const float* c = conv_snap_[g].data() + (n_keep - 1) * conv_plane;
-            const float* s = ssm_snap_[g].data() + (n_keep - 1) * ssm_plane;
-            std::copy(c, c + conv_plane, conv_state_[g].begin());
-            std::copy(s, s + ssm_plane, ssm_state_[g].begin());
-        }
+        live_ = (batch_live_ + n_keep - 1) % n_planes_;  // the plane token n_keep − 1 wrote: no copy
     }
     n_past_ = batch_start_ + n_keep;  // KV entries past n_past are never read
     batch_n_ = n_keep;

@@ -23,7 +23,7 @@ public:
     CpuSession(const ModelWeights& w, const PackedWeights& packed, uint32_t n_ctx, uint32_t n_draft_max, int n_threads);
 
     uint32_t n_past() const { return n_past_; }
-    uint32_t n_draft_max() const { return n_snap_ - 1; }
+    uint32_t n_draft_max() const { return n_planes_ - 1; }
     void reset();
 
     // tokens (n), validated by the caller; logits (n_logit_rows, V); hidden (n, E) or nullptr.
@@ -72,12 +72,18 @@ private:
     ThreadPool pool_;
     std::vector<int> slot_;  // (n_layer) index into the KV or the recurrent state vectors, by layer kind
     std::vector<std::vector<uint16_t>> k_cache_, v_cache_;  // per attention layer: K (H_kv, D, n_ctx), V (n_ctx, H_kv, D) f16
-    std::vector<std::vector<float>> conv_state_;             // per GDN layer: (Kc-1, Cc), oldest input first
+    // Gated DeltaNet state in planes: plane live_ is the state after the last kept token. A batch
+    // that may be rolled back (1 < n <= n_planes) steps from plane to plane: token 0 updates the
+    // live plane in place (no keep(n) goes back before it), token t reads the plane token t − 1
+    // wrote and writes plane (live + t) mod n_planes; keep(n) then makes plane (live + n − 1) live.
+    // Other batches update the live plane in place. No state is ever copied.
+    uint32_t state_plane_out(uint32_t n, uint32_t t) const { return n > 1 && n <= n_planes_ ? (live_ + t) % n_planes_ : live_; }
+    uint32_t state_plane_in(uint32_t n, uint32_t t) const { return t == 0 ? live_ : state_plane_out(n, t - 1); }
+    uint32_t n_planes_;                                      // = n_draft_max + 1
+    uint32_t live_ = 0, batch_live_ = 0;                     // the live plane, and what it was before the last batch
+    std::vector<std::vector<float>> conv_planes_;            // per GDN layer: (n_planes, Kc-1, Cc), oldest input first
     std::vector<std::vector<float>> conv_kernel_t_;          // per GDN layer: (Kc, Cc), the conv kernel transposed
-    std::vector<std::vector<float>> ssm_state_;              // per GDN layer: (Hv, Dk, Dv): S_j[a][b] at (j·Dk + a)·Dv + b
-    uint32_t n_snap_;                                        // snapshot planes = n_draft_max + 1
-    std::vector<std::vector<float>> conv_snap_;              // per GDN layer: (n_snap, Kc-1, Cc), plane t = after token t
-    std::vector<std::vector<float>> ssm_snap_;               // per GDN layer: (n_snap, Hv, Dk, Dv)
+    std::vector<std::vector<float>> ssm_planes_;             // per GDN layer: (n_planes, Hv, Dk, Dv): S_j[a][b] at (j·Dk + a)·Dv + b
     uint32_t batch_start_ = 0, batch_n_ = 0;                 // the last eval batch
     std::vector<uint16_t> mtp_k_, mtp_v_;                    // MTP block KV, laid out as k_cache_ / v_cache_
     uint32_t mtp_n_past_ = 0;

@@ -18,6 +18,7 @@ namespace {
 #define MTP_POOL_SPIN_US 200
 #endif
 constexpr auto kSpin = std::chrono::microseconds(MTP_POOL_SPIN_US);
+constexpr auto kSpinNoYield = std::chrono::microseconds(50);
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads < 1 ? 1 : n_threads) {
@@ -48,14 +49,17 @@ void ThreadPool::worker(int index) {
     const FlushDenormals ftz;  // for the thread's whole life: it runs engine work only
     uint64_t seen = 0;
     for (;;) {
-        // Poll for a while, then sleep until the generation changes.
+        // Poll for a while, then sleep until the generation changes. The gaps between the jobs of a
+        // decode step are microseconds: poll with pause only at first (a yield is a system call
+        // that delays the start of the next job), then also yield the core to other processes.
         auto start = std::chrono::steady_clock::now();
         for (int i = 0;; i++) {
             if (stop_.load(std::memory_order_relaxed) || generation_.load(std::memory_order_acquire) != seen) break;
             MTP_PAUSE();
             if ((i & 63) != 63) continue;
-            std::this_thread::yield();  // let a runnable thread of another process have this core
-            if (std::chrono::steady_clock::now() - start > kSpin) {
+            const auto idle = std::chrono::steady_clock::now() - start;
+            if (idle > kSpinNoYield) std::this_thread::yield();  // let a runnable thread of another process have this core
+            if (idle > kSpin) {
                 std::unique_lock<std::mutex> lock(mutex_);
                 sleepers_.fetch_add(1);  // seq_cst: pairs with parallel_for's generation_ / sleepers_
                 wake_.wait(lock, [&] { return stop_.load() || generation_.load() != seen; });
@@ -89,12 +93,12 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
         wake_.notify_all();
     }
     run_range(0);
-    // Poll briefly for the workers, then sleep (a worker may be waiting for a core).
+    // Poll for the workers (their ranges can take as long as ours: a futex wake-up would cost as
+    // much as a small job), then sleep (a worker may be waiting for a core).
+    const auto start = std::chrono::steady_clock::now();
     for (int i = 0; pending_.load(std::memory_order_acquire) != 0; i++) {
-        if (i < 256) {
-            MTP_PAUSE();
-            continue;
-        }
+        MTP_PAUSE();
+        if ((i & 63) != 63 || std::chrono::steady_clock::now() - start < kSpin) continue;
         std::unique_lock<std::mutex> lock(mutex_);
         caller_sleeping_.store(true);
         done_.wait(lock, [&] { return pending_.load() == 0; });

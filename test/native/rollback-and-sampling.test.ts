@@ -44,7 +44,7 @@ describe("rollback into a verify batch", () => {
   it("refuses a rollback the snapshots cannot serve, with a clear message", () => {
     const s = m.native.createSession({ nCtx: 64, nThreads: 2, nDraftMax: 2 });
     s.eval([1, 2, 3, 4, 5]);
-    expect(() => s.keep(2)).toThrow(/a batch of 5 tokens cannot be rolled back \(snapshots for 3\)/);
+    expect(() => s.keep(2)).toThrow(/a batch of 5 tokens cannot be rolled back \(state planes for 3\)/);
     expect(() => s.keep(6)).toThrow(/keep: expected 1\.\.5 \(the last batch\), got 6/);
     s.free();
   });

@@ -65,10 +65,21 @@ static void sort_by_prob(std::vector<TokenProb>& v) {
 
 // ---- SamplerChain ----------------------------------------------------------------------------
 
+// The first index of the largest logit. Block by block: a block's maximum is a branch-free loop the
+// compiler vectorizes (greedy decoding takes K + 1 + K of these per step over the whole vocabulary),
+// and only a block that beats the best so far is searched for its first maximal index.
 int32_t SamplerChain::argmax(const float* logits, int32_t n_vocab) {
+    constexpr int32_t kBlock = 64;
     int32_t best = 0;
-    for (int32_t i = 1; i < n_vocab; i++)
-        if (logits[i] > logits[best]) best = i;
+    for (int32_t b0 = 0; b0 < n_vocab; b0 += kBlock) {
+        const int32_t end = std::min(n_vocab, b0 + kBlock);
+        float m = -INFINITY;  // the block's largest non-NaN value: NaNs never win, as in a plain scan
+        for (int32_t i = b0; i < end; i++) m = logits[i] > m ? logits[i] : m;
+        if (!(m > logits[best]) && b0 > 0) continue;
+        for (int32_t i = b0; i < end; i++) {
+            if (logits[i] > logits[best] || (b0 == 0 && i == 0)) best = i;
+        }
+    }
     return best;
 }
 
