@@ -1,6 +1,7 @@
 // See thread-pool.h.
 #include "thread-pool.h"
 
+#include <algorithm>
 #include <chrono>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -34,12 +35,18 @@ ThreadPool::~ThreadPool() {
     for (auto& t : threads_) t.join();
 }
 
-void ThreadPool::run_range(int index) {
-    const int64_t begin = n_items_ * index / n_threads_, end = n_items_ * (index + 1) / n_threads_;
-    if (begin >= end) return;
+void ThreadPool::run_chunks(int index) {
     try {
-        (*job_)(begin, end);
+        // A fixed share first (no shared counter to touch), then chunks of the rest as they come.
+        const int64_t share = n_items_ * 3 / (4 * n_threads_);
+        if (share > 0) (*job_)(index * share, (index + 1) * share);
+        for (;;) {
+            const int64_t begin = n_threads_ * share + next_.fetch_add(grain_, std::memory_order_relaxed);
+            if (begin >= n_items_) return;
+            (*job_)(begin, std::min(n_items_, begin + grain_));
+        }
     } catch (...) {
+        next_.store(n_items_, std::memory_order_relaxed);  // the others stop at their next chunk
         std::lock_guard<std::mutex> lock(mutex_);
         if (!error_) error_ = std::current_exception();
     }
@@ -69,7 +76,7 @@ void ThreadPool::worker(int index) {
         }
         if (stop_.load()) return;
         seen = generation_.load(std::memory_order_acquire);
-        run_range(index);
+        run_chunks(index);
         if (pending_.fetch_sub(1) == 1 && caller_sleeping_.load()) {  // seq_cst: pairs with parallel_for
             std::lock_guard<std::mutex> lock(mutex_);
             done_.notify_one();
@@ -85,14 +92,16 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     }
     job_ = &fn;
     n_items_ = n;
+    grain_ = std::max<int64_t>(1, n / (8 * n_threads_));
+    next_.store(0, std::memory_order_relaxed);
     error_ = nullptr;
     pending_.store(n_threads_ - 1, std::memory_order_relaxed);
-    generation_.fetch_add(1);  // seq_cst, publishes job_ / n_items_ / pending_
+    generation_.fetch_add(1);  // seq_cst, publishes job_ / n_items_ / grain_ / next_ / pending_
     if (sleepers_.load() > 0) {
         std::lock_guard<std::mutex> lock(mutex_);
         wake_.notify_all();
     }
-    run_range(0);
+    run_chunks(0);
     // Poll for the workers (their ranges can take as long as ours: a futex wake-up would cost as
     // much as a small job), then sleep (a worker may be waiting for a core).
     const auto start = std::chrono::steady_clock::now();
