@@ -66,12 +66,35 @@ float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 float softplus(float x) { return x > 20.0f ? x : std::log(1.0f + std::exp(x)); }
 
 // y (n) = x / rms(x) · w (w may be nullptr); the sum of squares in double as ggml's CPU rms_norm.
-void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
+// The sum of squares is accumulated in double (as ggml's CPU rms_norm) in vector lanes, added at the
+// end: in double the order changes nothing a float result can see, and a sequential double sum
+// costs an add latency per element (a norm per layer and row adds up).
+MTP_HOT double sum_squares(const float* x, int64_t n) {
     double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
     for (int64_t i = 0; i < n; i++) sum += static_cast<double>(x[i] * x[i]);
+    return sum;
+}
+
+void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
+    const double sum = sum_squares(x, n);
     const float mean = static_cast<float>(sum / static_cast<double>(n));
     const float scale = 1.0f / std::sqrt(mean + eps);
     for (int64_t i = 0; i < n; i++) y[i] = w ? (x[i] * scale) * w[i] : x[i] * scale;
+}
+
+// One causal depthwise conv step: y[c] = Σ_i window_c[i] · kernel_c[i] over the Kc-1 past inputs
+// (state (Kc-1, Cc), oldest first) and the current one x, summed in that order; the loops run
+// across channels so they vectorize. kernel (Kc, Cc), transposed from the file's (Cc, Kc).
+MTP_HOT void conv_step(const float* state, const float* x, const float* kernel, uint32_t Cc, uint32_t Kc, float* y) {
+    for (uint32_t c = 0; c < Cc; c++) y[c] = 0.0f;
+    for (uint32_t i = 0; i + 1 < Kc; i++) {
+        const float* st = state + static_cast<size_t>(i) * Cc;
+        const float* ki = kernel + static_cast<size_t>(i) * Cc;
+        for (uint32_t c = 0; c < Cc; c++) y[c] += st[c] * ki[c];
+    }
+    const float* kl = kernel + static_cast<size_t>(Kc - 1) * Cc;
+    for (uint32_t c = 0; c < Cc; c++) y[c] += x[c] * kl[c];
 }
 
 // In-place L2 norm as llama.cpp builds it for GDN q/k: rms_norm with eps/n, then × 1/sqrt(n).
@@ -504,18 +527,9 @@ void CpuSession::gated_delta_net(int il, const float* a, uint32_t n, float* out)
     for (uint32_t t = 0; t < n; t++) {
         const float* conv_in = conv_planes + state_plane_in(n, t) * conv_plane;
         float* conv_out = conv_planes + state_plane_out(n, t) * conv_plane;
-        // Channel c sums its window (the Kc-1 past inputs, oldest first, then the current one) in
-        // order; the loops run across channels so they vectorize.
         const float* xt = &qkv[static_cast<size_t>(t) * Cc];
         float* yt = &y[static_cast<size_t>(t) * Cc];
-        std::fill(yt, yt + Cc, 0.0f);
-        for (uint32_t i = 0; i + 1 < Kc; i++) {
-            const float* st = conv_in + static_cast<size_t>(i) * Cc;
-            const float* ki = kernel + static_cast<size_t>(i) * Cc;
-            for (uint32_t c = 0; c < Cc; c++) yt[c] += st[c] * ki[c];
-        }
-        const float* kl = kernel + static_cast<size_t>(Kc - 1) * Cc;
-        for (uint32_t c = 0; c < Cc; c++) yt[c] += xt[c] * kl[c];
+        conv_step(conv_in, xt, kernel, Cc, Kc, yt);
         vec_silu(yt, Cc);
         std::copy(conv_in + Cc, conv_in + conv_plane, conv_out);  // forward copy: safe in place
         std::copy(xt, xt + Cc, conv_out + conv_plane - Cc);
