@@ -76,6 +76,14 @@ MTP_HOT double sum_squares(const float* x, int64_t n) {
     return sum;
 }
 
+// Σ x in double, in vector lanes (the softmax denominator).
+MTP_HOT double sum_f64(const float* x, int64_t n) {
+    double sum = 0.0;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t i = 0; i < n; i++) sum += static_cast<double>(x[i]);
+    return sum;
+}
+
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
     const double sum = sum_squares(x, n);
     const float mean = static_cast<float>(sum / static_cast<double>(n));
@@ -248,50 +256,6 @@ MTP_AVX2 void gdn_step_avx2(const float* ST_in, float* ST, const float* q, const
     }
 }
 
-// attn_scores with F16C conversions, 16 positions per pass.
-MTP_AVX2 void attn_scores_avx2(const float* q16, const uint16_t* kt, size_t n_ctx, uint32_t D, uint32_t n_kv,
-                               float kq_scale, float* w) {
-    uint32_t p = 0;
-    const __m256 s = _mm256_set1_ps(kq_scale);
-    for (; p + 16 <= n_kv; p += 16) {
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-        for (uint32_t d = 0; d < D; d++) {
-            const uint16_t* kd = kt + d * n_ctx + p;
-            const __m256 qd = _mm256_set1_ps(q16[d]);
-            a0 = _mm256_add_ps(a0, _mm256_mul_ps(qd, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kd)))));
-            a1 = _mm256_add_ps(a1, _mm256_mul_ps(qd, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kd + 8)))));
-        }
-        _mm256_storeu_ps(w + p, _mm256_mul_ps(a0, s));
-        _mm256_storeu_ps(w + p + 8, _mm256_mul_ps(a1, s));
-    }
-    if (p < n_kv && p + 16 <= n_ctx) {
-        // The last positions in one more pass over a full 16 (entries past n_kv are read, not used:
-        // the strided scalar loop would cost as much as the whole vector part).
-        float tail[16];
-        attn_scores_avx2(q16, kt + p, n_ctx, D, 16, kq_scale, tail);
-        std::copy(tail, tail + (n_kv - p), w + p);
-    } else if (p < n_kv) {
-        attn_scores(q16, kt + p, n_ctx, D, n_kv - p, kq_scale, w + p);
-    }
-}
-
-// attn_weighted_v with F16C conversions (D % 8 == 0).
-MTP_AVX2 void attn_weighted_v_avx2(const float* w, const uint16_t* vc, size_t vstride, uint32_t D, uint32_t n_kv, float* oh) {
-    for (uint32_t d0 = 0; d0 < D; d0 += 64) {
-        const uint32_t nd = std::min<uint32_t>(64, D - d0) / 8;
-        __m256 acc[8];
-        for (uint32_t i = 0; i < nd; i++) acc[i] = _mm256_setzero_ps();
-        for (uint32_t p = 0; p < n_kv; p++) {
-            const __m256 wp = _mm256_set1_ps(w[p]);
-            const uint16_t* vp = vc + p * vstride + d0;
-            for (uint32_t i = 0; i < nd; i++) {
-                acc[i] = _mm256_add_ps(acc[i], _mm256_mul_ps(wp, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(vp + 8 * i)))));
-            }
-        }
-        for (uint32_t i = 0; i < nd; i++) _mm256_storeu_ps(oh + d0 + 8 * i, acc[i]);
-    }
-}
-
 // x[i] = round_to_f16(x[i] · scale) (round to nearest even, as f32_to_f16).
 MTP_AVX2 void scale_round_f16_avx2(float* x, float scale, uint32_t n) {
     uint32_t i = 0;
@@ -301,6 +265,82 @@ MTP_AVX2 void scale_round_f16_avx2(float* x, float scale, uint32_t n) {
         _mm256_storeu_ps(x + i, _mm256_cvtph_ps(h));
     }
     for (; i < n; i++) x[i] = round_to_f16(x[i] * scale);
+}
+
+// attn_scores for the G query heads that share one KV head (q16 (G, D), w rows w_stride apart):
+// each F16 key is loaded and converted once for all G heads.
+template <int G>
+MTP_AVX2 void attn_scores_group_avx2(const float* q16, const uint16_t* kt, size_t n_ctx, uint32_t D, uint32_t n_kv,
+                                     float kq_scale, float* w, size_t w_stride) {
+    const __m256 s = _mm256_set1_ps(kq_scale);
+    for (uint32_t p = 0; p < n_kv; p += 16) {
+        if (p + 16 > n_ctx) {  // a last partial chunk at the end of the cache: the portable loop
+            for (int g = 0; g < G; g++) attn_scores(q16 + g * D, kt + p, n_ctx, D, n_kv - p, kq_scale, w + g * w_stride + p);
+            break;
+        }
+        __m256 acc[G][2];
+        for (int g = 0; g < G; g++) acc[g][0] = acc[g][1] = _mm256_setzero_ps();
+        for (uint32_t d = 0; d < D; d++) {
+            const uint16_t* kd = kt + d * n_ctx + p;  // entries past n_kv are read, not used
+            const __m256 k0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kd)));
+            const __m256 k1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kd + 8)));
+            for (int g = 0; g < G; g++) {
+                const __m256 qd = _mm256_set1_ps(q16[g * D + d]);
+                acc[g][0] = _mm256_add_ps(acc[g][0], _mm256_mul_ps(qd, k0));
+                acc[g][1] = _mm256_add_ps(acc[g][1], _mm256_mul_ps(qd, k1));
+            }
+        }
+        for (int g = 0; g < G; g++) {
+            float chunk[16];
+            _mm256_storeu_ps(chunk, _mm256_mul_ps(acc[g][0], s));
+            _mm256_storeu_ps(chunk + 8, _mm256_mul_ps(acc[g][1], s));
+            std::copy(chunk, chunk + std::min<uint32_t>(16, n_kv - p), w + g * w_stride + p);
+        }
+    }
+}
+
+// attn_weighted_v for G heads sharing one KV head (weights w rows w_stride apart, outputs o rows D
+// apart): each F16 value row is loaded and converted once for all G heads; C·8 dims per pass so the
+// G·C sums stay in registers.
+template <int G, int C>
+MTP_AVX2 void attn_weighted_v_group_avx2(const float* w, size_t w_stride, const uint16_t* vc, size_t vstride, uint32_t D,
+                                         uint32_t n_kv, float* o) {
+    for (uint32_t d0 = 0; d0 < D; d0 += 8 * C) {
+        __m256 acc[G][C];
+        for (int g = 0; g < G; g++) {
+            for (int c = 0; c < C; c++) acc[g][c] = _mm256_setzero_ps();
+        }
+        for (uint32_t p = 0; p < n_kv; p++) {
+            __m256 v[C];
+            for (int c = 0; c < C; c++) {
+                v[c] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(vc + p * vstride + d0 + 8 * c)));
+            }
+            for (int g = 0; g < G; g++) {
+                const __m256 wp = _mm256_set1_ps(w[g * w_stride + p]);
+                for (int c = 0; c < C; c++) acc[g][c] = _mm256_add_ps(acc[g][c], _mm256_mul_ps(wp, v[c]));
+            }
+        }
+        for (int g = 0; g < G; g++) {
+            for (int c = 0; c < C; c++) _mm256_storeu_ps(o + g * D + d0 + 8 * c, acc[g][c]);
+        }
+    }
+}
+
+// The grouped kernels for a group size G <= 8 (D % 16 == 0); false for other shapes.
+bool attn_group_avx2(int G, const float* q16, const uint16_t* kt, size_t n_ctx, const uint16_t* vc, size_t vstride,
+                     uint32_t D, uint32_t n_kv, float kq_scale, float* w, size_t w_stride, bool values, float* o) {
+    if (D % 16 != 0) return false;
+    switch (G) {
+#define MTP_ATTN_GROUP(g, c)                                                                         \
+    case g:                                                                                          \
+        if (values) attn_weighted_v_group_avx2<g, c>(w, w_stride, vc, vstride, D, n_kv, o);          \
+        else attn_scores_group_avx2<g>(q16, kt, n_ctx, D, n_kv, kq_scale, w, w_stride);              \
+        return true;
+        MTP_ATTN_GROUP(1, 2) MTP_ATTN_GROUP(2, 2) MTP_ATTN_GROUP(3, 2) MTP_ATTN_GROUP(4, 2)
+        MTP_ATTN_GROUP(5, 2) MTP_ATTN_GROUP(6, 2) MTP_ATTN_GROUP(7, 1) MTP_ATTN_GROUP(8, 1)
+#undef MTP_ATTN_GROUP
+        default: return false;
+    }
 }
 #endif
 
@@ -449,46 +489,52 @@ void CpuSession::attention(const LayerWeights& L, const float* a, uint32_t n, ui
 #ifdef MTP_CORE_AVX2
     const bool fast = core_avx2() && D % 8 == 0;
 #endif
-    pool_.parallel_for(static_cast<int64_t>(n) * H, [&](int64_t i0, int64_t i1) {
-        std::vector<float> q16(D), w(n_past + n);  // w: (n_kv) scores, then softmax weights
+    // One item per (token, KV head): its `group` query heads share the keys and values.
+    pool_.parallel_for(static_cast<int64_t>(n) * Hkv, [&](int64_t i0, int64_t i1) {
+        const size_t w_stride = n_past + n;
+        std::vector<float> q16(static_cast<size_t>(group) * D), w(group * w_stride);  // (group, D), (group, n_kv)
         for (int64_t item = i0; item < i1; item++) {
-            const uint32_t t = static_cast<uint32_t>(item / H), h = static_cast<uint32_t>(item % H), j = h / group;
+            const uint32_t t = static_cast<uint32_t>(item / Hkv), j = static_cast<uint32_t>(item % Hkv);
             const uint32_t n_kv = n_past + t + 1;  // causal: positions 0..pos
-            const float* qh = &q[(static_cast<size_t>(t) * H + h) * D];
-            std::copy(qh, qh + D, q16.begin());
+            const size_t head0 = static_cast<size_t>(t) * H + static_cast<size_t>(j) * group;  // (t, first head of the group)
+            std::copy(&q[head0 * D], &q[(head0 + group) * D], q16.begin());
+            const uint16_t* kt = kc + static_cast<size_t>(j) * D * n_ctx_;
+            const uint16_t* vj = vc + static_cast<size_t>(j) * D;
+            const size_t vstride = static_cast<size_t>(Hkv) * D;
+            float* oh = &o[head0 * D];
+            bool grouped = false;
 #ifdef MTP_CORE_AVX2
             if (fast) {
-                scale_round_f16_avx2(q16.data(), 1.0f, D);
+                scale_round_f16_avx2(q16.data(), 1.0f, group * D);
+                grouped = attn_group_avx2(static_cast<int>(group), q16.data(), kt, n_ctx_, vj, vstride, D, n_kv, kq_scale,
+                                          w.data(), w_stride, false, oh);
             } else
 #endif
             for (float& x : q16) x = round_to_f16(x);
-            const uint16_t* kt = kc + static_cast<size_t>(j) * D * n_ctx_;
-            const uint16_t* vj = vc + static_cast<size_t>(j) * D;
-            float* oh = &o[(static_cast<size_t>(t) * H + h) * D];
+            for (uint32_t g = 0; g < group; g++) {
+                float* wg = &w[g * w_stride];
+                if (!grouped) attn_scores(&q16[g * D], kt, n_ctx_, D, n_kv, kq_scale, wg);
+                float max = -INFINITY;
+                for (uint32_t p = 0; p < n_kv; p++) max = std::max(max, wg[p]);
+                for (uint32_t p = 0; p < n_kv; p++) wg[p] -= max;
+                vec_exp(wg, wg, n_kv);
+                const float inv = static_cast<float>(1.0 / sum_f64(wg, n_kv));
 #ifdef MTP_CORE_AVX2
-            if (fast) {
-                attn_scores_avx2(q16.data(), kt, n_ctx_, D, n_kv, kq_scale, w.data());
-            } else
+                if (fast) {
+                    scale_round_f16_avx2(wg, inv, n_kv);
+                } else
 #endif
-            attn_scores(q16.data(), kt, n_ctx_, D, n_kv, kq_scale, w.data());
-            float max = -INFINITY;
-            for (uint32_t p = 0; p < n_kv; p++) max = std::max(max, w[p]);
-            for (uint32_t p = 0; p < n_kv; p++) w[p] -= max;
-            vec_exp(w.data(), w.data(), n_kv);
-            double sum = 0.0;
-            for (uint32_t p = 0; p < n_kv; p++) sum += w[p];
-            const float inv = static_cast<float>(1.0 / sum);
-#ifdef MTP_CORE_AVX2
-            if (fast) {
-                scale_round_f16_avx2(w.data(), inv, n_kv);
-                attn_weighted_v_avx2(w.data(), vj, static_cast<size_t>(Hkv) * D, D, n_kv, oh);
-            } else
-#endif
-            {
-                for (uint32_t p = 0; p < n_kv; p++) w[p] = round_to_f16(w[p] * inv);
-                attn_weighted_v(w.data(), vj, static_cast<size_t>(Hkv) * D, D, n_kv, oh);
+                for (uint32_t p = 0; p < n_kv; p++) wg[p] = round_to_f16(wg[p] * inv);
             }
-            vec_mul_sigmoid(oh, &qg[(static_cast<size_t>(t) * H + h) * 2 * D + D], D);
+#ifdef MTP_CORE_AVX2
+            if (grouped) {
+                attn_group_avx2(static_cast<int>(group), nullptr, nullptr, 0, vj, vstride, D, n_kv, 0.0f, w.data(), w_stride, true, oh);
+            }
+#endif
+            for (uint32_t g = 0; g < group; g++) {
+                if (!grouped) attn_weighted_v(&w[g * w_stride], vj, vstride, D, n_kv, oh + g * D);
+                vec_mul_sigmoid(oh + g * D, &qg[(head0 + g) * 2 * D + D], D);
+            }
         }
     });
     }
