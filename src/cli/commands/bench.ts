@@ -11,7 +11,7 @@ import { cpus } from "node:os";
 import { basename } from "node:path";
 import { spawnSync } from "node:child_process";
 import { SingleBar } from "cli-progress";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { UsageError } from "../../errors.js";
 import { BUILTIN_BENCH_PROMPTS, type BenchPrompt } from "../../engine/benchPrompts.js";
 import { DEFAULT_MODEL_PATH, openModel, type BackendChoice } from "../../engine/openModel.js";
@@ -74,11 +74,13 @@ export function registerBench(program: Command): void {
   program
     .command("bench")
     .description("measure prompt processing and decode speed, with and without MTP speculation (llama-bench style)")
-    .option("-m, --model <file>", "GGUF model file; repeat for several (default: the bundled tiny-code model)", collect, [])
+    .addOption(new Option("-m, --model <file>", "GGUF model file; repeat for several").argParser(collect).default([], "the bundled tiny-code model"))
     .option("-p, --n-prompt <n>", "prompt tokens of the pp test (0 = skip it)", intOption("-p", 0, 1 << 20), 512)
     .option("-n, --n-gen <n>", "tokens generated per prompt in the tg tests (0 = skip them)", intOption("-n", 0, 1 << 20), 128)
     .option("-r, --reps <n>", "timed repetitions of each test (after one warm-up run)", intOption("-r", 1, 1000), 5)
-    .option("--mtp-spec-decode <list>", "draft lengths to measure, e.g. 0,1,2,3 (0 = plain decoding, always measured)", parseDraftList, [0, 1, 2, 3])
+    .addOption(
+      new Option("--mtp-spec-decode <list>", "draft lengths to measure (0 = plain decoding, always measured)").argParser(parseDraftList).default([0, 1, 2, 3], "0,1,2,3"),
+    )
     .option("--prompt-file <file>", "prompts to generate from instead of the built-in set (separated by lines of ---)")
     .option("--temp <t>", "temperature of the tg tests (0 = greedy)", floatOption("--temp", 0, 100), 0)
     .option("--seed <n>", "sampling seed (with --temp > 0)", intOption("--seed", 0, Number.MAX_SAFE_INTEGER), 42)
