@@ -1,11 +1,16 @@
 // See q8_0-packed.h.
 #include "q8_0-packed.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <new>
 
 #include "ggml-quants.h"
+
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -81,18 +86,19 @@ MTP_VNNI512 void rows16_vnni512(const PackedQ8_0& p, int64_t g0, int64_t g1, con
 
 }  // namespace
 
-PackedQ8_0 pack_q8_0(const uint8_t* rows, size_t row_bytes, int64_t n_rows, int64_t nb) {
+size_t pack_q8_0_bytes(int64_t n_rows, int64_t nb) {
+    const int64_t n_groups = n_rows / kRows;
+    const size_t scale_bytes = static_cast<size_t>(n_groups) * nb * kRows * sizeof(uint16_t);
+    return (scale_bytes + 63) / 64 * 64 + static_cast<size_t>(n_groups) * nb * kQuadBytes;
+}
+
+PackedQ8_0 pack_q8_0(const uint8_t* rows, size_t row_bytes, int64_t n_rows, int64_t nb, uint8_t* dst) {
     PackedQ8_0 p;
     p.n_groups = n_rows / kRows;
     p.nb = nb;
     const size_t scale_bytes = static_cast<size_t>(p.n_groups) * nb * kRows * sizeof(uint16_t);
-    const size_t scale_padded = (scale_bytes + 63) / 64 * 64;
-    const size_t total = scale_padded + static_cast<size_t>(p.n_groups) * nb * kQuadBytes;
-    void* mem = std::aligned_alloc(64, total == 0 ? 64 : (total + 63) / 64 * 64);
-    if (!mem) throw std::bad_alloc();
-    p.storage = {static_cast<uint8_t*>(mem), std::free};
-    auto* scales = reinterpret_cast<uint16_t*>(p.storage.get());
-    uint8_t* quads = p.storage.get() + scale_padded;
+    auto* scales = reinterpret_cast<uint16_t*>(dst);
+    uint8_t* quads = dst + (scale_bytes + 63) / 64 * 64;
     for (int64_t g = 0; g < p.n_groups; g++) {
         for (int64_t b = 0; b < nb; b++) {
             uint16_t* sc = scales + (static_cast<size_t>(g) * nb + b) * kRows;
@@ -113,15 +119,36 @@ PackedQ8_0 pack_q8_0(const uint8_t* rows, size_t row_bytes, int64_t n_rows, int6
 
 PackedWeights::PackedWeights(const ModelWeights& w) {
     if (!packing_supported()) return;
-    auto add = [&](const Tensor& t) {
-        if (!t.present || t.type != 8 /* Q8_0 */ || t.ne[1] < kRows || packed_.count(&t)) return;
-        packed_.emplace(&t, pack_q8_0(t.data, t.row_bytes, t.ne[1], t.ne[0] / QK8_0));
-    };
-    add(w.lm_head());
-    for (const LayerWeights& L : w.layers) {
-        for (const Tensor& t : L.by_role) {
-            if (t.ne[2] == 1 && t.ne[3] == 1) add(t);  // matrices; expert stacks stay in the file layout
+    std::vector<const Tensor*> todo;
+    auto want = [&](const Tensor& t) {
+        const bool matrix = t.ne[2] == 1 && t.ne[3] == 1;  // expert stacks stay in the file layout
+        if (t.present && t.type == 8 /* Q8_0 */ && matrix && t.ne[1] >= kRows &&
+            std::find(todo.begin(), todo.end(), &t) == todo.end()) {
+            todo.push_back(&t);
         }
+    };
+    want(w.lm_head());
+    for (const LayerWeights& L : w.layers) {
+        for (const Tensor& t : L.by_role) want(t);
+    }
+    size_t total = 0;
+    for (const Tensor* t : todo) total += pack_q8_0_bytes(t->ne[1], t->ne[0] / QK8_0);
+    if (total == 0) return;
+    // One arena in 2 MiB pages where the kernel gives them: a decode step streams every matrix, and
+    // with 4 KiB pages that is a TLB miss every 4 KiB.
+    constexpr size_t kHuge = size_t{2} << 20;
+    const size_t bytes = (total + kHuge - 1) / kHuge * kHuge;
+    void* mem = std::aligned_alloc(kHuge, bytes);
+    if (!mem) throw std::bad_alloc();
+    arena_ = {static_cast<uint8_t*>(mem), std::free};
+#ifdef __linux__
+    madvise(mem, bytes, MADV_HUGEPAGE);  // advice only: without transparent huge pages nothing changes
+#endif
+    uint8_t* at = arena_.get();
+    for (const Tensor* t : todo) {
+        const int64_t nb = t->ne[0] / QK8_0;
+        packed_.emplace(t, pack_q8_0(t->data, t->row_bytes, t->ne[1], nb, at));
+        at += pack_q8_0_bytes(t->ne[1], nb);
     }
 }
 

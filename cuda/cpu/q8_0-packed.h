@@ -23,10 +23,10 @@
 
 namespace mtp {
 
+// A packed matrix: a view into storage its owner keeps (PackedWeights' arena).
 struct PackedQ8_0 {
-    int64_t n_groups = 0;        // full groups of 16 rows
-    int64_t nb = 0;              // blocks per row
-    std::unique_ptr<uint8_t[], void (*)(void*)> storage{nullptr, nullptr};  // 64-byte aligned
+    int64_t n_groups = 0;              // full groups of 16 rows
+    int64_t nb = 0;                    // blocks per row
     const uint16_t* scales = nullptr;  // (n_groups, nb, 16)
     const uint8_t* quads = nullptr;    // (n_groups, nb, 8, 16, 4)
 };
@@ -34,8 +34,11 @@ struct PackedQ8_0 {
 // Whether this CPU runs the packed kernels (AVX512-VNNI; MTP_NO_VNNI=1 in the environment says no).
 bool packing_supported();
 
-// Packs rows [0, 16·⌊n_rows/16⌋) of a Q8_0 matrix (rows row_bytes apart, nb blocks each).
-PackedQ8_0 pack_q8_0(const uint8_t* rows, size_t row_bytes, int64_t n_rows, int64_t nb);
+// Bytes the packed form of an n_rows × (nb blocks) Q8_0 matrix takes.
+size_t pack_q8_0_bytes(int64_t n_rows, int64_t nb);
+// Packs rows [0, 16·⌊n_rows/16⌋) of a Q8_0 matrix (rows row_bytes apart, nb blocks each) into dst
+// (64-byte aligned, pack_q8_0_bytes long).
+PackedQ8_0 pack_q8_0(const uint8_t* rows, size_t row_bytes, int64_t n_rows, int64_t nb, uint8_t* dst);
 
 // Every Q8_0 matrix of a model with at least 16 rows, packed; empty where the CPU lacks AVX512-VNNI.
 class PackedWeights {
@@ -48,6 +51,7 @@ public:
     }
 
 private:
+    std::unique_ptr<uint8_t[], void (*)(void*)> arena_{nullptr, nullptr};  // every packed matrix
     std::unordered_map<const Tensor*, PackedQ8_0> packed_;
 };
 

@@ -6,7 +6,9 @@
  * Prints "skipped" and succeeds on a CPU without AVX512-VNNI (nothing is packed there).
  */
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -41,7 +43,9 @@ int main() {
             for (int64_t i = 0; i < n_in; i++) x[i] = a == 0 ? (i % 2 ? 1.0f : -1.0f) : U(rng);
             quantize_activation_row(8, x.data(), act.data() + a * row_bytes, n_in);
         }
-        const PackedQ8_0 p = pack_q8_0(w.data(), row_bytes, n_out, nb);
+        const size_t packed_bytes = (pack_q8_0_bytes(n_out, nb) + 63) / 64 * 64;
+        std::unique_ptr<uint8_t[], void (*)(void*)> storage{static_cast<uint8_t*>(std::aligned_alloc(64, packed_bytes)), std::free};
+        const PackedQ8_0 p = pack_q8_0(w.data(), row_bytes, n_out, nb, storage.get());
         CHECK(p.n_groups == n_out / 16, "groups: expected %lld, got %lld", static_cast<long long>(n_out / 16),
               static_cast<long long>(p.n_groups));
         for (int n_act = 1; n_act <= 8; n_act++) {
