@@ -94,15 +94,17 @@ void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
 // One causal depthwise conv step: y[c] = Σ_i window_c[i] · kernel_c[i] over the Kc-1 past inputs
 // (state (Kc-1, Cc), oldest first) and the current one x, summed in that order; the loops run
 // across channels so they vectorize. kernel (Kc, Cc), transposed from the file's (Cc, Kc).
-MTP_HOT void conv_step(const float* state, const float* x, const float* kernel, uint32_t Cc, uint32_t Kc, float* y) {
-    for (uint32_t c = 0; c < Cc; c++) y[c] = 0.0f;
+// Here for nc channels whose state and kernel rows are `stride` floats apart.
+MTP_HOT void conv_step(const float* state, const float* x, const float* kernel, size_t stride, uint32_t nc, uint32_t Kc,
+                       float* y) {
+    for (uint32_t c = 0; c < nc; c++) y[c] = 0.0f;
     for (uint32_t i = 0; i + 1 < Kc; i++) {
-        const float* st = state + static_cast<size_t>(i) * Cc;
-        const float* ki = kernel + static_cast<size_t>(i) * Cc;
-        for (uint32_t c = 0; c < Cc; c++) y[c] += st[c] * ki[c];
+        const float* st = state + i * stride;
+        const float* ki = kernel + i * stride;
+        for (uint32_t c = 0; c < nc; c++) y[c] += st[c] * ki[c];
     }
-    const float* kl = kernel + static_cast<size_t>(Kc - 1) * Cc;
-    for (uint32_t c = 0; c < Cc; c++) y[c] += x[c] * kl[c];
+    const float* kl = kernel + (Kc - 1) * stride;
+    for (uint32_t c = 0; c < nc; c++) y[c] += x[c] * kl[c];
 }
 
 // In-place L2 norm as llama.cpp builds it for GDN q/k: rms_norm with eps/n, then × 1/sqrt(n).
@@ -570,18 +572,31 @@ void CpuSession::gated_delta_net(int il, const float* a, uint32_t n, float* out)
     // Token t reads the state planes plane_in(t) and writes plane_out(t) (see state_plane_out).
     const size_t conv_plane = static_cast<size_t>(Cc) * (Kc - 1);
     float* conv_planes = conv_planes_[slot_[il]].data();  // (n_planes, Kc-1, Cc)
-    for (uint32_t t = 0; t < n; t++) {
-        const float* conv_in = conv_planes + state_plane_in(n, t) * conv_plane;
-        float* conv_out = conv_planes + state_plane_out(n, t) * conv_plane;
-        const float* xt = &qkv[static_cast<size_t>(t) * Cc];
-        float* yt = &y[static_cast<size_t>(t) * Cc];
-        conv_step(conv_in, xt, kernel, Cc, Kc, yt);
-        vec_silu(yt, Cc);
-        std::copy(conv_in + Cc, conv_in + conv_plane, conv_out);  // forward copy: safe in place
-        std::copy(xt, xt + Cc, conv_out + conv_plane - Cc);
-    }
-    for (uint32_t t = 0; t < n; t++) {
-        for (uint32_t i = 0; i < 2 * Hk; i++) l2_norm(&y[static_cast<size_t>(t) * Cc + i * Dk], Dk, hp_.rms_eps);
+    // In units of one key head's channels (the first 2·Hk units are the q and k heads, L2-normed
+    // here), spread over the threads: channels are independent.
+    const uint32_t unit = Cc % Dk == 0 ? Dk : Cc;
+    pool_.parallel_for(Cc / unit, [&](int64_t u0, int64_t u1) {
+        for (int64_t u = u0; u < u1; u++) {
+            const size_t c0 = static_cast<size_t>(u) * unit;
+            for (uint32_t t = 0; t < n; t++) {
+                const float* conv_in = conv_planes + state_plane_in(n, t) * conv_plane + c0;
+                float* conv_out = conv_planes + state_plane_out(n, t) * conv_plane + c0;
+                const float* xt = &qkv[static_cast<size_t>(t) * Cc + c0];
+                float* yt = &y[static_cast<size_t>(t) * Cc + c0];
+                conv_step(conv_in, xt, kernel + c0, Cc, unit, Kc, yt);
+                vec_silu(yt, unit);
+                for (uint32_t i = 0; i + 1 < Kc; i++) {  // shift the window; forward copies are safe in place
+                    const float* src = i + 2 < Kc ? conv_in + (i + 1) * static_cast<size_t>(Cc) : xt;
+                    std::copy(src, src + unit, conv_out + i * static_cast<size_t>(Cc));
+                }
+                if (unit == Dk && u < 2 * Hk) l2_norm(yt, Dk, hp_.rms_eps);
+            }
+        }
+    });
+    if (unit != Dk) {
+        for (uint32_t t = 0; t < n; t++) {
+            for (uint32_t i = 0; i < 2 * Hk; i++) l2_norm(&y[static_cast<size_t>(t) * Cc + i * Dk], Dk, hp_.rms_eps);
+        }
     }
 
     // Recurrence per value head j (uses key head j mod Hk: tiled broadcast), then the gated norm.
