@@ -49,6 +49,7 @@ void ThreadPool::run_chunks(int index) {
         next_.store(n_items_, std::memory_order_relaxed);  // the others stop at their next chunk
         std::lock_guard<std::mutex> lock(mutex_);
         if (!error_) error_ = std::current_exception();
+        failed_.store(true, std::memory_order_release);
     }
 }
 
@@ -94,7 +95,6 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
     n_items_ = n;
     grain_ = std::max<int64_t>(1, n / (8 * n_threads_));
     next_.store(0, std::memory_order_relaxed);
-    error_ = nullptr;
     pending_.store(n_threads_ - 1, std::memory_order_relaxed);
     generation_.fetch_add(1);  // seq_cst, publishes job_ / n_items_ / grain_ / next_ / pending_
     if (sleepers_.load() > 0) {
@@ -115,12 +115,15 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t, int64
         break;
     }
     job_ = nullptr;
+    if (!failed_.load(std::memory_order_acquire)) return;  // no lock on the common path
     std::exception_ptr error;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         error = error_;
+        error_ = nullptr;
     }
-    if (error) std::rethrow_exception(error);
+    failed_.store(false, std::memory_order_relaxed);
+    std::rethrow_exception(error);
 }
 
 }  // namespace mtp

@@ -70,7 +70,8 @@ private:
     std::atomic<bool> stop_{false};
     std::mutex mutex_;
     std::condition_variable wake_, done_;
-    std::exception_ptr error_;  // under mutex_
+    std::exception_ptr error_;       // under mutex_
+    std::atomic<bool> failed_{false};  // error_ is set
 };
 
 }  // namespace mtp
