@@ -152,25 +152,26 @@ PackedWeights::PackedWeights(const ModelWeights& w) {
     }
 }
 
-void packed_q8_0_rows(const PackedQ8_0& p, int64_t g0, int64_t g1, const uint8_t* act, size_t act_stride, int n_act,
-                      float* y, size_t y_stride) {
-#ifdef MTP_PACKED_KERNELS
-    const int64_t nb = p.nb;
-    const BlockQ8_0* xs[8] = {};
-    std::vector<float> dx(static_cast<size_t>(n_act) * nb);      // (n_act, nb) activation block scales
-    std::vector<int32_t> corr(static_cast<size_t>(n_act) * nb);  // (n_act, nb) −128 · Σ block values
+void prepare_packed_activation(const uint8_t* act, size_t act_stride, int n_act, int64_t nb, float* dx, int32_t* corr) {
     for (int a = 0; a < n_act; a++) {
-        xs[a] = reinterpret_cast<const BlockQ8_0*>(act + a * act_stride);
+        const auto* x = reinterpret_cast<const BlockQ8_0*>(act + a * act_stride);
         for (int64_t b = 0; b < nb; b++) {
             int32_t sum = 0;
-            for (int j = 0; j < QK8_0; j++) sum += xs[a][b].qs[j];
-            dx[a * nb + b] = f16_to_f32(xs[a][b].d);
+            for (int j = 0; j < QK8_0; j++) sum += x[b].qs[j];
+            dx[a * nb + b] = f16_to_f32(x[b].d);
             corr[a * nb + b] = -128 * sum;
         }
     }
-    rows16_vnni512(p, g0, g1, xs, dx.data(), corr.data(), n_act, y, y_stride);
+}
+
+void packed_q8_0_rows(const PackedQ8_0& p, int64_t g0, int64_t g1, const uint8_t* act, size_t act_stride, int n_act,
+                      const float* dx, const int32_t* corr, float* y, size_t y_stride) {
+#ifdef MTP_PACKED_KERNELS
+    const BlockQ8_0* xs[8] = {};
+    for (int a = 0; a < n_act; a++) xs[a] = reinterpret_cast<const BlockQ8_0*>(act + a * act_stride);
+    rows16_vnni512(p, g0, g1, xs, dx, corr, n_act, y, y_stride);
 #else
-    (void)p, (void)g0, (void)g1, (void)act, (void)act_stride, (void)n_act, (void)y, (void)y_stride;
+    (void)p, (void)g0, (void)g1, (void)act, (void)act_stride, (void)n_act, (void)dx, (void)corr, (void)y, (void)y_stride;
 #endif
 }
 

@@ -55,9 +55,14 @@ private:
     std::unordered_map<const Tensor*, PackedQ8_0> packed_;
 };
 
+// What the kernel needs of each activation block besides its values, computed once per activation
+// (not per call of packed_q8_0_rows): dx (n_act, nb) its scale as F32, corr (n_act, nb) −128 · Σ of
+// its values (the kernel stores the weights as w + 128).
+void prepare_packed_activation(const uint8_t* act, size_t act_stride, int n_act, int64_t nb, float* dx, int32_t* corr);
+
 // y[a · y_stride + r] for rows r of groups g0..g1-1 (r = 16·g …) and activation rows a < n_act
-// (Q8_0 blocks, act_stride bytes apart, n_act <= 8).
+// (Q8_0 blocks, act_stride bytes apart, n_act <= 8; dx / corr of those rows, nb apart).
 void packed_q8_0_rows(const PackedQ8_0& p, int64_t g0, int64_t g1, const uint8_t* act, size_t act_stride, int n_act,
-                      float* y, size_t y_stride);
+                      const float* dx, const int32_t* corr, float* y, size_t y_stride);
 
 }  // namespace mtp

@@ -421,6 +421,21 @@ void CpuSession::matmuls(const MatmulOut* outs, int count, const float* x, uint3
         const size_t bytes = activation_row_bytes(outs[i].w->type, n_in);
         for (uint32_t t = 0; t < n; t++) quantize_activation_row(outs[i].w->type, x + t * n_in, act_.data() + act_at[i] + t * bytes, n_in);
     }
+    // The packed Q8_0 kernel's per-block extras, once for all its calls (one Q8_0 activation at most:
+    // every weight here has the same input width).
+    const int64_t nb = n_in / QK8_0;
+    size_t q8_at = 0;
+    bool q8_packed = false;
+    for (int i = 0; i < count && !q8_packed; i++) {
+        q8_packed = packed_.find(*outs[i].w) != nullptr;
+        q8_at = act_at[i];
+    }
+    if (q8_packed) {
+        act_dx_.resize(static_cast<size_t>(n) * nb);
+        act_corr_.resize(static_cast<size_t>(n) * nb);
+        prepare_packed_activation(act_.data() + q8_at, activation_row_bytes(8, n_in), static_cast<int>(n), nb,
+                                  act_dx_.data(), act_corr_.data());
+    }
     // Row ranges in multiples of 16 (the multi-row kernels' tiles); at most 8 activation rows per
     // pass, so a pass's partial sums stay in registers.
     pool_.parallel_for(n_tiles, [&](int64_t i0, int64_t i1) {
@@ -441,8 +456,8 @@ void CpuSession::matmuls(const MatmulOut* outs, int count, const float* x, uint3
                 const uint32_t na = std::min<uint32_t>(8, n - t0);
                 float* y = outs[i].y + static_cast<size_t>(t0) * n_out;
                 if (r_packed > r0) {
-                    packed_q8_0_rows(*p, r0 / kTile, r_packed / kTile, act + t0 * bytes, bytes, static_cast<int>(na), y,
-                                     static_cast<size_t>(n_out));
+                    packed_q8_0_rows(*p, r0 / kTile, r_packed / kTile, act + t0 * bytes, bytes, static_cast<int>(na),
+                                     act_dx_.data() + t0 * nb, act_corr_.data() + t0 * nb, y, static_cast<size_t>(n_out));
                 }
                 if (r1 > r_packed) {
                     vec_dot_rows(w.type, w.row(r_packed), w.row_bytes, r1 - r_packed, act + t0 * bytes, bytes,

@@ -88,6 +88,8 @@ private:
     std::vector<uint16_t> mtp_k_, mtp_v_;                    // MTP block KV, laid out as k_cache_ / v_cache_
     uint32_t mtp_n_past_ = 0;
     std::vector<uint8_t> act_;                               // converted activations of the current matmul
+    std::vector<float> act_dx_;                              // (n, n_in / 32) their Q8_0 block scales, for the packed kernel
+    std::vector<int32_t> act_corr_;                          // (n, n_in / 32) −128 · Σ block values, for the packed kernel
 };
 
 }  // namespace mtp

@@ -50,7 +50,11 @@ int main() {
               static_cast<long long>(p.n_groups));
         for (int n_act = 1; n_act <= 8; n_act++) {
             std::vector<float> y(static_cast<size_t>(n_act) * n_out, -1.0f);
-            packed_q8_0_rows(p, 0, p.n_groups, act.data(), row_bytes, n_act, y.data(), static_cast<size_t>(n_out));
+            std::vector<float> dx(static_cast<size_t>(n_act) * nb);
+            std::vector<int32_t> corr(static_cast<size_t>(n_act) * nb);
+            prepare_packed_activation(act.data(), row_bytes, n_act, nb, dx.data(), corr.data());
+            packed_q8_0_rows(p, 0, p.n_groups, act.data(), row_bytes, n_act, dx.data(), corr.data(), y.data(),
+                             static_cast<size_t>(n_out));
             int bad = 0;
             for (int a = 0; a < n_act; a++) {
                 for (int64_t r = 0; r < p.n_groups * 16; r++) {
