@@ -179,7 +179,7 @@ void attn_weighted_v(const float* w, const uint16_t* vc, size_t vstride, uint32_
 template <uint32_t W>
 __attribute__((always_inline)) inline void gdn_columns(const float* ST_in, float* ST, const float* q, const float* k,
                                                        const float* v, float decay, float b, uint32_t Dv, uint32_t Dk,
-                                                       float scale, uint32_t c0, float* ot) {
+                                                       float scale, uint32_t c0, float* ot, float* delta_out) {
     float acc[W] = {};
     for (uint32_t r = 0; r < Dk; r++) {
         const float* in = ST_in + static_cast<size_t>(r) * Dv + c0;
@@ -192,6 +192,9 @@ __attribute__((always_inline)) inline void gdn_columns(const float* ST_in, float
     }
     float delta[W], o[W] = {};
     for (uint32_t i = 0; i < W; i++) delta[i] = (v[c0 + i] - acc[i]) * b;
+    if (delta_out) {
+        for (uint32_t i = 0; i < W; i++) delta_out[c0 + i] = delta[i];
+    }
     for (uint32_t r = 0; r < Dk; r++) {
         float* row = ST + static_cast<size_t>(r) * Dv + c0;
         for (uint32_t i = 0; i < W; i++) {
@@ -204,11 +207,23 @@ __attribute__((always_inline)) inline void gdn_columns(const float* ST_in, float
 }
 
 // A whole head, 8 columns at a time (the vectorized loops of the x86-64-v3 clone), then single ones.
+// delta_out (Dv, may be null) receives the step's delta, for gdn_replay.
 MTP_HOT void gdn_step(const float* ST_in, float* ST, const float* q, const float* k, const float* v, float decay, float b,
-                      uint32_t Dv, uint32_t Dk, float scale, float* ot) {
+                      uint32_t Dv, uint32_t Dk, float scale, float* ot, float* delta_out) {
     uint32_t c0 = 0;
-    for (; c0 + 8 <= Dv; c0 += 8) gdn_columns<8>(ST_in, ST, q, k, v, decay, b, Dv, Dk, scale, c0, ot);
-    for (; c0 < Dv; c0++) gdn_columns<1>(ST_in, ST, q, k, v, decay, b, Dv, Dk, scale, c0, ot);
+    for (; c0 + 8 <= Dv; c0 += 8) gdn_columns<8>(ST_in, ST, q, k, v, decay, b, Dv, Dk, scale, c0, ot, delta_out);
+    for (; c0 < Dv; c0++) gdn_columns<1>(ST_in, ST, q, k, v, decay, b, Dv, Dk, scale, c0, ot, delta_out);
+}
+
+// The state update of a gdn_step replayed from its key, delta and decay: ST = fma(k, delta, ST_in · decay)
+// with the step's operations, so the result is bitwise the state the step produced.
+MTP_HOT void gdn_replay(const float* ST_in, float* ST, const float* k, const float* delta, float decay, uint32_t Dv,
+                        uint32_t Dk) {
+    for (uint32_t r = 0; r < Dk; r++) {
+        const float* in = ST_in + static_cast<size_t>(r) * Dv;
+        float* out = ST + static_cast<size_t>(r) * Dv;
+        for (uint32_t c = 0; c < Dv; c++) out[c] = std::fma(k[r], delta[c], in[c] * decay);
+    }
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -223,7 +238,7 @@ bool core_avx2() {
 // gdn_step for heads with Dv % 64 == 0: 64 columns per block in eight registers, so eight
 // independent sums are in flight (16 columns would wait on one add's latency per key index).
 MTP_AVX2 void gdn_step_avx2(const float* ST_in, float* ST, const float* q, const float* k, const float* v, float decay,
-                            float b, uint32_t Dv, uint32_t Dk, float scale, float* ot) {
+                            float b, uint32_t Dv, uint32_t Dk, float scale, float* ot, float* delta_out) {
     const __m256 dec = _mm256_set1_ps(decay);
     for (uint32_t c0 = 0; c0 < Dv; c0 += 64) {
         __m256 acc[8];
@@ -243,6 +258,7 @@ MTP_AVX2 void gdn_step_avx2(const float* ST_in, float* ST, const float* q, const
         for (int i = 0; i < 8; i++) {
             delta[i] = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(v + c0 + 8 * i), acc[i]), bb);
             o[i] = _mm256_setzero_ps();
+            if (delta_out) _mm256_storeu_ps(delta_out + c0 + 8 * i, delta[i]);
         }
         for (uint32_t r = 0; r < Dk; r++) {
             float* row = ST + static_cast<size_t>(r) * Dv + c0;
@@ -368,7 +384,12 @@ CpuSession::CpuSession(const ModelWeights& w, const PackedWeights& packed, uint3
                 for (uint32_t i = 0; i < hp_.ssm_conv_kernel; i++) kernel_t[i * hp_.ssm_conv_channels + c] = kernel[c * hp_.ssm_conv_kernel + i];
             }
             conv_kernel_t_.push_back(std::move(kernel_t));
-            ssm_planes_.emplace_back(ssm * n_planes_, 0.0f);
+            ssm_planes_.emplace_back(ssm * (n_planes_ > 1 ? 2 : 1), 0.0f);
+            GdnReplay r;
+            r.k.resize(static_cast<size_t>(n_planes_) * hp_.ssm_n_key_heads * hp_.ssm_key_head_dim);
+            r.delta.resize(static_cast<size_t>(n_planes_) * hp_.ssm_n_value_heads * hp_.ssm_value_head_dim);
+            r.decay.resize(static_cast<size_t>(n_planes_) * hp_.ssm_n_value_heads);
+            replay_.push_back(std::move(r));
         }
     }
     if (hp_.n_mtp > 0) {
@@ -381,9 +402,10 @@ void CpuSession::reset() {
     n_past_ = 0;  // KV entries past n_past are never read
     mtp_n_past_ = 0;
     batch_start_ = batch_n_ = 0;
-    live_ = batch_live_ = 0;  // the other planes are written before they are read
+    live_ = batch_live_ = ssm_live_ = ssm_batch_live_ = 0;  // the other planes are written before they are read
     for (auto& s : conv_planes_) std::fill(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(s.size() / n_planes_), 0.0f);
-    for (auto& s : ssm_planes_) std::fill(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(s.size() / n_planes_), 0.0f);
+    const size_t ssm_plane = static_cast<size_t>(hp_.ssm_n_value_heads) * hp_.ssm_key_head_dim * hp_.ssm_value_head_dim;
+    for (auto& s : ssm_planes_) std::fill(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(ssm_plane), 0.0f);
 }
 
 void CpuSession::matmul(const Tensor& w, const float* x, uint32_t n, float* y) {
@@ -615,8 +637,22 @@ void CpuSession::gated_delta_net(int il, const float* a, uint32_t n, float* out)
     }
 
     // Recurrence per value head j (uses key head j mod Hk: tiled broadcast), then the gated norm.
+    // A batch that may be rolled back reads the live state plane and writes the other one (token 0),
+    // then updates that in place (it stays in cache), recording each token's key, delta and decay:
+    // keep(n) replays n tokens from the untouched plane (gdn_replay) instead of the batch storing a
+    // whole state per token.
+    const bool record = n > 1 && n <= n_planes_;
     const size_t ssm_plane = static_cast<size_t>(Hv) * Dv * Dk;
-    float* ssm_planes = ssm_planes_[slot_[il]].data();  // (n_planes, Hv, Dk, Dv)
+    float* ssm_in = ssm_planes_[slot_[il]].data() + ssm_live_ * ssm_plane;    // (Hv, Dk, Dv)
+    float* ssm_out = ssm_planes_[slot_[il]].data() + (record ? 1 - ssm_live_ : ssm_live_) * ssm_plane;
+    GdnReplay& replay = replay_[slot_[il]];
+    if (record) {
+        for (uint32_t t = 0; t < n; t++) {
+            const float* kt = &y[static_cast<size_t>(t) * Cc + Hk * Dk];
+            std::copy(kt, kt + Hk * Dk, &replay.k[static_cast<size_t>(t) * Hk * Dk]);
+            for (uint32_t j = 0; j < Hv; j++) replay.decay[t * Hv + j] = std::exp(gamma[t * Hv + j]);
+        }
+    }
     const float scale = 1.0f / std::sqrt(static_cast<float>(Dk));
 #ifdef MTP_CORE_AVX2
     const bool fast = core_avx2() && Dv % 64 == 0;
@@ -631,15 +667,16 @@ void CpuSession::gated_delta_net(int il, const float* a, uint32_t n, float* out)
                 const float* k = yt + Hk * Dk + i * Dk;
                 const float* v = yt + 2 * Hk * Dk + j * Dv;
                 float* ot = &o[(static_cast<size_t>(t) * Hv + j) * Dv];
-                const float* S_in = ssm_planes + state_plane_in(n, t) * ssm_plane + head;
-                float* S_out = ssm_planes + state_plane_out(n, t) * ssm_plane + head;
+                const float* S_in = (t == 0 ? ssm_in : ssm_out) + head;
+                float* S_out = ssm_out + head;
+                float* delta = record ? &replay.delta[(static_cast<size_t>(t) * Hv + j) * Dv] : nullptr;
                 const float decay = std::exp(gamma[t * Hv + j]), b = beta[t * Hv + j];
 #ifdef MTP_CORE_AVX2
                 if (fast) {
-                    gdn_step_avx2(S_in, S_out, q, k, v, decay, b, Dv, Dk, scale, ot);
+                    gdn_step_avx2(S_in, S_out, q, k, v, decay, b, Dv, Dk, scale, ot, delta);
                 } else
 #endif
-                gdn_step(S_in, S_out, q, k, v, decay, b, Dv, Dk, scale, ot);
+                gdn_step(S_in, S_out, q, k, v, decay, b, Dv, Dk, scale, ot, delta);
                 rms_norm(ot, L[MTP_ROLE_SSM_NORM].f32, ot, Dv, hp_.rms_eps);
                 vec_mul_silu(ot, &z[(static_cast<size_t>(t) * Hv + j) * Dv], Dv);
             }
@@ -693,6 +730,8 @@ void CpuSession::eval(const int32_t* tokens, uint32_t n, const uint32_t* logit_r
     n_past_ += n;
     batch_live_ = live_;
     live_ = state_plane_out(n, n - 1);
+    ssm_batch_live_ = ssm_live_;
+    if (n > 1 && n <= n_planes_) ssm_live_ = 1 - ssm_live_;
 }
 
 void CpuSession::keep(uint32_t n_keep) {
@@ -703,7 +742,25 @@ void CpuSession::keep(uint32_t n_keep) {
         if (batch_n_ > n_planes_) {
             fail(MTP_STATUS_INVALID_ARGUMENT, "keep: a batch of %u tokens cannot be rolled back (state planes for %u)", batch_n_, n_planes_);
         }
-        live_ = (batch_live_ + n_keep - 1) % n_planes_;  // the plane token n_keep − 1 wrote: no copy
+        live_ = (batch_live_ + n_keep - 1) % n_planes_;  // the conv plane token n_keep − 1 wrote: no copy
+        // The recurrent state: n_keep tokens replayed from the plane the batch started from.
+        const uint32_t Hk = hp_.ssm_n_key_heads, Hv = hp_.ssm_n_value_heads, Dk = hp_.ssm_key_head_dim;
+        const uint32_t Dv = hp_.ssm_value_head_dim;
+        const size_t ssm_plane = static_cast<size_t>(Hv) * Dk * Dv;
+        const int64_t n_items = static_cast<int64_t>(ssm_planes_.size()) * Hv;  // (GDN layer, value head)
+        const FlushDenormals ftz;
+        pool_.parallel_for(n_items, [&](int64_t i0, int64_t i1) {
+            for (int64_t item = i0; item < i1; item++) {
+                const size_t g = static_cast<size_t>(item / Hv), j = static_cast<size_t>(item % Hv);
+                const GdnReplay& r = replay_[g];
+                const float* from = ssm_planes_[g].data() + ssm_batch_live_ * ssm_plane + j * Dk * Dv;
+                float* to = ssm_planes_[g].data() + ssm_live_ * ssm_plane + j * Dk * Dv;
+                for (uint32_t t = 0; t < n_keep; t++) {
+                    gdn_replay(t == 0 ? from : to, to, &r.k[(static_cast<size_t>(t) * Hk + j % Hk) * Dk],
+                               &r.delta[(static_cast<size_t>(t) * Hv + j) * Dv], r.decay[t * Hv + j], Dv, Dk);
+                }
+            }
+        });
     }
     n_past_ = batch_start_ + n_keep;  // KV entries past n_past are never read
     batch_n_ = n_keep;

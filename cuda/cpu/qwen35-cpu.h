@@ -14,9 +14,10 @@
 namespace mtp {
 
 // Also the MTP head (spec §4) with its own KV cache, and rollback into the last evaluated batch: a
-// batch of up to n_draft_max + 1 tokens records the Gated DeltaNet conv and recurrent state after
-// each token (the snapshot planes of spec §3.7), so keep(n) restores the state after token n − 1
-// without re-evaluating anything. It is the DecodeBackend the shared decode loop drives.
+// batch of up to n_draft_max + 1 tokens records the Gated DeltaNet conv state after each token
+// (the snapshot planes of spec §3.7) and each token's rank-1 recurrent update, so keep(n) restores
+// the state after token n − 1 without re-evaluating the model. It is the DecodeBackend the shared
+// decode loop drives.
 class CpuSession : public DecodeBackend {
 public:
     // packed: the model's repacked Q8_0 matrices (may be empty), shared by its sessions.
@@ -72,18 +73,27 @@ private:
     ThreadPool pool_;
     std::vector<int> slot_;  // (n_layer) index into the KV or the recurrent state vectors, by layer kind
     std::vector<std::vector<uint16_t>> k_cache_, v_cache_;  // per attention layer: K (H_kv, D, n_ctx), V (n_ctx, H_kv, D) f16
-    // Gated DeltaNet state in planes: plane live_ is the state after the last kept token. A batch
-    // that may be rolled back (1 < n <= n_planes) steps from plane to plane: token 0 updates the
-    // live plane in place (no keep(n) goes back before it), token t reads the plane token t − 1
+    // The Gated DeltaNet conv state in planes: plane live_ holds the inputs up to the last kept token.
+    // A batch that may be rolled back (1 < n <= n_planes) steps from plane to plane: token 0 updates
+    // the live plane in place (no keep(n) goes back before it), token t reads the plane token t − 1
     // wrote and writes plane (live + t) mod n_planes; keep(n) then makes plane (live + n − 1) live.
-    // Other batches update the live plane in place. No state is ever copied.
+    // Other batches update the live plane in place. No conv state is ever copied.
     uint32_t state_plane_out(uint32_t n, uint32_t t) const { return n > 1 && n <= n_planes_ ? (live_ + t) % n_planes_ : live_; }
     uint32_t state_plane_in(uint32_t n, uint32_t t) const { return t == 0 ? live_ : state_plane_out(n, t - 1); }
     uint32_t n_planes_;                                      // = n_draft_max + 1
     uint32_t live_ = 0, batch_live_ = 0;                     // the live plane, and what it was before the last batch
     std::vector<std::vector<float>> conv_planes_;            // per GDN layer: (n_planes, Kc-1, Cc), oldest input first
     std::vector<std::vector<float>> conv_kernel_t_;          // per GDN layer: (Kc, Cc), the conv kernel transposed
-    std::vector<std::vector<float>> ssm_planes_;             // per GDN layer: (n_planes, Hv, Dk, Dv): S_j[a][b] at (j·Dk + a)·Dv + b
+    // The recurrent state: two planes per GDN layer (one when no rollback is possible), S_j[a][b] at
+    // (j·Dk + a)·Dv + b; plane ssm_live_ is the state after the last kept token (see gated_delta_net).
+    std::vector<std::vector<float>> ssm_planes_;             // per GDN layer: (1 or 2, Hv, Dk, Dv)
+    uint32_t ssm_live_ = 0, ssm_batch_live_ = 0;             // the live plane, and the one the last batch started from
+    struct GdnReplay {                                       // per GDN layer, the last recorded batch's tokens:
+        std::vector<float> k;                                //   (n_planes, Hk, Dk) L2-normed keys
+        std::vector<float> delta;                            //   (n_planes, Hv, Dv) deltas
+        std::vector<float> decay;                            //   (n_planes, Hv) exp(gamma)
+    };
+    std::vector<GdnReplay> replay_;
     uint32_t batch_start_ = 0, batch_n_ = 0;                 // the last eval batch
     std::vector<uint16_t> mtp_k_, mtp_v_;                    // MTP block KV, laid out as k_cache_ / v_cache_
     uint32_t mtp_n_past_ = 0;
