@@ -60,7 +60,7 @@ describe("generate on the bundled model", () => {
   });
 
   it("Ctrl-C stops cleanly with the stats so far (exit 130)", async () => {
-    const child = spawn(process.execPath, [join(ROOT, "bin/mtp-cli"), "generate", "-p", "def f(x):", "-n", "-1", "-c", "100000", "-t", "2"], {
+    const child = spawn(process.execPath, [join(ROOT, "bin/mtp-cli"), "generate", "-p", "def f(x):", "-n", "-1", "-c", "100000", "--ignore-eos", "-t", "2"], {
       env: { ...process.env, FORCE_COLOR: "0" },
     });
     let stdout = "";

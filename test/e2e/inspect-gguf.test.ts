@@ -128,13 +128,6 @@ describe("exit codes and messages", () => {
     expect(v.status).toBe(0);
     expect(v.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });
-  it("bench says plainly that it is not available (3)", () => {
-    for (const c of ["bench"]) {
-      const r = runCli([c]);
-      expect(r.status).toBe(3);
-      expect(r.stderr).toMatch(/not available yet/);
-    }
-  });
 });
 
 describe("a 100 GB file", () => {

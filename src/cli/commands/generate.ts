@@ -41,6 +41,7 @@ interface GenerateOptions {
   system?: string;
   thinking: boolean;
   special?: boolean;
+  ignoreEos?: boolean;
   backend: BackendChoice;
   threads: number;
   json?: boolean;
@@ -65,6 +66,7 @@ export function registerGenerate(program: Command): void {
     .option("--system <text>", "system prompt (implies --chat)")
     .option("--no-thinking", "with --chat: open the assistant turn with thinking disabled")
     .option("--special", "print special tokens (e.g. <|im_end|>)")
+    .option("--ignore-eos", "do not stop at end-of-generation tokens (generate until -n or the context is full)")
     .option("--backend <name>", "auto | cuda | cpu", "auto")
     .option("-t, --threads <n>", "CPU threads (0 = all cores)", intOption("--threads", 0, 1024), 0)
     .option("--json", "print one JSON object {text, tokens, stats} and nothing else")
@@ -100,7 +102,7 @@ async function runGenerate(o: GenerateOptions): Promise<void> {
     topP: o.topP,
     minP: o.minP,
     seed,
-    eogTokens: m.tokenizer.eogIds,
+    eogTokens: o.ignoreEos ? [] : m.tokenizer.eogIds,
   });
   const t1 = performance.now();
 
