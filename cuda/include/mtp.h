@@ -61,7 +61,7 @@ typedef struct mtp_error {
 
 typedef enum mtp_backend {
     MTP_BACKEND_CPU = 0,
-    MTP_BACKEND_CUDA = 1 /* reserved: a later release; refused with MTP_STATUS_UNSUPPORTED for now */
+    MTP_BACKEND_CUDA = 1 /* one NVIDIA GPU (the current device); present when mtp_abi_get_backends() reports it */
 } mtp_backend;
 
 typedef enum mtp_arch {

@@ -30,7 +30,9 @@ export function resolveBackend(choice: BackendChoice): BackendName {
   const hasCuda = (loadNativeLibrary().fn.mtp_abi_get_backends() & (1 << MtpBackend.CUDA)) !== 0;
   if (choice === "cpu") return "CPU";
   if (choice === "cuda") {
-    if (!hasCuda) throw new NativeError("--backend cuda: this build of the native library has no CUDA backend (CPU only)");
+    if (!hasCuda) {
+      throw new NativeError("--backend cuda: the native library has no CUDA backend here (built without nvcc, or no CUDA device or driver)");
+    }
     return "CUDA";
   }
   return hasCuda ? "CUDA" : "CPU";

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <string>
 #include <thread>
 
 #include "../../cpu/ggml-quants.h"
@@ -15,16 +16,59 @@
 #include "../runtime/speculative.h"
 #include "../runtime/weights.h"
 #include "mtp.h"
+#ifdef MTP_WITH_CUDA
+#include "../models/qwen35-cuda.h"
+#endif
+
+namespace {
+
+// What the entry points need from a session, whichever backend runs it (CpuSession and CudaSession
+// have the same methods; this adapter keeps the CPU backend's code untouched).
+class SessionBackend {
+public:
+    virtual ~SessionBackend() = default;
+    virtual mtp::DecodeBackend& decode() = 0;
+    virtual uint32_t n_past() const = 0;
+    virtual uint32_t n_draft_max() const = 0;
+    virtual void reset() = 0;
+    virtual void eval(const int32_t* tokens, uint32_t n, const uint32_t* logit_rows, uint32_t n_logit_rows, float* logits,
+                      float* hidden) = 0;
+    virtual void keep(uint32_t n_keep) = 0;
+};
+
+template <typename Session>
+class SessionOf final : public SessionBackend {
+public:
+    explicit SessionOf(std::unique_ptr<Session> s) : s_(std::move(s)) {}
+    mtp::DecodeBackend& decode() override { return *s_; }
+    uint32_t n_past() const override { return s_->n_past(); }
+    uint32_t n_draft_max() const override { return s_->n_draft_max(); }
+    void reset() override { s_->reset(); }
+    void eval(const int32_t* tokens, uint32_t n, const uint32_t* logit_rows, uint32_t n_logit_rows, float* logits,
+              float* hidden) override {
+        s_->eval(tokens, n, logit_rows, n_logit_rows, logits, hidden);
+    }
+    void keep(uint32_t n_keep) override { s_->keep(n_keep); }
+
+private:
+    std::unique_ptr<Session> s_;
+};
+
+}  // namespace
 
 struct mtp_model {
+    mtp_backend backend = MTP_BACKEND_CPU;
     std::unique_ptr<mtp::ModelWeights> weights;
     std::unique_ptr<mtp::PackedWeights> cpu_packed;  // made by the first CPU session
+#ifdef MTP_WITH_CUDA
+    std::unique_ptr<mtp::CudaWeights> cuda;  // uploaded by the first CUDA session
+#endif
 };
 
 struct mtp_session {
-    std::unique_ptr<mtp::CpuSession> cpu;
+    std::unique_ptr<SessionBackend> backend;
     std::unique_ptr<mtp::SpeculativeDecoder> decoder;  // between generate_begin and the next reset/eval
-    bool poisoned = false;  // a failure left the state undefined; only reset clears it
+    bool poisoned = false;  // a failure left the state undefined; only reset clears it (not a CUDA fault)
 };
 
 namespace {
@@ -80,7 +124,13 @@ extern "C" {
 
 MTP_API uint32_t mtp_abi_version(void) { return MTP_ABI_VERSION; }
 
-MTP_API uint32_t mtp_abi_get_backends(void) { return 1u << MTP_BACKEND_CPU; }
+MTP_API uint32_t mtp_abi_get_backends(void) {
+    uint32_t backends = 1u << MTP_BACKEND_CPU;
+#ifdef MTP_WITH_CUDA
+    if (mtp::cuda_device_available(nullptr)) backends |= 1u << MTP_BACKEND_CUDA;
+#endif
+    return backends;
+}
 
 MTP_API uint32_t mtp_abi_get_layout(uint32_t struct_id, uint64_t* out, uint32_t capacity) {
     if (!out) return 0;
@@ -149,10 +199,17 @@ MTP_API mtp_status mtp_model_load(const char* path, const mtp_model_params* para
         check_size(params, "mtp_model_params");
         if (!out_model) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_model_load: out_model is NULL");
         if (params->backend == MTP_BACKEND_CUDA) {
-            mtp::fail(MTP_STATUS_UNSUPPORTED, "backend CUDA: not built into this library (CPU only in this release)");
+#ifdef MTP_WITH_CUDA
+            std::string why;
+            if (!mtp::cuda_device_available(&why)) mtp::fail(MTP_STATUS_UNSUPPORTED, "backend CUDA: %s", why.c_str());
+#else
+            mtp::fail(MTP_STATUS_UNSUPPORTED, "backend CUDA: not built into this library (built without nvcc or with MTP_CUDA=0)");
+#endif
+        } else if (params->backend != MTP_BACKEND_CPU) {
+            mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_model_params.backend: unknown value %u", params->backend);
         }
-        if (params->backend != MTP_BACKEND_CPU) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_model_params.backend: unknown value %u", params->backend);
         auto model = std::make_unique<mtp_model>();
+        model->backend = static_cast<mtp_backend>(params->backend);
         model->weights = mtp::load_weights(path, hp, layer_kinds, tensors, n_tensors);
         *out_model = model.release();
     });
@@ -176,9 +233,18 @@ MTP_API mtp_status mtp_session_create(mtp_model* model, const mtp_session_params
         const int n_threads = params->n_threads ? static_cast<int>(params->n_threads)
                                                 : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
         auto session = std::make_unique<mtp_session>();
-        if (!model->cpu_packed) model->cpu_packed = std::make_unique<mtp::PackedWeights>(*model->weights);
-        session->cpu = std::make_unique<mtp::CpuSession>(*model->weights, *model->cpu_packed, params->n_ctx,
-                                                         params->n_draft_max, n_threads);
+#ifdef MTP_WITH_CUDA
+        if (model->backend == MTP_BACKEND_CUDA) {
+            if (!model->cuda) model->cuda = std::make_unique<mtp::CudaWeights>(*model->weights);
+            session->backend = std::make_unique<SessionOf<mtp::CudaSession>>(std::make_unique<mtp::CudaSession>(
+                *model->weights, *model->cuda, params->n_ctx, params->n_draft_max));
+        }
+#endif
+        if (model->backend == MTP_BACKEND_CPU) {
+            if (!model->cpu_packed) model->cpu_packed = std::make_unique<mtp::PackedWeights>(*model->weights);
+            session->backend = std::make_unique<SessionOf<mtp::CpuSession>>(std::make_unique<mtp::CpuSession>(
+                *model->weights, *model->cpu_packed, params->n_ctx, params->n_draft_max, n_threads));
+        }
         *out_session = session.release();
     });
 }
@@ -188,13 +254,13 @@ MTP_API void mtp_session_free(mtp_session* session) { delete session; }
 MTP_API mtp_status mtp_session_reset(mtp_session* session, mtp_error* err) {
     return guarded(err, [&] {
         if (!session) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_reset: session is NULL");
-        session->cpu->reset();
         session->decoder.reset();
+        session->backend->reset();
         session->poisoned = false;
     });
 }
 
-MTP_API uint32_t mtp_session_get_n_past(const mtp_session* session) { return session ? session->cpu->n_past() : 0; }
+MTP_API uint32_t mtp_session_get_n_past(const mtp_session* session) { return session ? session->backend->n_past() : 0; }
 
 MTP_API mtp_status mtp_session_eval(mtp_session* session, const int32_t* tokens, const int32_t* positions,
                                     uint32_t n_tokens, const uint32_t* logit_rows, uint32_t n_logit_rows, float* logits,
@@ -204,12 +270,13 @@ MTP_API mtp_status mtp_session_eval(mtp_session* session, const int32_t* tokens,
         if (session->poisoned) {
             mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_eval: the session failed earlier and must be reset");
         }
-        mtp::CpuSession& s = *session->cpu;
+        SessionBackend& s = *session->backend;
+        const mtp::DecodeBackend& d = s.decode();
         if (n_tokens == 0 || !tokens || !positions) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_eval: expected at least 1 token");
         if (n_logit_rows && (!logit_rows || !logits)) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_eval: NULL logit_rows or logits");
-        if (static_cast<uint64_t>(s.n_past()) + n_tokens > static_cast<uint64_t>(s.n_ctx())) {
+        if (static_cast<uint64_t>(s.n_past()) + n_tokens > static_cast<uint64_t>(d.n_ctx())) {
             mtp::fail(MTP_STATUS_CONTEXT_FULL, "mtp_session_eval: %u tokens at position %u overflow the context of %d positions",
-                      n_tokens, s.n_past(), s.n_ctx());
+                      n_tokens, s.n_past(), d.n_ctx());
         }
         for (uint32_t i = 0; i < n_tokens; i++) {
             if (positions[i] != static_cast<int64_t>(s.n_past()) + i) {
@@ -222,8 +289,8 @@ MTP_API mtp_status mtp_session_eval(mtp_session* session, const int32_t* tokens,
             }
         }
         for (uint32_t i = 0; i < n_tokens; i++) {
-            if (tokens[i] < 0 || tokens[i] >= s.n_vocab()) {
-                mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "tokens[%u]: expected a token id in [0, %d), got %d", i, s.n_vocab(), tokens[i]);
+            if (tokens[i] < 0 || tokens[i] >= d.n_vocab()) {
+                mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "tokens[%u]: expected a token id in [0, %d), got %d", i, d.n_vocab(), tokens[i]);
             }
         }
         session->decoder.reset();  // direct evaluation ends any generation in progress
@@ -242,7 +309,7 @@ MTP_API mtp_status mtp_session_keep(mtp_session* session, uint32_t n_keep, mtp_e
         if (!session) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_keep: session is NULL");
         if (session->poisoned) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_keep: the session failed earlier and must be reset");
         session->decoder.reset();
-        session->cpu->keep(n_keep);
+        session->backend->keep(n_keep);
     });
 }
 
@@ -252,7 +319,8 @@ MTP_API mtp_status mtp_session_generate_begin(mtp_session* session, const mtp_ge
     return guarded(err, [&] {
         check_size(params, "mtp_generate_params");
         if (!session) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_generate_begin: session is NULL");
-        mtp::CpuSession& s = *session->cpu;
+        SessionBackend& sb = *session->backend;
+        mtp::DecodeBackend& s = sb.decode();
         if (n_prompt == 0 || !prompt) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_generate_begin: expected at least 1 prompt token");
         if (n_eog && !eog_tokens) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_generate_begin: eog_tokens is NULL");
         for (uint32_t i = 0; i < n_prompt; i++) {
@@ -260,9 +328,9 @@ MTP_API mtp_status mtp_session_generate_begin(mtp_session* session, const mtp_ge
                 mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "prompt[%u]: expected a token id in [0, %d), got %d", i, s.n_vocab(), prompt[i]);
             }
         }
-        if (params->draft_max > s.n_draft_max()) {
+        if (params->draft_max > sb.n_draft_max()) {
             mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "draft length %u: the session was created for at most %u (n_draft_max)",
-                      params->draft_max, s.n_draft_max());
+                      params->draft_max, sb.n_draft_max());
         }
         if (n_prompt > static_cast<uint32_t>(s.n_ctx())) {
             mtp::fail(MTP_STATUS_CONTEXT_FULL, "prompt: %u tokens do not fit the context of %d positions", n_prompt, s.n_ctx());
@@ -274,7 +342,7 @@ MTP_API mtp_status mtp_session_generate_begin(mtp_session* session, const mtp_ge
         gp.sampler = mtp::SamplerParams{params->temperature, params->top_k, params->top_p, params->min_p};
         gp.eog_tokens.assign(eog_tokens, eog_tokens + n_eog);
         session->decoder.reset();
-        s.reset();
+        sb.reset();
         session->poisoned = false;
         try {
             auto decoder = std::make_unique<mtp::SpeculativeDecoder>(s, gp);

@@ -1,0 +1,68 @@
+// See embed.cuh. Dequantization formulas of spec §7 in ggml's operation order.
+#include "embed.cuh"
+
+namespace mtp::cuda {
+
+namespace {
+
+constexpr int kThreads = 128;
+
+__device__ float k_scale(const uint8_t* q, int b, bool want_min) {
+    if (b < 4) return static_cast<float>(want_min ? q[b + 4] & 63 : q[b] & 63);
+    return static_cast<float>(want_min ? (q[b + 4] >> 4) | ((q[b] >> 6) << 4) : (q[b + 4] & 0xF) | ((q[b - 4] >> 6) << 4));
+}
+
+// Value i of a row in the device layout of `type` (scale: the Q8_0 row's block scales).
+__device__ float dequant_value(uint32_t type, const uint8_t* row, const float* scale, int i) {
+    switch (type) {
+        case 0: return reinterpret_cast<const float*>(row)[i];
+        case 1: return f16_bits(reinterpret_cast<const uint16_t*>(row)[i]);
+        case 30: return bf16_bits(reinterpret_cast<const uint16_t*>(row)[i]);
+        case 8: return scale[i / 32] * static_cast<float>(reinterpret_cast<const int8_t*>(row)[i]);
+        case 12: case 13: {
+            const bool five = type == 13;
+            const uint8_t* blk = row + static_cast<size_t>(i / 256) * (five ? 176 : 144);
+            const int e = i % 256, g = e / 64, b = e / 32;
+            const float d = f16_bits(static_cast<uint16_t>(blk[0] | (blk[1] << 8)));
+            const float dmin = f16_bits(static_cast<uint16_t>(blk[2] | (blk[3] << 8)));
+            const uint8_t qb = blk[(five ? 48 : 16) + 32 * g + e % 32];
+            int q = (b & 1) ? qb >> 4 : qb & 0xF;
+            if (five) q += 16 * ((blk[16 + e % 32] >> b) & 1);
+            return (d * k_scale(blk + 4, b, false)) * static_cast<float>(q) - dmin * k_scale(blk + 4, b, true);
+        }
+        case 14: {
+            const uint8_t* blk = row + static_cast<size_t>(i / 256) * 210;
+            const int e = i % 256, n = e / 128, part = (e % 128) / 32, l = e % 32;
+            const uint8_t lo = blk[64 * n + l + (part & 1) * 32];
+            const int low = part < 2 ? (lo & 0xF) : (lo >> 4);
+            const int high = (blk[128 + 32 * n + l] >> (2 * part)) & 3;
+            const float d = f16_bits(static_cast<uint16_t>(blk[208] | (blk[209] << 8)));
+            const int8_t sc = static_cast<int8_t>(blk[192 + e / 16]);
+            return (d * static_cast<float>(sc)) * static_cast<float>((low | (high << 4)) - 32);
+        }
+        default: return 0.0f;
+    }
+}
+
+__global__ void __launch_bounds__(kThreads) embed_kernel(uint32_t type, const uint8_t* data, const float* scale,
+                                                          size_t row_bytes, int k, int n_vocab, const int* tokens,
+                                                          float* out, int out_stride) {
+    const int tok = tokens[blockIdx.x];
+    if (tok < 0 || tok >= n_vocab) return;  // validated on the host; never read out of bounds
+    const uint8_t* row = data + static_cast<size_t>(tok) * row_bytes;
+    const float* rs = scale ? scale + static_cast<size_t>(tok) * (k / 32) : nullptr;
+    float* o = out + static_cast<size_t>(blockIdx.x) * out_stride;
+    for (int i = threadIdx.x; i < k; i += kThreads) o[i] = dequant_value(type, row, rs, i);
+}
+
+}  // namespace
+
+cudaError_t launch_embed(cudaStream_t stream, const DevMatrix& table, const int* tokens, int n_rows, float* out,
+                         int out_stride) {
+    if (n_rows <= 0) return cudaErrorInvalidValue;
+    embed_kernel<<<n_rows, kThreads, 0, stream>>>(table.type, table.data, table.scale, table.row_bytes, table.k, table.n,
+                                                  tokens, out, out_stride);
+    return cudaGetLastError();
+}
+
+}  // namespace mtp::cuda

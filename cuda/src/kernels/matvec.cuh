@@ -1,0 +1,126 @@
+// Quantized matrix × 1..8 activation rows, and the activation quantizers it reads (spec §3.11).
+//
+//   y[r, o] (+)= Σ_i W[o, i] · x[r, i]     W: (n, k) in its storage type, x: (n_rows <= 8, k)
+//
+// Activation formats by weight type (as the CPU backend converts them, cuda/cpu/ggml-quants.h):
+//   Q8_0 weight · x quantized to Q8_0 (id = 127/amax, round half to even, d rounded to F16)
+//   Q4_K/Q5_K/Q6_K · x quantized to Q8_K (per 256: iscale = −127/max, nearest even, clamp 127)
+//   BF16 · x rounded to BF16; F16 · x rounded to F16; F32 · x.
+// The integer block sums are exact, so only the float accumulation order differs from the CPU.
+//
+// Weight layouts on the device (CudaWeights, qwen35-cuda.cu): Q8_0 repacked into q (n, k) int8 +
+// scales (n, k/32) float, so a block's 32 values are two aligned 16-byte loads; every other type
+// keeps the file's rows.
+//
+// Summation order: the CPU backend's (cpu/ggml-quants.cpp), so the backends agree to the last bit
+// where they can: quantized types add (d_w·d_x)·isum block after block in order, BF16 mirrors the
+// CPU's 2 × 16-lane accumulators and their tree reduction, F16 is one sequential sum; only F32 (whose
+// CPU order depends on the vector ISA) uses a warp tree.
+//
+// Launch geometry: 128 threads = 4 warps per block, one warp per output row (with a fused RMSNorm,
+// the block first normalizes the input rows into shared memory as the rms_norm kernel does); lane l reads blocks
+// l, l + 32, … of the row (or its share of values for F32/F16/BF16) and the block results are added
+// in block order across the lanes by shuffles. The operations for activation row r are the same
+// whatever n_rows is (the loop over rows is predicated, never specialized), so every output is
+// bitwise independent of how many rows share the launch. Several matrices with the same input and
+// type (q/k/v, gate/up, …) go in one launch.
+#pragma once
+
+#include "common.cuh"
+
+namespace mtp::cuda {
+
+constexpr int kMaxRows = 8;     // activation rows per launch
+constexpr int kMaxOutputs = 4;  // matrices per launch
+
+// One weight matrix on the device.
+struct DevMatrix {
+    uint32_t type = 0;              // ggml type id
+    int k = 0, n = 0;               // ne[0] (inputs), ne[1] (outputs)
+    const uint8_t* data = nullptr;  // rows row_bytes apart; Q8_0: int8 q (n, k)
+    const float* scale = nullptr;   // Q8_0: (n, k/32) block scales
+    size_t row_bytes = 0;
+};
+
+struct MatvecOut {
+    const DevMatrix* w;
+    float* y;      // (n_rows, y_stride)
+    int y_stride;  // floats between activation rows of y
+    bool add;      // y += W·x (a residual add) instead of y = W·x
+};
+
+ActFormat act_format_for(uint32_t weight_type);
+
+// Host side: n Q8_0 rows of the file (row_bytes apart, k values each) into the device layout's
+// q (n, k) and scale (n, k/32).
+void repack_q8_0(const uint8_t* rows, size_t row_bytes, int k, int n, int8_t* q, float* scale);
+
+// Quantizes x.f (n_rows, x.k) into x.q / x.d; a no-op for ActFormat::F32.
+cudaError_t launch_quantize(cudaStream_t stream, ActView x, int n_rows, ActFormat fmt);
+
+// outs[0..count) share x and their weight type and k; x must hold act_format_for(type).
+cudaError_t launch_matvec(cudaStream_t stream, const MatvecOut* outs, int count, ActView x, int n_rows);
+
+// The input as raw rows to RMS-normalize first (rms-norm.cuh's arithmetic): x (n_rows, k) x_stride
+// apart, weight w (k).
+struct NormIn {
+    const float* x;
+    int x_stride;
+    const float* w;
+    float eps;
+};
+
+// Whether launch_matvec_norm serves this weight type and width (Q8_0 / F32-format activations that
+// fit in shared memory for kMaxRows rows).
+bool matvec_norm_supported(uint32_t weight_type, int k);
+
+// launch_matvec on RMSNorm(norm.x; norm.w): every block normalizes and converts the n_rows input rows
+// into shared memory itself (the normed rows are not written out), which saves a launch per norm.
+cudaError_t launch_matvec_norm(cudaStream_t stream, const MatvecOut* outs, int count, NormIn norm, int k, int n_rows);
+
+// ---- Row quantizers other kernels run on a row they produced (every thread of the block calls it,
+// after a __syncthreads that makes the row's floats visible). One warp per quantization block.
+
+// One Q8_0 block from the 32 lanes' values v (lane l holds value l); the whole warp calls it.
+__device__ inline void quantize_lanes_q8_0(float v, int8_t* q, float* d, int lane) {
+    const float amax = warp_max(fabsf(v));
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+    q[lane] = static_cast<int8_t>(__float2int_rn(v * id));
+    if (lane == 0) d[0] = round_to_f16(amax / 127.0f);
+}
+
+__device__ inline void quantize_block_q8_k(const float* x, int8_t* q, float* d, int lane) {
+    // The value of largest magnitude, the first one on ties (the CPU scans in order).
+    float best = 0.0f;
+    int at = 0;
+    for (int i = 0; i < 8; i++) {
+        const float a = fabsf(x[lane * 8 + i]);
+        if (a > best) { best = a; at = lane * 8 + i; }
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        const float ob = __shfl_xor_sync(0xffffffffu, best, o);
+        const int oa = __shfl_xor_sync(0xffffffffu, at, o);
+        if (ob > best || (ob == best && oa < at)) { best = ob; at = oa; }
+    }
+    if (best == 0.0f) {
+        for (int i = 0; i < 8; i++) q[lane * 8 + i] = 0;
+        if (lane == 0) d[0] = 0.0f;
+        return;
+    }
+    const float iscale = -127.0f / x[at];
+    for (int i = 0; i < 8; i++) q[lane * 8 + i] = static_cast<int8_t>(min(127, __float2int_rn(iscale * x[lane * 8 + i])));
+    if (lane == 0) d[0] = 1.0f / iscale;
+}
+
+// Quantizes one row x (k floats) into q (k) and d; the calling block's warps share the blocks.
+__device__ inline void quantize_row(const float* x, int k, int8_t* q, float* d, ActFormat fmt) {
+    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp, n_warps = blockDim.x / kWarp;
+    if (fmt == ActFormat::Q8_0) {
+        for (int b = warp; b < k / 32; b += n_warps) quantize_lanes_q8_0(x[32 * b + lane], q + 32 * b, d + b, lane);
+    } else if (fmt == ActFormat::Q8_K) {
+        for (int b = warp; b < k / 256; b += n_warps) quantize_block_q8_k(x + 256 * b, q + 256 * b, d + b, lane);
+    }
+}
+
+}  // namespace mtp::cuda

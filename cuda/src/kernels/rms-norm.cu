@@ -1,0 +1,46 @@
+// See rms-norm.cuh.
+#include "matvec.cuh"
+#include "rms-norm.cuh"
+
+namespace mtp::cuda {
+
+namespace {
+
+constexpr int kThreads = 128;
+
+__global__ void __launch_bounds__(kThreads) rms_norm_kernel(const float* x, int x_stride, const float* w, float* y,
+                                                             int y_stride, int k, float eps, ActView quant, ActFormat fmt) {
+    __shared__ double scratch[kWarp];
+    const int r = blockIdx.x, lane = threadIdx.x % kWarp;
+    const float* xr = x + static_cast<size_t>(r) * x_stride;
+    float* yr = y + static_cast<size_t>(r) * y_stride;
+    double part = 0.0;
+    for (int i = threadIdx.x; i < k; i += kThreads) part += static_cast<double>(xr[i] * xr[i]);
+    const double sum = block_sum(part, scratch);
+    const float mean = static_cast<float>(sum / static_cast<double>(k));
+    const float scale = 1.0f / sqrtf(mean + eps);
+    // Warp w's values in pass i are elements 32·(w + 4i) … + 31: one Q8_0 block, quantized in registers.
+    for (int i = threadIdx.x; i < k; i += kThreads) {
+        const float v = (xr[i] * scale) * w[i];
+        yr[i] = v;
+        if (fmt == ActFormat::Q8_0) {
+            quantize_lanes_q8_0(v, quant.q + static_cast<size_t>(r) * k + (i - lane), quant.d + static_cast<size_t>(r) * (k / 32) + i / 32, lane);
+        }
+    }
+    if (fmt == ActFormat::Q8_K) {
+        __syncthreads();
+        quantize_row(yr, k, quant.q + static_cast<size_t>(r) * k, quant.d + static_cast<size_t>(r) * (k / 32), fmt);
+    }
+}
+
+}  // namespace
+
+cudaError_t launch_rms_norm(cudaStream_t stream, const float* x, int x_stride, const float* w, float* y, int y_stride,
+                            int k, int n_rows, float eps, ActView quant, ActFormat fmt) {
+    if (n_rows <= 0 || k <= 0) return cudaErrorInvalidValue;
+    if (fmt != ActFormat::F32 && (y_stride != k || k % (fmt == ActFormat::Q8_0 ? 32 : 256) != 0)) return cudaErrorInvalidValue;
+    rms_norm_kernel<<<n_rows, kThreads, 0, stream>>>(x, x_stride, w, y, y_stride, k, eps, quant, fmt);
+    return cudaGetLastError();
+}
+
+}  // namespace mtp::cuda

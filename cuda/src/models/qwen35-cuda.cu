@@ -1,0 +1,723 @@
+// The qwen35 trunk and MTP head on the GPU (see qwen35-cuda.h), structured like the CPU backend
+// (cuda/cpu/qwen35-cpu.cpp): one function per block part, activations as row-major (rows, width)
+// float matrices, the kernels of src/kernels doing the math.
+//
+// A batch runs in chunks of at most kMaxRows = 8 tokens through the whole trunk (the multi-row
+// matvec's width; the recurrences are sequential per token anyway). Every kernel computes a token
+// row with the same code whatever the chunk's width, so a token's logits are bitwise independent of
+// the batch it is in, and greedy speculative decoding equals greedy plain decoding.
+//
+// Device state of a session:
+//   ints      (2 + n_ctx) int32: [trunk n_past, MTP n_past, tokens of the batch] — the kernels read
+//             positions and tokens here, so a captured graph is replayed for every step
+//   KV        per attention layer and for the MTP head: K, V (n_ctx, Hkv, D) f16
+//   conv      (n_gdn, Kc−1, Cc) and ssm (n_gdn, Hv, Dv, Dk) float: the GDN states, zero at reset
+//   snapshots conv (n_gdn, n_snap, Kc−1, Cc), ssm (n_gdn, n_snap, Hv, Dv, Dk): plane t = the state
+//             after token t of the last batch (written when 1 < batch <= n_snap = n_draft_max + 1);
+//             keep(n) copies plane n − 1 of every layer back with one strided copy per state
+//   scratch   the activations of one chunk (8 rows), the attention scores (8, H, n_ctx), logits (8, V)
+//
+// Steps: the batch's tokens and positions go to a pinned buffer, the work is issued to the stream
+// (or a graph captured for this shape is replayed: trunk widths 1..n_snap with a logits tail, MTP
+// widths 1..n_snap + 1), the requested logits and hidden rows come back to pinned buffers, and one
+// stream synchronization ends the step.
+#include "qwen35-cuda.h"
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+#include "../kernels/attention.cuh"
+#include "../kernels/conv1d.cuh"
+#include "../kernels/embed.cuh"
+#include "../kernels/gated-delta-net.cuh"
+#include "../kernels/matvec.cuh"
+#include "../kernels/rms-norm.cuh"
+#include "../kernels/rope.cuh"
+#include "../kernels/swiglu.cuh"
+#include "../runtime/failure.h"
+
+namespace mtp {
+
+using cuda::ActFormat;
+using cuda::ActView;
+using cuda::DevMatrix;
+using cuda::kMaxRows;
+using cuda::MatvecOut;
+
+namespace {
+
+[[noreturn]] void cuda_fail(cudaError_t e, const char* what) {
+    fail(e == cudaErrorMemoryAllocation ? MTP_STATUS_OUT_OF_MEMORY : MTP_STATUS_INTERNAL, "CUDA %s: %s (%s)", what,
+         cudaGetErrorString(e), cudaGetErrorName(e));
+}
+
+void check(cudaError_t e, const char* what) {
+    if (e != cudaSuccess) cuda_fail(e, what);
+}
+
+bool env_is(const char* name, const char* value) {
+    const char* v = std::getenv(name);
+    return v && std::strcmp(v, value) == 0;
+}
+
+// Device allocations freed together.
+class DeviceArena {
+public:
+    ~DeviceArena() {
+        for (void* p : blocks_) cudaFree(p);
+    }
+    template <typename T>
+    T* alloc(size_t count, const char* what) {
+        void* p = nullptr;
+        check(cudaMalloc(&p, std::max<size_t>(1, count * sizeof(T))), what);
+        blocks_.push_back(p);
+        return static_cast<T*>(p);
+    }
+
+private:
+    std::vector<void*> blocks_;
+};
+
+}  // namespace
+
+bool cuda_device_available(std::string* why) {
+    int n = 0;
+    const cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {
+        if (why) *why = std::string("cudaGetDeviceCount: ") + cudaGetErrorString(e);
+        cudaGetLastError();  // not sticky: clear it
+        return false;
+    }
+    if (n == 0) {
+        if (why) *why = "no CUDA device";
+        return false;
+    }
+    return true;
+}
+
+// ---- Weights
+
+struct CudaWeights::Impl {
+    DeviceArena arena;
+    std::unordered_map<const Tensor*, DevMatrix> matrices;
+    std::unordered_map<const Tensor*, const float*> vectors;
+
+    const DevMatrix& mat(const Tensor& t) const {
+        const auto it = matrices.find(&t);
+        if (it == matrices.end()) fail(MTP_STATUS_INTERNAL, "CUDA weights: matrix '%s' was not uploaded", t.name.c_str());
+        return it->second;
+    }
+    const float* vec(const Tensor& t) const {
+        const auto it = vectors.find(&t);
+        if (it == vectors.end()) fail(MTP_STATUS_INTERNAL, "CUDA weights: vector '%s' was not uploaded", t.name.c_str());
+        return it->second;
+    }
+
+    template <typename T>
+    const T* upload(const void* src, size_t count, const char* what) {
+        T* d = arena.alloc<T>(count, what);
+        check(cudaMemcpy(d, src, count * sizeof(T), cudaMemcpyHostToDevice), what);
+        return d;
+    }
+
+    void add(const Tensor& t) {
+        if (!t.present || matrices.count(&t) || vectors.count(&t)) return;
+        if (t.f32) {
+            vectors[&t] = upload<float>(t.f32, static_cast<size_t>(t.ne[0] * t.ne[1]), "upload of a weight vector");
+            return;
+        }
+        DevMatrix m;
+        m.type = t.type;
+        m.k = static_cast<int>(t.ne[0]);
+        m.n = static_cast<int>(t.ne[1]);
+        const size_t n = static_cast<size_t>(m.n), k = static_cast<size_t>(m.k);
+        if (t.type == MTP_GGML_TYPE_Q8_0) {
+            // Repack: q (n, k) int8 and scales (n, k/32) float, so a block is two aligned 16-byte loads.
+            std::vector<int8_t> q(n * k);
+            std::vector<float> s(n * (k / 32));
+            cuda::repack_q8_0(t.data, t.row_bytes, m.k, m.n, q.data(), s.data());
+            m.data = reinterpret_cast<const uint8_t*>(upload<int8_t>(q.data(), q.size(), "upload of a Q8_0 matrix"));
+            m.scale = upload<float>(s.data(), s.size(), "upload of Q8_0 scales");
+            m.row_bytes = k;
+        } else {
+            m.data = upload<uint8_t>(t.data, n * t.row_bytes, "upload of a weight matrix");
+            m.row_bytes = t.row_bytes;
+        }
+        matrices[&t] = m;
+    }
+};
+
+CudaWeights::CudaWeights(const ModelWeights& w) : impl_(std::make_unique<Impl>()) {
+    std::string why;
+    if (!cuda_device_available(&why)) fail(MTP_STATUS_UNSUPPORTED, "backend CUDA: %s", why.c_str());
+    impl_->add(w.token_embd);
+    impl_->add(w.output_norm);
+    impl_->add(w.output);
+    for (const LayerWeights& L : w.layers) {
+        for (const Tensor& t : L.by_role) impl_->add(t);
+    }
+}
+
+CudaWeights::~CudaWeights() = default;
+
+// ---- Session
+
+namespace {
+
+// An activation buffer of kMaxRows rows and the format its quantized part holds now.
+struct Act {
+    ActView v{};
+    ActFormat ready = ActFormat::F32;
+    ActView rows_from(int r) const {  // the rows from r on
+        return ActView{v.f + static_cast<size_t>(r) * v.k, v.q + static_cast<size_t>(r) * v.k,
+                       v.d + static_cast<size_t>(r) * (v.k / 32), v.k};
+    }
+};
+
+// A page-locked host buffer that only grows (graphs hold its address: growing drops them).
+struct Pinned {
+    void* p = nullptr;
+    size_t bytes = 0;
+    ~Pinned() {
+        if (p) cudaFreeHost(p);
+    }
+    bool grow(size_t need, const char* what) {
+        if (need <= bytes) return false;
+        if (p) cudaFreeHost(p);
+        p = nullptr;
+        bytes = 0;
+        check(cudaMallocHost(&p, need), what);
+        bytes = need;
+        return true;
+    }
+    float* f() const { return static_cast<float*>(p); }
+};
+
+}  // namespace
+
+struct CudaSession::Impl {
+    const ModelWeights& w;
+    const mtp_hparams& hp;
+    CudaWeights::Impl& cw;
+    const uint32_t n_ctx, n_snap;
+    uint32_t n_past = 0, mtp_n_past = 0, batch_start = 0, batch_n = 0;
+    std::string fault;  // the first CUDA failure; the session refuses work after one
+    bool use_graphs, sync_each_launch, capturing = false;
+    cudaStream_t stream = nullptr;
+    DeviceArena arena;
+
+    std::vector<int> slot;  // (n_layer) index into the KV caches or the GDN states, by layer kind
+    std::vector<__half*> k_cache, v_cache;  // per attention layer: (n_ctx, Hkv, D)
+    __half *mtp_k = nullptr, *mtp_v = nullptr;
+    int n_gdn = 0;
+    size_t conv_plane = 0, ssm_plane = 0;  // floats of one layer's state
+    float *conv = nullptr, *ssm = nullptr;            // (n_gdn, plane)
+    float *conv_snap = nullptr, *ssm_snap = nullptr;  // (n_gdn, n_snap, plane)
+
+    int* d_ints = nullptr;  // (2 + n_ctx): trunk n_past, MTP n_past, tokens
+    Pinned h_ints;          // its host side
+    Pinned h_logits, h_hidden, h_hidden_in;
+    float* d_hidden_in = nullptr;  // (hidden_in_rows, E) MTP input rows
+    size_t hidden_in_rows = 0;
+
+    // Chunk scratch, kMaxRows rows each.
+    float* x = nullptr;                   // (8, E) residual stream
+    Act a, c, attn_o, gdn_o, ffn_h, hf;  // normed input (E), MTP concat (2E), attention out (H·D), GDN out (Hv·Dv), SwiGLU (F), h_final (E)
+    float *qg = nullptr, *kb = nullptr, *vb = nullptr;  // (8, 2HD), (8, Hkv·D), (8, Hkv·D)
+    __half* q16 = nullptr;                              // (8, H, D)
+    float* scores = nullptr;                            // (8, H, n_ctx)
+    float *qkv = nullptr, *conv_y = nullptr, *z = nullptr, *beta = nullptr, *alpha = nullptr;  // (8, Cc) ×2, (8, Hv·Dv), (8, Hv) ×2
+    float *ffn_g = nullptr, *ffn_u = nullptr;  // (8, F)
+    float* logits = nullptr;                   // (8, V)
+
+    // Captured steps: (kind 0 = trunk / 1 = MTP, rows, first logits row, hidden wanted).
+    std::map<std::tuple<int, int, int, bool>, cudaGraphExec_t> graphs;
+
+    Impl(const ModelWeights& w_, CudaWeights::Impl& cw_, uint32_t n_ctx_, uint32_t n_draft_max)
+        : w(w_), hp(w_.hp), cw(cw_), n_ctx(n_ctx_), n_snap(n_draft_max + 1) {
+        sync_each_launch = env_is("MTP_CUDA_SYNC", "1");
+        use_graphs = !env_is("MTP_CUDA_GRAPHS", "0") && !sync_each_launch;
+        check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
+        const size_t E = hp.n_embd, H = hp.n_head, Hkv = hp.n_head_kv, D = hp.head_dim;
+        const size_t Cc = hp.ssm_conv_channels, Kc = hp.ssm_conv_kernel, Hv = hp.ssm_n_value_heads;
+        const size_t Dv = hp.ssm_value_head_dim, Dk = hp.ssm_key_head_dim, F = hp.n_ff, V = hp.n_vocab;
+        const size_t kv = static_cast<size_t>(n_ctx) * Hkv * D;
+        for (uint32_t il = 0; il < hp.n_layer; il++) {
+            if (w.layer_kinds[il] == MTP_LAYER_KIND_ATTENTION) {
+                slot.push_back(static_cast<int>(k_cache.size()));
+                k_cache.push_back(arena.alloc<__half>(kv, "cudaMalloc of a KV cache"));
+                v_cache.push_back(arena.alloc<__half>(kv, "cudaMalloc of a KV cache"));
+            } else {
+                slot.push_back(n_gdn++);
+            }
+        }
+        if (hp.n_mtp > 0) {
+            mtp_k = arena.alloc<__half>(kv, "cudaMalloc of the MTP KV cache");
+            mtp_v = arena.alloc<__half>(kv, "cudaMalloc of the MTP KV cache");
+        }
+        conv_plane = (Kc - 1) * Cc;
+        ssm_plane = Hv * Dv * Dk;
+        conv = arena.alloc<float>(n_gdn * conv_plane, "cudaMalloc of the conv states");
+        ssm = arena.alloc<float>(n_gdn * ssm_plane, "cudaMalloc of the recurrent states");
+        conv_snap = arena.alloc<float>(n_gdn * n_snap * conv_plane, "cudaMalloc of the conv snapshots");
+        ssm_snap = arena.alloc<float>(n_gdn * n_snap * ssm_plane, "cudaMalloc of the recurrent snapshots");
+
+        d_ints = arena.alloc<int>(2 + n_ctx, "cudaMalloc of the step inputs");
+        h_ints.grow((2 + n_ctx) * sizeof(int), "cudaMallocHost of the step inputs");
+        x = arena.alloc<float>(kMaxRows * E, "cudaMalloc of the residual stream");
+        a = act(E);
+        c = act(2 * E);
+        attn_o = act(H * D);
+        gdn_o = act(Hv * Dv);
+        ffn_h = act(F);
+        hf = act(E);
+        qg = arena.alloc<float>(kMaxRows * 2 * H * D, "cudaMalloc of attention scratch");
+        kb = arena.alloc<float>(kMaxRows * Hkv * D, "cudaMalloc of attention scratch");
+        vb = arena.alloc<float>(kMaxRows * Hkv * D, "cudaMalloc of attention scratch");
+        q16 = arena.alloc<__half>(kMaxRows * H * D, "cudaMalloc of attention scratch");
+        scores = arena.alloc<float>(kMaxRows * H * n_ctx, "cudaMalloc of the attention scores");
+        qkv = arena.alloc<float>(kMaxRows * Cc, "cudaMalloc of GDN scratch");
+        conv_y = arena.alloc<float>(kMaxRows * Cc, "cudaMalloc of GDN scratch");
+        z = arena.alloc<float>(kMaxRows * Hv * Dv, "cudaMalloc of GDN scratch");
+        beta = arena.alloc<float>(kMaxRows * Hv, "cudaMalloc of GDN scratch");
+        alpha = arena.alloc<float>(kMaxRows * Hv, "cudaMalloc of GDN scratch");
+        ffn_g = arena.alloc<float>(kMaxRows * F, "cudaMalloc of FFN scratch");
+        ffn_u = arena.alloc<float>(kMaxRows * F, "cudaMalloc of FFN scratch");
+        logits = arena.alloc<float>(kMaxRows * V, "cudaMalloc of the logits");
+        zero_states();
+        check(cudaStreamSynchronize(stream), "session setup");
+    }
+
+    ~Impl() {
+        drop_graphs();
+        if (stream) cudaStreamDestroy(stream);
+    }
+
+    Act act(size_t k) {
+        Act r;
+        r.v.k = static_cast<int>(k);
+        r.v.f = arena.alloc<float>(kMaxRows * k, "cudaMalloc of activations");
+        r.v.q = arena.alloc<int8_t>(kMaxRows * k, "cudaMalloc of activations");
+        r.v.d = arena.alloc<float>(kMaxRows * (k / 32 + 1), "cudaMalloc of activations");
+        return r;
+    }
+
+    void drop_graphs() {
+        for (auto& [key, exec] : graphs) cudaGraphExecDestroy(exec);
+        graphs.clear();
+    }
+
+    void zero_states() {
+        check(cudaMemsetAsync(conv, 0, n_gdn * conv_plane * sizeof(float), stream), "cudaMemsetAsync of the conv states");
+        check(cudaMemsetAsync(ssm, 0, n_gdn * ssm_plane * sizeof(float), stream), "cudaMemsetAsync of the recurrent states");
+    }
+
+    // Refuses work after a failure; marks the session failed when fn throws.
+    template <typename Fn>
+    void guarded(Fn&& fn) {
+        if (!fault.empty()) fail(MTP_STATUS_INTERNAL, "CUDA session unusable after an earlier failure: %s", fault.c_str());
+        try {
+            fn();
+        } catch (const Failure& f) {
+            fault = f.what();
+            throw;
+        }
+    }
+
+    // A launcher's status, named; with MTP_CUDA_SYNC=1 also its kernel's completion.
+    void launched(cudaError_t e, const char* what) {
+        check(e, what);
+        if (sync_each_launch && !capturing) check(cudaStreamSynchronize(stream), what);
+    }
+
+    // ---- Forward pieces (issued to the stream; captured or not)
+
+    float eps() const { return hp.rms_eps; }
+
+    // y = RMSNorm(x; w) over E-wide rows, quantized for the weight type that reads it.
+    void norm(const float* xin, int x_stride, const Tensor& weight, Act& out, int n, uint32_t consumer_type) {
+        const ActFormat fmt = cuda::act_format_for(consumer_type);
+        launched(cuda::launch_rms_norm(stream, xin, x_stride, cw.vec(weight), out.v.f, out.v.k, out.v.k, n, eps(), out.v, fmt),
+                 "rms_norm");
+        out.ready = fmt;
+    }
+
+    // Several matrices with the same input: one launch per weight type, quantizing as needed.
+    void matvecs(std::initializer_list<MatvecOut> outs, Act& in, int n, int row0 = 0) {
+        std::vector<MatvecOut> group;
+        std::vector<bool> done(outs.size(), false);
+        const MatvecOut* all = outs.begin();
+        for (size_t i = 0; i < outs.size(); i++) {
+            if (done[i]) continue;
+            group.clear();
+            for (size_t j = i; j < outs.size(); j++) {
+                if (!done[j] && all[j].w->type == all[i].w->type) {
+                    group.push_back(all[j]);
+                    done[j] = true;
+                }
+            }
+            const ActFormat fmt = cuda::act_format_for(all[i].w->type);
+            if (fmt != ActFormat::F32 && fmt != in.ready) {
+                launched(cuda::launch_quantize(stream, in.rows_from(row0), n, fmt), "quantize (activation)");
+                in.ready = fmt;
+            }
+            launched(cuda::launch_matvec(stream, group.data(), static_cast<int>(group.size()), in.rows_from(row0), n), "matvec");
+        }
+    }
+
+    // matvecs on RMSNorm(x; weight) of the residual stream's n rows: one launch that normalizes in
+    // shared memory where the matvec supports it (all outputs of one type), else norm + matvecs.
+    void normed_matvecs(const Tensor& weight, std::initializer_list<MatvecOut> outs, int n) {
+        const int E = static_cast<int>(hp.n_embd);
+        const uint32_t type = outs.begin()->w->type;
+        bool one_type = true;
+        for (const MatvecOut& o : outs) one_type = one_type && o.w->type == type;
+        if (one_type && cuda::matvec_norm_supported(type, E)) {
+            const cuda::NormIn in{x, E, cw.vec(weight), eps()};
+            launched(cuda::launch_matvec_norm(stream, outs.begin(), static_cast<int>(outs.size()), in, E, n), "matvec (with rms_norm)");
+            return;
+        }
+        norm(x, E, weight, a, n, type);
+        matvecs(outs, a, n);
+    }
+
+    MatvecOut out(const Tensor& t, float* y, bool add = false) {
+        const DevMatrix& m = cw.mat(t);
+        return MatvecOut{&m, y, m.n, add};
+    }
+
+    // Gated attention block (spec §3.3) of rows [row0, row0 + n) of the batch:
+    // x += ATTN(RMSNorm(x; attn_norm)).
+    void attention(const LayerWeights& L, int n, const int* pos_base, int row0, __half* kc, __half* vc) {
+        const int H = static_cast<int>(hp.n_head), Hkv = static_cast<int>(hp.n_head_kv), D = static_cast<int>(hp.head_dim);
+        normed_matvecs(L[MTP_ROLE_ATTN_NORM], {out(L[MTP_ROLE_ATTN_Q], qg), out(L[MTP_ROLE_ATTN_K], kb), out(L[MTP_ROLE_ATTN_V], vb)}, n);
+        cuda::RopeParams rp{H, Hkv, D, static_cast<int>(hp.rope_n_dims),
+                            {static_cast<int>(hp.rope_sections[0]), static_cast<int>(hp.rope_sections[1]),
+                             static_cast<int>(hp.rope_sections[2]), static_cast<int>(hp.rope_sections[3])},
+                            hp.rope_freq_base, hp.rope_freq_scale, hp.rope_attn_factor, eps()};
+        launched(cuda::launch_qk_norm_rope_store(stream, rp, qg, kb, vb, cw.vec(L[MTP_ROLE_ATTN_Q_NORM]),
+                                                 cw.vec(L[MTP_ROLE_ATTN_K_NORM]), pos_base, row0, n, q16, kc, vc),
+                 "qk_norm_rope_store");
+        // A Q8_0 attn_output reads its activation quantized by the attention kernel itself.
+        const bool fuse = cuda::act_format_for(L[MTP_ROLE_ATTN_OUTPUT].type) == ActFormat::Q8_0;
+        launched(cuda::launch_gated_attention(stream, q16, qg, kc, vc, pos_base, row0, n, H, Hkv, D,
+                                              static_cast<int>(n_ctx), scores, attn_o.v.f, fuse ? attn_o.v.q : nullptr,
+                                              fuse ? attn_o.v.d : nullptr),
+                 "gated_attention");
+        attn_o.ready = fuse ? ActFormat::Q8_0 : ActFormat::F32;
+        matvecs({out(L[MTP_ROLE_ATTN_OUTPUT], x, true)}, attn_o, n);
+    }
+
+    // Gated DeltaNet block (spec §3.5) of GDN layer g: x += GDN(RMSNorm(x; attn_norm)); snapshots
+    // when `record`.
+    void gated_delta_net(const LayerWeights& L, int g, int n, int row0, bool record) {
+        const int Cc = static_cast<int>(hp.ssm_conv_channels);
+        normed_matvecs(L[MTP_ROLE_ATTN_NORM],
+                       {out(L[MTP_ROLE_ATTN_QKV], qkv), out(L[MTP_ROLE_ATTN_GATE], z), out(L[MTP_ROLE_SSM_BETA], beta),
+                        out(L[MTP_ROLE_SSM_ALPHA], alpha)},
+                       n);
+        launched(cuda::launch_conv1d_update(stream, qkv, conv + g * conv_plane, cw.vec(L[MTP_ROLE_SSM_CONV1D]), conv_y,
+                                            record ? conv_snap + g * n_snap * conv_plane : nullptr, row0,
+                                            static_cast<int>(n_snap), n, Cc, static_cast<int>(hp.ssm_conv_kernel)),
+                 "conv1d_update");
+        // A Q8_0 ssm_out reads its activation quantized by the recurrence kernel itself.
+        const bool fuse = cuda::act_format_for(L[MTP_ROLE_SSM_OUT].type) == ActFormat::Q8_0;
+        const cuda::GdnParams gp{static_cast<int>(hp.ssm_n_key_heads), static_cast<int>(hp.ssm_n_value_heads),
+                                 static_cast<int>(hp.ssm_key_head_dim), static_cast<int>(hp.ssm_value_head_dim), Cc, eps()};
+        launched(cuda::launch_gated_delta_net(stream, gp, conv_y, z, beta, alpha, cw.vec(L[MTP_ROLE_SSM_DT_BIAS]),
+                                              cw.vec(L[MTP_ROLE_SSM_A]), cw.vec(L[MTP_ROLE_SSM_NORM]), ssm + g * ssm_plane,
+                                              record ? ssm_snap + g * n_snap * ssm_plane : nullptr, row0,
+                                              static_cast<int>(n_snap), n, gdn_o.v.f, fuse ? gdn_o.v.q : nullptr,
+                                              fuse ? gdn_o.v.d : nullptr),
+                 "gated_delta_net");
+        gdn_o.ready = fuse ? ActFormat::Q8_0 : ActFormat::F32;
+        matvecs({out(L[MTP_ROLE_SSM_OUT], x, true)}, gdn_o, n);
+    }
+
+    // Dense SwiGLU FFN (spec §3.8): x += FFN(RMSNorm(x; post_attention_norm)).
+    void ffn(const LayerWeights& L, int n) {
+        normed_matvecs(L[MTP_ROLE_POST_ATTENTION_NORM], {out(L[MTP_ROLE_FFN_GATE], ffn_g), out(L[MTP_ROLE_FFN_UP], ffn_u)}, n);
+        const ActFormat fmt = cuda::act_format_for(L[MTP_ROLE_FFN_DOWN].type);
+        launched(cuda::launch_swiglu(stream, ffn_g, ffn_u, static_cast<int>(hp.n_ff), n, ffn_h.v, fmt), "swiglu");
+        ffn_h.ready = fmt;
+        matvecs({out(L[MTP_ROLE_FFN_DOWN], x, true)}, ffn_h, n);
+    }
+
+    // One chunk of the trunk: rows [row0, row0 + n) of the batch; h_final into hf.
+    void trunk_chunk(int row0, int n, bool record) {
+        const int E = static_cast<int>(hp.n_embd);
+        launched(cuda::launch_embed(stream, cw.mat(w.token_embd), d_ints + 2 + row0, n, x, E), "embed");
+        for (uint32_t il = 0; il < hp.n_layer; il++) {
+            const LayerWeights& L = w.layers[il];
+            const bool attn = w.layer_kinds[il] == MTP_LAYER_KIND_ATTENTION;
+            if (attn) {
+                attention(L, n, d_ints, row0, k_cache[slot[il]], v_cache[slot[il]]);
+            } else {
+                gated_delta_net(L, slot[il], n, row0, record);
+            }
+            ffn(L, n);
+        }
+        norm(x, E, w.output_norm, hf, n, w.lm_head().type);
+    }
+
+    // The trunk over n tokens (already in h_ints): h_final rows to h_hidden when `hidden`, logits of
+    // the batch rows `rows` (ascending) to h_logits, in their order.
+    void record_trunk(int n, const std::vector<uint32_t>& rows, bool hidden) {
+        const int E = static_cast<int>(hp.n_embd), V = static_cast<int>(hp.n_vocab);
+        check(cudaMemcpyAsync(d_ints, h_ints.p, (2 + n) * sizeof(int), cudaMemcpyHostToDevice, stream), "copy of the step inputs");
+        const bool record = n > 1 && static_cast<uint32_t>(n) <= n_snap;
+        size_t next = 0;  // index into rows
+        for (int r0 = 0; r0 < n; r0 += kMaxRows) {
+            const int nc = std::min(kMaxRows, n - r0);
+            trunk_chunk(r0, nc, record);
+            if (hidden) {
+                check(cudaMemcpyAsync(h_hidden.f() + static_cast<size_t>(r0) * E, hf.v.f, static_cast<size_t>(nc) * E * sizeof(float),
+                                      cudaMemcpyDeviceToHost, stream),
+                      "copy of the hidden rows");
+            }
+            const size_t first = next;
+            while (next < rows.size() && rows[next] < static_cast<uint32_t>(r0 + nc)) next++;
+            if (next == first) continue;
+            const int lo = static_cast<int>(rows[first]) - r0, hi = static_cast<int>(rows[next - 1]) - r0 + 1;
+            matvecs({out(w.lm_head(), logits)}, hf, hi - lo, lo);
+            // Consecutive requested rows leave in one copy.
+            for (size_t i = first; i < next;) {
+                size_t j = i + 1;
+                while (j < next && rows[j] == rows[j - 1] + 1) j++;
+                check(cudaMemcpyAsync(h_logits.f() + i * V, logits + static_cast<size_t>(rows[i] - r0 - lo) * V,
+                                      (j - i) * V * sizeof(float), cudaMemcpyDeviceToHost, stream),
+                      "copy of the logits");
+                i = j;
+            }
+        }
+    }
+
+    // The MTP head (spec §4.2) over n rows (tokens in h_ints, hidden rows in h_hidden_in): logits and
+    // h' of the last row to h_logits / h_hidden.
+    void record_mtp(int n) {
+        const int E = static_cast<int>(hp.n_embd), V = static_cast<int>(hp.n_vocab);
+        const LayerWeights& L = w.layers[hp.n_layer];
+        const Tensor& emb = L[MTP_ROLE_NEXTN_EMBED_TOKENS].present ? L[MTP_ROLE_NEXTN_EMBED_TOKENS] : w.token_embd;
+        const Tensor& out_norm = L[MTP_ROLE_NEXTN_SHARED_HEAD_NORM].present ? L[MTP_ROLE_NEXTN_SHARED_HEAD_NORM] : w.output_norm;
+        const Tensor& head = L[MTP_ROLE_NEXTN_SHARED_HEAD_HEAD].present ? L[MTP_ROLE_NEXTN_SHARED_HEAD_HEAD] : w.lm_head();
+        check(cudaMemcpyAsync(d_ints, h_ints.p, (2 + n) * sizeof(int), cudaMemcpyHostToDevice, stream), "copy of the step inputs");
+        check(cudaMemcpyAsync(d_hidden_in, h_hidden_in.p, static_cast<size_t>(n) * E * sizeof(float), cudaMemcpyHostToDevice, stream),
+              "copy of the MTP hidden rows");
+        for (int r0 = 0; r0 < n; r0 += kMaxRows) {
+            const int nc = std::min(kMaxRows, n - r0);
+            // c = [enorm(embedding) | hnorm(hidden)] (nc, 2E); the embedding goes through x.
+            launched(cuda::launch_embed(stream, cw.mat(emb), d_ints + 2 + r0, nc, x, E), "embed (MTP)");
+            launched(cuda::launch_rms_norm(stream, x, E, cw.vec(L[MTP_ROLE_NEXTN_ENORM]), c.v.f, 2 * E, E, nc, eps(), c.v,
+                                           ActFormat::F32),
+                     "rms_norm (MTP enorm)");
+            launched(cuda::launch_rms_norm(stream, d_hidden_in + static_cast<size_t>(r0) * E, E, cw.vec(L[MTP_ROLE_NEXTN_HNORM]),
+                                           c.v.f + E, 2 * E, E, nc, eps(), c.v, ActFormat::F32),
+                     "rms_norm (MTP hnorm)");
+            c.ready = ActFormat::F32;
+            matvecs({out(L[MTP_ROLE_NEXTN_EH_PROJ], x)}, c, nc);
+            attention(L, nc, d_ints + 1, r0, mtp_k, mtp_v);
+            ffn(L, nc);
+            if (r0 + nc == n) {
+                // Only the last row's output is needed: h' feeds the chain, its logits the draft.
+                norm(x + static_cast<size_t>(nc - 1) * E, E, out_norm, hf, 1, head.type);
+                matvecs({out(head, logits)}, hf, 1);
+            }
+        }
+        check(cudaMemcpyAsync(h_logits.p, logits, static_cast<size_t>(V) * sizeof(float), cudaMemcpyDeviceToHost, stream),
+              "copy of the MTP logits");
+        check(cudaMemcpyAsync(h_hidden.p, hf.v.f, static_cast<size_t>(E) * sizeof(float), cudaMemcpyDeviceToHost, stream),
+              "copy of the MTP hidden row");
+    }
+
+    // Runs `record` directly, or through the graph captured for `key` (capturing it on first use).
+    template <typename Record>
+    void run(bool graph_ok, const std::tuple<int, int, int, bool>& key, Record&& record) {
+        if (!use_graphs || !graph_ok) {
+            record();
+            return;
+        }
+        auto it = graphs.find(key);
+        if (it == graphs.end()) {
+            cudaGraph_t g = nullptr;
+            check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+            capturing = true;
+            try {
+                record();
+            } catch (...) {
+                capturing = false;
+                cudaStreamEndCapture(stream, &g);
+                if (g) cudaGraphDestroy(g);
+                throw;
+            }
+            capturing = false;
+            check(cudaStreamEndCapture(stream, &g), "cudaStreamEndCapture");
+            cudaGraphExec_t exec = nullptr;
+            const cudaError_t e = cudaGraphInstantiate(&exec, g, 0);
+            cudaGraphDestroy(g);
+            check(e, "cudaGraphInstantiate");
+            it = graphs.emplace(key, exec).first;
+        }
+        check(cudaGraphLaunch(it->second, stream), "cudaGraphLaunch");
+    }
+
+    void sync(const char* what) {
+        const cudaError_t e = cudaStreamSynchronize(stream);
+        if (e != cudaSuccess) {
+            fail(e == cudaErrorMemoryAllocation ? MTP_STATUS_OUT_OF_MEMORY : MTP_STATUS_INTERNAL,
+                 "CUDA %s: a kernel failed: %s (%s); run with MTP_CUDA_SYNC=1 to name it", what, cudaGetErrorString(e),
+                 cudaGetErrorName(e));
+        }
+    }
+
+    // Host staging sized for this step; growing a buffer drops the graphs that hold its address.
+    void stage(size_t logit_rows, size_t hidden_rows, size_t hidden_in_rows_needed) {
+        const size_t E = hp.n_embd, V = hp.n_vocab;
+        bool grown = h_logits.grow(std::max<size_t>(1, logit_rows) * V * sizeof(float), "cudaMallocHost of the logits");
+        grown |= h_hidden.grow(std::max<size_t>(1, hidden_rows) * E * sizeof(float), "cudaMallocHost of the hidden rows");
+        grown |= h_hidden_in.grow(std::max<size_t>(1, hidden_in_rows_needed) * E * sizeof(float), "cudaMallocHost of the MTP input");
+        if (hidden_in_rows_needed > hidden_in_rows) {
+            d_hidden_in = arena.alloc<float>(hidden_in_rows_needed * E, "cudaMalloc of the MTP input");
+            hidden_in_rows = hidden_in_rows_needed;
+            grown = true;
+        }
+        if (grown) drop_graphs();
+    }
+
+    void trunk(const int32_t* tokens, uint32_t n, const std::vector<uint32_t>& rows, float* logits_out, float* hidden_out) {
+        stage(rows.size(), hidden_out ? n : 0, 0);
+        int* ints = static_cast<int*>(h_ints.p);
+        ints[0] = static_cast<int>(n_past);
+        ints[1] = static_cast<int>(mtp_n_past);
+        std::memcpy(ints + 2, tokens, n * sizeof(int32_t));
+        // Graphs serve the decode loop's shapes: widths up to n_snap with a tail of logits rows.
+        bool tail = !rows.empty();
+        for (size_t i = 0; i < rows.size(); i++) tail = tail && rows[i] == n - rows.size() + i;
+        const int from = rows.empty() ? static_cast<int>(n) : static_cast<int>(rows[0]);
+        run(tail && n <= n_snap, {0, static_cast<int>(n), from, hidden_out != nullptr},
+            [&] { record_trunk(static_cast<int>(n), rows, hidden_out != nullptr); });
+        batch_start = n_past;
+        batch_n = n;
+        n_past += n;
+        sync("trunk eval");
+        const size_t E = hp.n_embd, V = hp.n_vocab;
+        if (!rows.empty()) std::memcpy(logits_out, h_logits.p, rows.size() * V * sizeof(float));
+        if (hidden_out) std::memcpy(hidden_out, h_hidden.p, static_cast<size_t>(n) * E * sizeof(float));
+    }
+};
+
+CudaSession::CudaSession(const ModelWeights& w, CudaWeights& cw, uint32_t n_ctx, uint32_t n_draft_max)
+    : impl_(std::make_unique<Impl>(w, cw.impl(), n_ctx, n_draft_max)) {}
+
+CudaSession::~CudaSession() = default;
+
+uint32_t CudaSession::n_past() const { return impl_->n_past; }
+uint32_t CudaSession::n_draft_max() const { return impl_->n_snap - 1; }
+int32_t CudaSession::n_vocab() const { return static_cast<int32_t>(impl_->hp.n_vocab); }
+int32_t CudaSession::n_embd() const { return static_cast<int32_t>(impl_->hp.n_embd); }
+int32_t CudaSession::n_ctx() const { return static_cast<int32_t>(impl_->n_ctx); }
+bool CudaSession::has_mtp() const { return impl_->hp.n_mtp > 0; }
+int32_t CudaSession::mtp_n_past() const { return static_cast<int32_t>(impl_->mtp_n_past); }
+
+void CudaSession::reset() {
+    Impl& s = *impl_;
+    s.guarded([&] {
+        s.n_past = s.mtp_n_past = s.batch_start = s.batch_n = 0;  // KV entries past n_past are never read
+        s.zero_states();
+    });
+}
+
+void CudaSession::eval(const int32_t* tokens, uint32_t n, const uint32_t* logit_rows, uint32_t n_logit_rows, float* logits,
+                       float* hidden) {
+    Impl& s = *impl_;
+    s.guarded([&] {
+        // Rows in ascending order for the chunked LM head; the caller's order is restored below.
+        std::vector<uint32_t> order(n_logit_rows);
+        for (uint32_t i = 0; i < n_logit_rows; i++) order[i] = i;
+        std::stable_sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) { return logit_rows[x] < logit_rows[y]; });
+        std::vector<uint32_t> rows(n_logit_rows);
+        for (uint32_t i = 0; i < n_logit_rows; i++) rows[i] = logit_rows[order[i]];
+        const bool sorted = std::is_sorted(logit_rows, logit_rows + n_logit_rows);
+        std::vector<float> staged(sorted ? 0 : static_cast<size_t>(n_logit_rows) * s.hp.n_vocab);
+        s.trunk(tokens, n, rows, sorted ? logits : staged.data(), hidden);
+        if (!sorted) {
+            const size_t V = s.hp.n_vocab;
+            for (uint32_t i = 0; i < n_logit_rows; i++) std::memcpy(logits + order[i] * V, staged.data() + i * V, V * sizeof(float));
+        }
+    });
+}
+
+void CudaSession::trunk_eval(const int32_t* tokens, int32_t n, int32_t logits_from, float* logits, float* hidden) {
+    Impl& s = *impl_;
+    s.guarded([&] {
+        std::vector<uint32_t> rows;
+        for (int32_t r = logits_from; r < n; r++) rows.push_back(static_cast<uint32_t>(r));
+        s.trunk(tokens, static_cast<uint32_t>(n), rows, logits, hidden);
+    });
+}
+
+void CudaSession::keep(uint32_t n_keep) {
+    Impl& s = *impl_;
+    if (n_keep < 1 || n_keep > s.batch_n) {
+        fail(MTP_STATUS_INVALID_ARGUMENT, "keep: expected 1..%u (the last batch), got %u", s.batch_n, n_keep);
+    }
+    if (n_keep < s.batch_n && s.batch_n > s.n_snap) {
+        fail(MTP_STATUS_INVALID_ARGUMENT, "keep: a batch of %u tokens cannot be rolled back (snapshots for %u)", s.batch_n, s.n_snap);
+    }
+    s.guarded([&] {
+        if (n_keep < s.batch_n && s.n_gdn > 0) {
+            // Plane n_keep − 1 of every layer: one strided copy per state.
+            const size_t cp = s.conv_plane * sizeof(float), sp = s.ssm_plane * sizeof(float);
+            check(cudaMemcpy2DAsync(s.conv, cp, s.conv_snap + (n_keep - 1) * s.conv_plane, cp * s.n_snap, cp, s.n_gdn,
+                                    cudaMemcpyDeviceToDevice, s.stream),
+                  "rollback copy of the conv states");
+            check(cudaMemcpy2DAsync(s.ssm, sp, s.ssm_snap + (n_keep - 1) * s.ssm_plane, sp * s.n_snap, sp, s.n_gdn,
+                                    cudaMemcpyDeviceToDevice, s.stream),
+                  "rollback copy of the recurrent states");
+        }
+        s.n_past = s.batch_start + n_keep;  // KV entries past n_past are never read
+        s.batch_n = n_keep;
+    });
+}
+
+void CudaSession::mtp_eval(const int32_t* tokens, const float* hidden_in, int32_t n_rows, float* logits_last,
+                           float* hidden_last) {
+    Impl& s = *impl_;
+    if (s.hp.n_mtp == 0) fail(MTP_STATUS_UNSUPPORTED, "mtp_eval: the model has no MTP head");
+    const uint32_t n = static_cast<uint32_t>(n_rows);
+    if (n_rows <= 0 || s.mtp_n_past + n > s.n_ctx) {
+        fail(MTP_STATUS_CONTEXT_FULL, "mtp_eval: %d rows at position %u overflow the context of %u", n_rows, s.mtp_n_past, s.n_ctx);
+    }
+    for (uint32_t t = 0; t < n; t++) {
+        if (tokens[t] < 0 || static_cast<uint32_t>(tokens[t]) >= s.hp.n_vocab) {
+            fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_eval: tokens[%u]: expected a token id in [0, %u), got %d", t, s.hp.n_vocab, tokens[t]);
+        }
+    }
+    s.guarded([&] {
+        const size_t E = s.hp.n_embd, V = s.hp.n_vocab;
+        s.stage(1, 1, n);
+        int* ints = static_cast<int*>(s.h_ints.p);
+        ints[0] = static_cast<int>(s.n_past);
+        ints[1] = static_cast<int>(s.mtp_n_past);
+        std::memcpy(ints + 2, tokens, n * sizeof(int32_t));
+        std::memcpy(s.h_hidden_in.p, hidden_in, n * E * sizeof(float));
+        s.run(n <= s.n_snap + 1, {1, static_cast<int>(n), 0, true}, [&] { s.record_mtp(static_cast<int>(n)); });
+        s.mtp_n_past += n;
+        s.sync("MTP eval");
+        std::memcpy(logits_last, s.h_logits.p, V * sizeof(float));
+        std::memcpy(hidden_last, s.h_hidden.p, E * sizeof(float));
+    });
+}
+
+void CudaSession::mtp_truncate(int32_t n_pos) {
+    if (n_pos < 0) fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_truncate: expected >= 0, got %d", n_pos);
+    impl_->mtp_n_past = std::min(impl_->mtp_n_past, static_cast<uint32_t>(n_pos));  // entries past it are never read
+}
+
+}  // namespace mtp

@@ -1,0 +1,537 @@
+// Per-family check of the CUDA kernels against the CPU backend's reference arithmetic
+// (cpu/ggml-quants.h), run on a GPU machine: cuda/build/cuda-kernels-check (exit status 0 = pass).
+//   - matvec, every weight type: bitwise equal to the CPU's vec_dot on the same converted activation
+//     (F32, whose CPU summation order depends on the ISA: within 1e-5 of the row's Σ|w·x|), and
+//     bitwise the same for 1..8 rows;
+//   - rms_norm against a double-accumulated reference; argmax with ties;
+//   - conv1d + Gated DeltaNet and q/k norm + rope + gated attention over several tokens, against
+//     scalar references written from the CPU backend's loops (cpu/qwen35-cpu.cpp);
+//   - bandwidth of the decode-shaped matvec (one row, a 27B-sized FFN matrix) against the roofline;
+//   - the time of each kernel at tiny-code's decode shapes, launched from a graph as a decode step
+//     launches it (where a step's time goes).
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "../cpu/ggml-quants.h"
+#include "../cpu/vec-math.h"
+#include "../src/kernels/argmax.cuh"
+#include "../src/kernels/attention.cuh"
+#include "../src/kernels/conv1d.cuh"
+#include "../src/kernels/gated-delta-net.cuh"
+#include "../src/kernels/matvec.cuh"
+#include "../src/kernels/rms-norm.cuh"
+#include "../src/kernels/rope.cuh"
+#include "../src/kernels/swiglu.cuh"
+
+namespace {
+
+using namespace mtp;
+using namespace mtp::cuda;
+
+int failures = 0;
+
+#define CHECK_CUDA(call)                                                                                   \
+    do {                                                                                                   \
+        const cudaError_t e_ = (call);                                                                     \
+        if (e_ != cudaSuccess) {                                                                           \
+            std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_));  \
+            std::exit(2);                                                                                  \
+        }                                                                                                  \
+    } while (0)
+
+void expect(bool ok, const char* what) {
+    if (!ok) failures++;
+    std::printf("%s %s\n", ok ? "ok  " : "FAIL", what);
+}
+
+template <typename T>
+T* to_device(const std::vector<T>& v) {
+    T* d = nullptr;
+    CHECK_CUDA(cudaMalloc(&d, std::max<size_t>(1, v.size() * sizeof(T))));
+    CHECK_CUDA(cudaMemcpy(d, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice));
+    return d;
+}
+
+// Random rows of a weight type in the file's layout (scales kept in a sane range).
+std::vector<uint8_t> random_rows(uint32_t type, int k, int n, std::mt19937& rng) {
+    const TypeTraits* tt = type_traits(type);
+    const size_t row_bytes = static_cast<size_t>(k) / tt->block_elems * tt->block_bytes;
+    std::vector<uint8_t> bytes(row_bytes * n);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    std::uniform_int_distribution<int> byte(0, 255);
+    if (type == 0 || type == 1 || type == 30) {
+        for (size_t i = 0; i < static_cast<size_t>(k) * n; i++) {
+            const float v = u(rng);
+            if (type == 0) std::memcpy(&bytes[4 * i], &v, 4);
+            const uint16_t h = type == 1 ? f32_to_f16(v) : f32_to_bf16(v);
+            if (type != 0) std::memcpy(&bytes[2 * i], &h, 2);
+        }
+        return bytes;
+    }
+    for (auto& b : bytes) b = static_cast<uint8_t>(byte(rng));
+    // Overwrite the f16 scales with small positive values (random bits could be inf or NaN).
+    const size_t nblocks = bytes.size() / tt->block_bytes;
+    for (size_t i = 0; i < nblocks; i++) {
+        uint8_t* blk = &bytes[i * tt->block_bytes];
+        const uint16_t d = f32_to_f16(0.001f + 0.01f * std::fabs(u(rng)));
+        const uint16_t dmin = f32_to_f16(0.001f + 0.01f * std::fabs(u(rng)));
+        if (type == 8) std::memcpy(blk, &d, 2);
+        if (type == 12 || type == 13) {
+            std::memcpy(blk, &d, 2);
+            std::memcpy(blk + 2, &dmin, 2);
+        }
+        if (type == 14) std::memcpy(blk + 208, &d, 2);
+    }
+    return bytes;
+}
+
+DevMatrix upload_matrix(uint32_t type, const std::vector<uint8_t>& rows, int k, int n) {
+    const TypeTraits* tt = type_traits(type);
+    DevMatrix m;
+    m.type = type;
+    m.k = k;
+    m.n = n;
+    m.row_bytes = static_cast<size_t>(k) / tt->block_elems * tt->block_bytes;
+    if (type == 8) {
+        std::vector<int8_t> q(static_cast<size_t>(n) * k);
+        std::vector<float> s(static_cast<size_t>(n) * (k / 32));
+        repack_q8_0(rows.data(), m.row_bytes, k, n, q.data(), s.data());
+        m.data = reinterpret_cast<const uint8_t*>(to_device(q));
+        m.scale = to_device(s);
+        m.row_bytes = k;
+    } else {
+        m.data = to_device(rows);
+    }
+    return m;
+}
+
+ActView device_act(int k) {
+    ActView a{};
+    a.k = k;
+    CHECK_CUDA(cudaMalloc(&a.f, sizeof(float) * kMaxRows * k));
+    CHECK_CUDA(cudaMalloc(&a.q, kMaxRows * k));
+    CHECK_CUDA(cudaMalloc(&a.d, sizeof(float) * kMaxRows * (k / 32 + 1)));
+    return a;
+}
+
+void check_matvec(uint32_t type, int k, int n, std::mt19937& rng) {
+    const std::vector<uint8_t> rows = random_rows(type, k, n, rng);
+    const DevMatrix m = upload_matrix(type, rows, k, n);
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    std::vector<float> x(static_cast<size_t>(kMaxRows) * k);
+    for (auto& v : x) v = g(rng);
+    ActView a = device_act(k);
+    CHECK_CUDA(cudaMemcpy(a.f, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice));
+    CHECK_CUDA(launch_quantize(nullptr, a, kMaxRows, act_format_for(type)));
+    float* y = nullptr;
+    CHECK_CUDA(cudaMalloc(&y, sizeof(float) * kMaxRows * n));
+
+    // CPU reference on the CPU's converted activation.
+    const size_t ab = activation_row_bytes(type, k);
+    std::vector<uint8_t> act(ab * kMaxRows);
+    std::vector<float> ref(static_cast<size_t>(kMaxRows) * n), mag(static_cast<size_t>(kMaxRows) * n);
+    std::vector<float> wrow(k);
+    for (int r = 0; r < kMaxRows; r++) quantize_activation_row(type, &x[static_cast<size_t>(r) * k], &act[r * ab], k);
+    const size_t file_row_bytes = rows.size() / n;
+    for (int o = 0; o < n; o++) {
+        const uint8_t* wr = &rows[static_cast<size_t>(o) * file_row_bytes];
+        dequantize_row(type, wr, wrow.data(), k);
+        for (int r = 0; r < kMaxRows; r++) {
+            ref[static_cast<size_t>(r) * n + o] = vec_dot(type, wr, &act[r * ab], k);
+            double s = 0.0;
+            for (int i = 0; i < k; i++) s += std::fabs(wrow[i] * x[static_cast<size_t>(r) * k + i]);
+            mag[static_cast<size_t>(r) * n + o] = static_cast<float>(s);
+        }
+    }
+
+    std::vector<float> full(static_cast<size_t>(kMaxRows) * n), part(static_cast<size_t>(kMaxRows) * n);
+    MatvecOut out{&m, y, n, false};
+    CHECK_CUDA(launch_matvec(nullptr, &out, 1, a, kMaxRows));
+    CHECK_CUDA(cudaMemcpy(full.data(), y, full.size() * sizeof(float), cudaMemcpyDeviceToHost));
+    double worst = 0.0;
+    for (size_t i = 0; i < full.size(); i++) worst = std::max(worst, std::fabs(double(full[i]) - ref[i]) / (mag[i] + 1e-30));
+    bool invariant = true;
+    for (int nr = 1; nr < kMaxRows; nr++) {
+        CHECK_CUDA(launch_matvec(nullptr, &out, 1, a, nr));
+        CHECK_CUDA(cudaMemcpy(part.data(), y, sizeof(float) * nr * n, cudaMemcpyDeviceToHost));
+        invariant = invariant && std::memcmp(part.data(), full.data(), sizeof(float) * nr * n) == 0;
+    }
+    char what[160];
+    const double limit = type == 0 ? 1e-5 : 0.0;
+    std::snprintf(what, sizeof what, "matvec %-5s k=%d n=%d: max |gpu − cpu| / Σ|w·x| = %.2e (<= %.0e)", type_name(type), k, n, worst, limit);
+    expect(worst <= limit, what);
+    std::snprintf(what, sizeof what, "matvec %-5s rows 1..7 bitwise equal to the same rows of an 8-row launch", type_name(type));
+    expect(invariant, what);
+    cudaFree(y);
+}
+
+void check_rms_norm(std::mt19937& rng) {
+    const int k = 384, n = 5;
+    std::normal_distribution<float> g(0.0f, 3.0f);
+    std::vector<float> x(static_cast<size_t>(n) * k), w(k), y(x.size());
+    for (auto& v : x) v = g(rng);
+    for (auto& v : w) v = g(rng);
+    float *dx = to_device(x), *dw = to_device(w), *dy = nullptr;
+    CHECK_CUDA(cudaMalloc(&dy, y.size() * sizeof(float)));
+    CHECK_CUDA(launch_rms_norm(nullptr, dx, k, dw, dy, k, k, n, 1e-6f, ActView{}, ActFormat::F32));
+    CHECK_CUDA(cudaMemcpy(y.data(), dy, y.size() * sizeof(float), cudaMemcpyDeviceToHost));
+    bool same = true;
+    for (int r = 0; r < n; r++) {
+        double s = 0.0;
+        for (int i = 0; i < k; i++) s += static_cast<double>(x[r * k + i] * x[r * k + i]);
+        const float scale = 1.0f / std::sqrt(static_cast<float>(s / k) + 1e-6f);
+        for (int i = 0; i < k; i++) same = same && y[r * k + i] == (x[r * k + i] * scale) * w[i];
+    }
+    expect(same, "rms_norm bitwise equal to the CPU's formula (double sum of squares)");
+}
+
+void check_argmax() {
+    const int V = 1000;
+    std::vector<float> l(2 * V, 0.0f);
+    l[17] = 5.0f;
+    l[900] = 5.0f;  // tie: the smaller index wins
+    l[V + 999] = 1.0f;
+    float* dl = to_device(l);
+    int* dout = nullptr;
+    CHECK_CUDA(cudaMalloc(&dout, 2 * sizeof(int)));
+    CHECK_CUDA(launch_argmax(nullptr, dl, V, 2, dout));
+    int out[2];
+    CHECK_CUDA(cudaMemcpy(out, dout, sizeof out, cudaMemcpyDeviceToHost));
+    expect(out[0] == 17 && out[1] == 999, "argmax (first index on ties)");
+}
+
+float maxrel(const std::vector<float>& a, const std::vector<float>& b) {
+    double num = 0.0, den = 0.0;
+    for (size_t i = 0; i < a.size(); i++) {
+        num = std::max(num, std::fabs(double(a[i]) - b[i]));
+        den = std::max(den, std::fabs(double(b[i])));
+    }
+    return static_cast<float>(num / (den + 1e-30));
+}
+
+float sigmoid_ref(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+
+// y (n) = rms_norm as the CPU backend: sum of squares in double.
+void rms_ref(float* x, const float* w, int n, float eps) {
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) sum += static_cast<double>(x[i] * x[i]);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(sum / n) + eps);
+    for (int i = 0; i < n; i++) x[i] = w ? (x[i] * scale) * w[i] : x[i] * scale;
+}
+
+// conv1d + GDN over T tokens from zero state, tiny-code's shapes (Hk 4, Hv 8, Dk = Dv 64, Kc 4).
+void check_gdn(std::mt19937& rng) {
+    const int Hk = 4, Hv = 8, Dk = 64, Dv = 64, Kc = 4, Cc = 2 * Hk * Dk + Hv * Dv, T = 6;
+    const float eps = 1e-6f;
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    auto randv = [&](size_t n, float sc) { std::vector<float> v(n); for (auto& x : v) x = sc * g(rng); return v; };
+    const std::vector<float> x = randv(T * Cc, 1.0f), w = randv(Cc * Kc, 0.5f), z = randv(T * Hv * Dv, 1.0f);
+    const std::vector<float> beta = randv(T * Hv, 1.0f), alpha = randv(T * Hv, 1.0f), dtb = randv(Hv, 0.5f), nw = randv(Dv, 1.0f);
+    std::vector<float> A(Hv);
+    for (auto& a : A) a = -std::exp(0.5f * g(rng));
+    // Reference.
+    std::vector<float> conv(static_cast<size_t>(Kc - 1) * Cc, 0.0f), y(T * Cc), S(static_cast<size_t>(Hv) * Dv * Dk, 0.0f), ref(T * Hv * Dv);
+    for (int t = 0; t < T; t++) {
+        for (int c = 0; c < Cc; c++) {
+            float acc = 0.0f;
+            for (int i = 0; i + 1 < Kc; i++) acc += conv[i * Cc + c] * w[c * Kc + i];
+            acc += x[t * Cc + c] * w[c * Kc + Kc - 1];
+            y[t * Cc + c] = acc;
+            for (int i = 0; i + 2 < Kc; i++) conv[i * Cc + c] = conv[(i + 1) * Cc + c];
+            conv[(Kc - 2) * Cc + c] = x[t * Cc + c];
+        }
+        vec_silu(&y[t * Cc], Cc);
+        for (int i = 0; i < 2 * Hk; i++) {
+            rms_ref(&y[t * Cc + i * Dk], nullptr, Dk, eps / Dk);
+            for (int a = 0; a < Dk; a++) y[t * Cc + i * Dk + a] *= 1.0f / std::sqrt(static_cast<float>(Dk));
+        }
+        for (int j = 0; j < Hv; j++) {
+            const float* q = &y[t * Cc + (j % Hk) * Dk];
+            const float* k = &y[t * Cc + Hk * Dk + (j % Hk) * Dk];
+            const float* v = &y[t * Cc + 2 * Hk * Dk + j * Dv];
+            const float b = sigmoid_ref(beta[t * Hv + j]);
+            const float xa = alpha[t * Hv + j] + dtb[j];
+            const float decay = std::exp((xa > 20.0f ? xa : std::log(1.0f + std::exp(xa))) * A[j]);
+            float* Sj = &S[static_cast<size_t>(j) * Dv * Dk];
+            float* o = &ref[(t * Hv + j) * Dv];
+            for (int c = 0; c < Dv; c++) {
+                float sum = 0.0f;
+                for (int r = 0; r < Dk; r++) {
+                    Sj[c * Dk + r] *= decay;
+                    sum += Sj[c * Dk + r] * k[r];
+                }
+                const float delta = (v[c] - sum) * b;
+                float oc = 0.0f;
+                for (int r = 0; r < Dk; r++) {
+                    Sj[c * Dk + r] = std::fma(k[r], delta, Sj[c * Dk + r]);
+                    oc += Sj[c * Dk + r] * q[r];
+                }
+                o[c] = oc * (1.0f / std::sqrt(static_cast<float>(Dk)));
+            }
+            rms_ref(o, nw.data(), Dv, eps);
+            vec_mul_silu(o, &z[(t * Hv + j) * Dv], Dv);
+        }
+    }
+    // GPU.
+    std::vector<float> zeros_conv(conv.size(), 0.0f), zeros_s(S.size(), 0.0f);
+    float *dx = to_device(x), *dw = to_device(w), *dz = to_device(z), *db = to_device(beta), *da = to_device(alpha);
+    float *ddt = to_device(dtb), *dA = to_device(A), *dnw = to_device(nw), *dconv = to_device(zeros_conv), *dS = to_device(zeros_s);
+    float *dy = nullptr, *dout = nullptr;
+    CHECK_CUDA(cudaMalloc(&dy, sizeof(float) * T * Cc));
+    CHECK_CUDA(cudaMalloc(&dout, sizeof(float) * T * Hv * Dv));
+    CHECK_CUDA(launch_conv1d_update(nullptr, dx, dconv, dw, dy, nullptr, 0, 0, T, Cc, Kc));
+    const GdnParams p{Hk, Hv, Dk, Dv, Cc, eps};
+    CHECK_CUDA(launch_gated_delta_net(nullptr, p, dy, dz, db, da, ddt, dA, dnw, dS, nullptr, 0, 0, T, dout, nullptr, nullptr));
+    std::vector<float> out(ref.size()), state(S.size());
+    CHECK_CUDA(cudaMemcpy(out.data(), dout, out.size() * sizeof(float), cudaMemcpyDeviceToHost));
+    CHECK_CUDA(cudaMemcpy(state.data(), dS, state.size() * sizeof(float), cudaMemcpyDeviceToHost));
+    char what[160];
+    std::snprintf(what, sizeof what, "conv1d + gated_delta_net, %d tokens: max rel error %.2e (out), %.2e (state) (<= 1e-6)", T,
+                  maxrel(out, ref), maxrel(state, S));
+    expect(maxrel(out, ref) <= 1e-6f && maxrel(state, S) <= 1e-6f, what);
+}
+
+// q/k norm + rope + gated attention over T tokens at positions 0..T-1, tiny-code's shapes.
+void check_attention(std::mt19937& rng) {
+    const int H = 6, Hkv = 2, D = 64, R = 16, T = 7, n_ctx = 16;
+    const float eps = 1e-6f, base = 1e7f;
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    auto randv = [&](size_t n, float sc) { std::vector<float> v(n); for (auto& x : v) x = sc * g(rng); return v; };
+    const std::vector<float> qg = randv(T * H * 2 * D, 1.0f), k = randv(T * Hkv * D, 1.0f), v = randv(T * Hkv * D, 1.0f);
+    const std::vector<float> qn = randv(D, 1.0f), kn = randv(D, 1.0f);
+    // Reference, as the CPU's attention (sections [11, 11, 10, 0]: every pair uses the position).
+    std::vector<float> q(T * H * D), kk = k, ref(T * H * D);
+    std::vector<uint16_t> kc(static_cast<size_t>(n_ctx) * Hkv * D), vc(kc.size());
+    const float theta_scale = std::pow(base, -2.0f / R);
+    for (int t = 0; t < T; t++) {
+        float cs[R / 2], sn[R / 2], theta = static_cast<float>(t);
+        for (int i = 0; i < R / 2; i++) {
+            cs[i] = std::cos(theta);
+            sn[i] = std::sin(theta);
+            theta *= theta_scale;
+        }
+        auto rope = [&](float* x) {
+            for (int i = 0; i < R / 2; i++) {
+                const float x0 = x[i], x1 = x[i + R / 2];
+                x[i] = x0 * cs[i] - x1 * sn[i];
+                x[i + R / 2] = x0 * sn[i] + x1 * cs[i];
+            }
+        };
+        for (int h = 0; h < H; h++) {
+            float* qh = &q[(t * H + h) * D];
+            std::copy(&qg[(t * H + h) * 2 * D], &qg[(t * H + h) * 2 * D] + D, qh);
+            rms_ref(qh, qn.data(), D, eps);
+            rope(qh);
+        }
+        for (int j = 0; j < Hkv; j++) {
+            rms_ref(&kk[(t * Hkv + j) * D], kn.data(), D, eps);
+            rope(&kk[(t * Hkv + j) * D]);
+        }
+        for (int e = 0; e < Hkv * D; e++) {
+            kc[t * Hkv * D + e] = f32_to_f16(kk[t * Hkv * D + e]);
+            vc[t * Hkv * D + e] = f32_to_f16(v[t * Hkv * D + e]);
+        }
+    }
+    for (int t = 0; t < T; t++) {
+        for (int h = 0; h < H; h++) {
+            const int j = h / (H / Hkv), n_kv = t + 1;
+            std::vector<float> w(n_kv);
+            float max = -INFINITY;
+            for (int p = 0; p < n_kv; p++) {
+                float dot = 0.0f;
+                for (int d = 0; d < D; d++) dot += mtp::round_to_f16(q[(t * H + h) * D + d]) * f16_to_f32(kc[(p * Hkv + j) * D + d]);
+                w[p] = dot * (1.0f / std::sqrt(static_cast<float>(D)));
+                max = std::max(max, w[p]);
+            }
+            for (int p = 0; p < n_kv; p++) w[p] -= max;
+            vec_exp(w.data(), w.data(), n_kv);
+            double sum = 0.0;
+            for (int p = 0; p < n_kv; p++) sum += w[p];
+            const float inv = static_cast<float>(1.0 / sum);
+            for (int p = 0; p < n_kv; p++) w[p] = mtp::round_to_f16(w[p] * inv);
+            for (int d = 0; d < D; d++) {
+                float acc = 0.0f;
+                for (int p = 0; p < n_kv; p++) acc += w[p] * f16_to_f32(vc[(p * Hkv + j) * D + d]);
+                ref[(t * H + h) * D + d] = acc;
+            }
+            vec_mul_sigmoid(&ref[(t * H + h) * D], &qg[(t * H + h) * 2 * D + D], D);
+        }
+    }
+    // GPU.
+    float *dqg = to_device(qg), *dk = to_device(k), *dv = to_device(v), *dqn = to_device(qn), *dkn = to_device(kn);
+    const std::vector<int> pos = {0};
+    int* dpos = to_device(pos);
+    __half *q16 = nullptr, *dkc = nullptr, *dvc = nullptr;
+    float *scores = nullptr, *dout = nullptr;
+    CHECK_CUDA(cudaMalloc(&q16, sizeof(__half) * T * H * D));
+    CHECK_CUDA(cudaMalloc(&dkc, sizeof(__half) * n_ctx * Hkv * D));
+    CHECK_CUDA(cudaMalloc(&dvc, sizeof(__half) * n_ctx * Hkv * D));
+    CHECK_CUDA(cudaMalloc(&scores, sizeof(float) * T * H * n_ctx));
+    CHECK_CUDA(cudaMalloc(&dout, sizeof(float) * T * H * D));
+    const RopeParams rp{H, Hkv, D, R, {11, 11, 10, 0}, base, 1.0f, 1.0f, eps};
+    CHECK_CUDA(launch_qk_norm_rope_store(nullptr, rp, dqg, dk, dv, dqn, dkn, dpos, 0, T, q16, dkc, dvc));
+    CHECK_CUDA(launch_gated_attention(nullptr, q16, dqg, dkc, dvc, dpos, 0, T, H, Hkv, D, n_ctx, scores, dout, nullptr, nullptr));
+    std::vector<float> out(ref.size());
+    std::vector<uint16_t> kc_gpu(kc.size());
+    CHECK_CUDA(cudaMemcpy(out.data(), dout, out.size() * sizeof(float), cudaMemcpyDeviceToHost));
+    CHECK_CUDA(cudaMemcpy(kc_gpu.data(), dkc, T * Hkv * D * sizeof(uint16_t), cudaMemcpyDeviceToHost));
+    int k_diff = 0;
+    for (int e = 0; e < T * Hkv * D; e++) k_diff += kc_gpu[e] != kc[e];
+    char what[160];
+    std::snprintf(what, sizeof what, "rope + gated_attention, %d tokens: max rel error %.2e (<= 1e-6), %d of %d K cache entries differ",
+                  T, maxrel(out, ref), k_diff, T * Hkv * D);
+    expect(maxrel(out, ref) <= 1e-6f && k_diff == 0, what);
+}
+
+void bench_matvec(uint32_t type, int k, int n, std::mt19937& rng) {
+    const std::vector<uint8_t> rows = random_rows(type, k, n, rng);
+    const DevMatrix m = upload_matrix(type, rows, k, n);
+    ActView a = device_act(k);
+    CHECK_CUDA(cudaMemset(a.f, 0, sizeof(float) * kMaxRows * k));
+    CHECK_CUDA(launch_quantize(nullptr, a, 1, act_format_for(type)));
+    float* y = nullptr;
+    CHECK_CUDA(cudaMalloc(&y, sizeof(float) * kMaxRows * n));
+    MatvecOut out{&m, y, n, false};
+    cudaEvent_t t0, t1;
+    cudaEventCreate(&t0);
+    cudaEventCreate(&t1);
+    for (int rows_in = 1; rows_in <= kMaxRows; rows_in *= 8) {
+        const int reps = 50;
+        CHECK_CUDA(launch_matvec(nullptr, &out, 1, a, rows_in));
+        cudaEventRecord(t0);
+        for (int i = 0; i < reps; i++) launch_matvec(nullptr, &out, 1, a, rows_in);
+        cudaEventRecord(t1);
+        CHECK_CUDA(cudaEventSynchronize(t1));
+        float ms = 0.0f;
+        cudaEventElapsedTime(&ms, t0, t1);
+        const double bytes = static_cast<double>(n) * (type == 8 ? k * 34.0 / 32 : static_cast<double>(m.row_bytes));
+        std::printf("bench matvec %-5s k=%d n=%d rows=%d: %.1f us, %.0f GB/s of weights\n", type_name(type), k, n, rows_in,
+                    1e3 * ms / reps, bytes / (1e-3 * ms / reps) / 1e9);
+    }
+    int dev = 0, mem_clock_khz = 0, bus_bits = 0;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&mem_clock_khz, cudaDevAttrMemoryClockRate, dev);
+    cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, dev);
+    if (mem_clock_khz > 0) std::printf("      roofline (2 · memory clock · bus width): %.0f GB/s\n", 2.0 * mem_clock_khz * 1e3 * bus_bits / 8 / 1e9);
+}
+
+// Mean time of one launch of `launch` inside a captured graph of 100 launches.
+template <typename Launch>
+float graph_time_us(Launch&& launch) {
+    cudaStream_t s;
+    CHECK_CUDA(cudaStreamCreate(&s));
+    cudaGraph_t g;
+    cudaGraphExec_t exec;
+    CHECK_CUDA(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+    for (int i = 0; i < 100; i++) CHECK_CUDA(launch(s));
+    CHECK_CUDA(cudaStreamEndCapture(s, &g));
+    CHECK_CUDA(cudaGraphInstantiate(&exec, g, 0));
+    CHECK_CUDA(cudaGraphLaunch(exec, s));
+    cudaEvent_t t0, t1;
+    cudaEventCreate(&t0);
+    cudaEventCreate(&t1);
+    cudaEventRecord(t0, s);
+    for (int i = 0; i < 5; i++) CHECK_CUDA(cudaGraphLaunch(exec, s));
+    cudaEventRecord(t1, s);
+    CHECK_CUDA(cudaEventSynchronize(t1));
+    float ms = 0.0f;
+    cudaEventElapsedTime(&ms, t0, t1);
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(g);
+    cudaStreamDestroy(s);
+    return 1e3f * ms / 500.0f;
+}
+
+// Every kernel of a tiny-code decode step (E 384, F 1024, V 8192, Cc 1024, 6/2 heads of 64, GDN
+// 4/8 heads of 64), one row, 300 cached positions.
+void bench_decode_kernels(std::mt19937& rng) {
+    const int E = 384, F = 1024, V = 8192, Cc = 1024, H = 6, Hkv = 2, D = 64, Hv = 8, n_ctx = 512;
+    auto mat = [&](int k, int n) { return upload_matrix(8, random_rows(8, k, n, rng), k, n); };
+    const DevMatrix qkv = mat(E, Cc), gate = mat(E, Hv * D), ba = mat(E, Hv), out = mat(Hv * D, E), up = mat(E, F);
+    const DevMatrix down = mat(F, E), head = mat(E, V), wq = mat(E, 2 * H * D), wk = mat(E, Hkv * D), ao = mat(H * D, E);
+    ActView a = device_act(F);
+    CHECK_CUDA(cudaMemset(a.f, 0, sizeof(float) * kMaxRows * F));
+    CHECK_CUDA(cudaMemset(a.q, 1, kMaxRows * F));
+    CHECK_CUDA(cudaMemset(a.d, 0, sizeof(float) * kMaxRows * (F / 32 + 1)));
+    float *y0 = nullptr, *y1 = nullptr, *y2 = nullptr, *y3 = nullptr, *state = nullptr, *scores = nullptr;
+    for (float** p : {&y0, &y1, &y2, &y3}) CHECK_CUDA(cudaMalloc(p, sizeof(float) * kMaxRows * V));
+    CHECK_CUDA(cudaMalloc(&state, sizeof(float) * Hv * D * D));
+    CHECK_CUDA(cudaMalloc(&scores, sizeof(float) * kMaxRows * H * n_ctx));
+    for (float* p : {y0, y1, y2, y3, state}) CHECK_CUDA(cudaMemset(p, 0, sizeof(float) * Hv * D * D));
+    __half *q16 = nullptr, *kc = nullptr, *vc = nullptr;
+    CHECK_CUDA(cudaMalloc(&q16, sizeof(__half) * kMaxRows * H * D));
+    CHECK_CUDA(cudaMalloc(&kc, sizeof(__half) * n_ctx * Hkv * D));
+    CHECK_CUDA(cudaMalloc(&vc, sizeof(__half) * n_ctx * Hkv * D));
+    CHECK_CUDA(cudaMemset(kc, 0, sizeof(__half) * n_ctx * Hkv * D));
+    CHECK_CUDA(cudaMemset(vc, 0, sizeof(__half) * n_ctx * Hkv * D));
+    const std::vector<int> pos = {300, 0, 60};
+    int* dpos = to_device(pos);
+    ActView aE = a;
+    aE.k = E;
+    ActView aO = a;
+    aO.k = Hv * D;
+    const MatvecOut gdn_in[] = {{&qkv, y0, Cc, false}, {&gate, y1, Hv * D, false}, {&ba, y2, Hv, false}, {&ba, y3, Hv, false}};
+    const MatvecOut attn_in[] = {{&wq, y0, 2 * H * D, false}, {&wk, y1, Hkv * D, false}, {&wk, y2, Hkv * D, false}};
+    const MatvecOut ffn_in[] = {{&up, y0, F, false}, {&up, y1, F, false}};
+    const MatvecOut o_gdn{&out, y3, E, true}, o_attn{&ao, y3, E, true}, o_down{&down, y3, E, true}, o_head{&head, y0, V, false};
+    const GdnParams gp{4, Hv, D, D, Cc, 1e-6f};
+    const NormIn norm_in{y3, E, y2, 1e-6f};
+    const RopeParams rp{H, Hkv, D, 16, {11, 11, 10, 0}, 1e7f, 1.0f, 1.0f, 1e-6f};
+    struct Row {
+        const char* name;
+        int per_step;  // launches per decode step (8 layers: 6 GDN, 2 attention)
+        float us;
+    };
+    std::vector<Row> rows = {
+        {"rms_norm + quantize (E, the final norm)", 1, graph_time_us([&](cudaStream_t s) { return launch_rms_norm(s, y3, E, y2, aE.f, E, E, 1, 1e-6f, aE, ActFormat::Q8_0); })},
+        {"rms_norm + matvec GDN in (qkv, gate, beta, alpha)", 6, graph_time_us([&](cudaStream_t s) { return launch_matvec_norm(s, gdn_in, 4, norm_in, E, 1); })},
+        {"conv1d_update", 6, graph_time_us([&](cudaStream_t s) { return launch_conv1d_update(s, y0, y1, y2, y3, nullptr, 0, 0, 1, Cc, 4); })},
+        {"gated_delta_net + quantize", 6, graph_time_us([&](cudaStream_t s) { return launch_gated_delta_net(s, gp, y0, y1, y2, y2, y2, y2, y2, state, nullptr, 0, 0, 1, aO.f, aO.q, aO.d); })},
+        {"matvec ssm_out (+ residual)", 6, graph_time_us([&](cudaStream_t s) { return launch_matvec(s, &o_gdn, 1, aO, 1); })},
+        {"rms_norm + matvec attention in (q, k, v)", 2, graph_time_us([&](cudaStream_t s) { return launch_matvec_norm(s, attn_in, 3, norm_in, E, 1); })},
+        {"qk_norm_rope_store", 2, graph_time_us([&](cudaStream_t s) { return launch_qk_norm_rope_store(s, rp, y0, y1, y2, y3, y3, dpos, 0, 1, q16, kc, vc); })},
+        {"gated_attention (301 positions) + quantize", 2, graph_time_us([&](cudaStream_t s) { return launch_gated_attention(s, q16, y0, kc, vc, dpos, 0, 1, H, Hkv, D, n_ctx, scores, aE.f, aE.q, aE.d); })},
+        {"matvec attn_output (+ residual)", 2, graph_time_us([&](cudaStream_t s) { return launch_matvec(s, &o_attn, 1, aE, 1); })},
+        {"rms_norm + matvec gate/up", 8, graph_time_us([&](cudaStream_t s) { return launch_matvec_norm(s, ffn_in, 2, norm_in, E, 1); })},
+        {"swiglu + quantize", 8, graph_time_us([&](cudaStream_t s) { ActView h = a; h.k = F; return launch_swiglu(s, y0, y1, F, 1, h, ActFormat::Q8_0); })},
+        {"matvec ffn_down (+ residual)", 8, graph_time_us([&](cudaStream_t s) { ActView h = a; h.k = F; return launch_matvec(s, &o_down, 1, h, 1); })},
+        {"matvec lm_head", 1, graph_time_us([&](cudaStream_t s) { return launch_matvec(s, &o_head, 1, aE, 1); })},
+    };
+    // How attention's time splits into a fixed part and a per-position part (not in the step total).
+    for (int at : {1, 2}) {
+        const float us = graph_time_us([&](cudaStream_t s) { return launch_gated_attention(s, q16, y0, kc, vc, dpos + at, 0, 1, H, Hkv, D, n_ctx, scores, aE.f, aE.q, aE.d); });
+        std::printf("bench decode gated_attention (%d positions): %.2f us\n", pos[at] + 1, us);
+    }
+    float total = 0.0f;
+    for (const Row& r : rows) {
+        std::printf("bench decode %-42s %6.2f us × %2d\n", r.name, r.us, r.per_step);
+        total += r.us * r.per_step;
+    }
+    std::printf("bench decode step (kernels only, 1 row): %.0f us\n", total);
+}
+
+}  // namespace
+
+int main() {
+    int n_dev = 0;
+    if (cudaGetDeviceCount(&n_dev) != cudaSuccess || n_dev == 0) {
+        std::printf("cuda-kernels-check: no CUDA device, nothing checked\n");
+        return 77;
+    }
+    std::mt19937 rng(1234);
+    for (uint32_t type : {0u, 1u, 30u, 8u, 12u, 13u, 14u}) check_matvec(type, 512, 72, rng);
+    check_rms_norm(rng);
+    check_argmax();
+    check_gdn(rng);
+    check_attention(rng);
+    bench_matvec(8, 5120, 17408, rng);
+    bench_matvec(30, 5120, 17408, rng);
+    bench_decode_kernels(rng);
+    std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "passed", failures);
+    return failures ? 1 : 0;
+}

@@ -1,0 +1,193 @@
+/**
+ * The CUDA backend against the CPU backend and against itself, on tiny-code and its 16 held-out
+ * prompts (run by `npm run test:gpu`; skipped, visibly, where libmtp reports no CUDA backend):
+ *  (a) teacher-forced over every prompt position: CUDA's top-1 equals the CPU's at >= 99.5 % of the
+ *      positions and the logits' NMSE (Σ (cuda − cpu)² / Σ cpu²) is <= 1e-4 — q8_0, and bf16 where
+ *      ../shared has it;
+ *  (b) greedy MTP K = 1..4 is token-identical to K = 0 on CUDA (192 tokens per prompt);
+ *  (c) CUDA graphs and the eager path (MTP_CUDA_GRAPHS=0) give identical tokens;
+ *  (d) rollback: after keep(n) the next logits equal, bitwise, a fresh session's fed the kept
+ *      tokens; one batch and token-by-token evaluation give bitwise the same logits (row invariance).
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openModel, type OpenedModel } from "../../src/engine/openModel.js";
+import { MtpBackend } from "../../src/native/abi.js";
+import { loadNativeLibrary } from "../../src/native/loadNativeLibrary.js";
+import type { GenerateOptions, NativeSession } from "../../src/native/NativeModel.js";
+import { FIXTURES, TINY_BF16, TINY_Q8 } from "../helpers/fixtures.js";
+
+const hasCuda = (loadNativeLibrary().backends & (1 << MtpBackend.CUDA)) !== 0;
+const skipNote = hasCuda ? "" : " (skipped: libmtp reports no CUDA backend — built without nvcc, or no GPU/driver here)";
+const PROMPTS = JSON.parse(readFileSync(join(FIXTURES, "tokenizer/prompts.json"), "utf8")) as string[];
+const N_PREDICT = 192;
+const LONG = 600_000;
+
+function argmax(a: Float32Array, off: number, n: number): number {
+  let best = 0;
+  for (let i = 1; i < n; i++) if (a[off + i]! > a[off + best]!) best = i;
+  return best;
+}
+
+function greedy(m: OpenedModel, draftMax: number): GenerateOptions {
+  return { draftMax, nPredict: N_PREDICT, temperature: 0, topK: 40, topP: 0.95, minP: 0.05, seed: 0, eogTokens: m.tokenizer.eogIds };
+}
+
+/** All tokens of one greedy generation, its stats and the seconds spent after the prompt. */
+function generate(session: NativeSession, prompt: number[], o: GenerateOptions) {
+  session.generateBegin(prompt, o);
+  const t0 = performance.now();
+  const tokens: number[] = [];
+  for (;;) {
+    const c = session.generateNext(N_PREDICT);
+    if (c.tokens.length === 0) return { tokens, stats: c.stats, seconds: (performance.now() - t0) / 1000 };
+    tokens.push(...c.tokens);
+  }
+}
+
+function parity(label: string, path: string) {
+  describe.skipIf(!hasCuda || !existsSync(path))(`CUDA vs CPU, ${label}${skipNote || (existsSync(path) ? "" : " (skipped: model file absent)")}`, () => {
+    let cpu: OpenedModel;
+    let cuda: OpenedModel;
+    beforeAll(() => {
+      cpu = openModel(path, "cpu");
+      cuda = openModel(path, "cuda");
+    });
+    afterAll(() => {
+      cpu?.native.free();
+      cuda?.native.free();
+    });
+
+    it("(a) teacher-forced over the 16 prompts: top-1 agreement >= 99.5 %, logits NMSE <= 1e-4", () => {
+      const V = cpu.description.hparams.nVocab;
+      const sc = cpu.native.createSession({ nCtx: 1024 });
+      const sg = cuda.native.createSession({ nCtx: 1024 });
+      let agree = 0;
+      let positions = 0;
+      let num = 0;
+      let den = 0;
+      for (const text of PROMPTS) {
+        const tokens = cpu.tokenizer.encode(text, { parseSpecial: true });
+        const rows = tokens.map((_, i) => i);
+        sc.reset();
+        sg.reset();
+        const a = sc.eval(tokens, { logitRows: rows }).logits;
+        const b = sg.eval(tokens, { logitRows: rows }).logits;
+        for (let r = 0; r < rows.length; r++) {
+          if (argmax(a, r * V, V) === argmax(b, r * V, V)) agree++;
+          positions++;
+        }
+        for (let i = 0; i < a.length; i++) {
+          num += (b[i]! - a[i]!) ** 2;
+          den += a[i]! ** 2;
+        }
+      }
+      const agreement = agree / positions;
+      const nmse = num / den;
+      console.log(`${label}: CUDA vs CPU top-1 agreement ${(100 * agreement).toFixed(2)} % of ${positions} positions, NMSE ${nmse.toExponential(2)}`);
+      expect(agreement).toBeGreaterThanOrEqual(0.995);
+      expect(nmse).toBeLessThanOrEqual(1e-4);
+    }, LONG);
+  });
+}
+
+parity("tiny-code q8_0", TINY_Q8);
+parity("tiny-code bf16", TINY_BF16);
+
+describe.skipIf(!hasCuda)(`CUDA decoding invariants, tiny-code q8_0${skipNote}`, () => {
+  let m: OpenedModel;
+  beforeAll(() => {
+    m = openModel(TINY_Q8, "cuda");
+  });
+  afterAll(() => m?.native.free());
+
+  it("(b) greedy K = 1..4 is token-identical to K = 0 on all 16 prompts", () => {
+    const session = m.native.createSession({ nCtx: 1024, nDraftMax: 4 });
+    // Per K: tokens, decode seconds (after the prompt), drafted, accepted — for the log.
+    const totals = [0, 1, 2, 3, 4].map(() => ({ tokens: 0, seconds: 0, drafted: 0, accepted: 0 }));
+    const timed = (prompt: number[], k: number) => {
+      const r = generate(session, prompt, greedy(m, k));
+      const t = totals[k]!;
+      t.seconds += r.seconds;
+      t.tokens += r.tokens.length;
+      t.drafted += r.stats.nDrafted;
+      t.accepted += r.stats.nAccepted;
+      return r;
+    };
+    for (const [p, text] of PROMPTS.entries()) {
+      const prompt = m.tokenizer.encode(text, { parseSpecial: true });
+      const plain = timed(prompt, 0);
+      expect(plain.tokens.length, `prompt ${p}`).toBeGreaterThan(0);
+      for (let k = 1; k <= 4; k++) {
+        const spec = timed(prompt, k);
+        expect(spec.tokens, `prompt ${p}, K=${k}`).toEqual(plain.tokens);
+        expect(spec.stats.nAccepted).toBeLessThanOrEqual(spec.stats.nDrafted);
+      }
+    }
+    const lines = totals.map(
+      (t, k) =>
+        `K=${k}: ${(t.tokens / t.seconds).toFixed(0)} tok/s, ${((1e6 * t.seconds) / t.tokens).toFixed(0)} us/token` +
+        (k ? `, accepted ${t.accepted}/${t.drafted}` : ""),
+    );
+    console.log(`CUDA greedy speculative == plain on 16 prompts × ${N_PREDICT} tokens:\n  ${lines.join("\n  ")}`);
+    session.free();
+  }, LONG);
+
+  it("(c) CUDA graphs and the eager path give identical tokens (K = 0 and K = 3)", () => {
+    const graphs = m.native.createSession({ nCtx: 1024, nDraftMax: 3 });
+    process.env.MTP_CUDA_GRAPHS = "0";
+    let eager: NativeSession;
+    try {
+      eager = m.native.createSession({ nCtx: 1024, nDraftMax: 3 });
+    } finally {
+      delete process.env.MTP_CUDA_GRAPHS;
+    }
+    for (const text of PROMPTS.slice(0, 4)) {
+      const prompt = m.tokenizer.encode(text, { parseSpecial: true });
+      for (const k of [0, 3]) {
+        expect(generate(eager, prompt, greedy(m, k)).tokens, `K=${k}`).toEqual(generate(graphs, prompt, greedy(m, k)).tokens);
+      }
+    }
+    graphs.free();
+    eager.free();
+  }, LONG);
+
+  it("(d) rollback: the next logits after keep(n) equal a fresh session's, bitwise, for every cut point", () => {
+    const prompt = m.tokenizer.encode("import os\nimport sys\n\ndef main():\n", { parseSpecial: true });
+    const batch = m.tokenizer.encode("    args = parse(sys.argv)", { parseSpecial: true }).slice(0, 5); // a K = 4 verify batch
+    const probe = batch[batch.length - 1]!;
+    const a = m.native.createSession({ nCtx: 256, nDraftMax: 4 });
+    const b = m.native.createSession({ nCtx: 256 });
+    for (let keep = 1; keep <= batch.length; keep++) {
+      a.reset();
+      a.eval(prompt);
+      a.eval(batch, { logitRows: batch.map((_, i) => i) });
+      a.keep(keep);
+      expect(a.nPast).toBe(prompt.length + keep);
+      const rolled = a.eval([probe]).logits;
+      b.reset();
+      b.eval([...prompt, ...batch.slice(0, keep)]);
+      const fresh = b.eval([probe]).logits;
+      expect(Buffer.from(rolled.buffer).equals(Buffer.from(fresh.buffer)), `keep ${keep}`).toBe(true);
+    }
+    a.free();
+    b.free();
+  });
+
+  it("(d) row invariance: one batch and token-by-token evaluation give bitwise the same logits and h_final", () => {
+    const tokens = m.tokenizer.encode(PROMPTS[1]!, { parseSpecial: true }).slice(0, 40);
+    const all = tokens.map((_, i) => i);
+    const s = m.native.createSession({ nCtx: 128 });
+    const one = s.eval(tokens, { logitRows: all, hidden: true });
+    s.reset();
+    const V = m.description.hparams.nVocab;
+    const E = m.description.hparams.nEmbd;
+    for (const [i, t] of tokens.entries()) {
+      const r = s.eval([t], { hidden: true });
+      expect(Buffer.from(r.logits.buffer).equals(Buffer.from(one.logits.buffer, i * V * 4, V * 4)), `logits row ${i}`).toBe(true);
+      expect(Buffer.from(r.hidden!.buffer).equals(Buffer.from(one.hidden!.buffer, i * E * 4, E * 4)), `hidden row ${i}`).toBe(true);
+    }
+    s.free();
+  });
+});
