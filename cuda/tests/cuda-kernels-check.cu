@@ -14,7 +14,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "../cpu/ggml-quants.h"
@@ -22,6 +24,7 @@
 #include "../src/kernels/argmax.cuh"
 #include "../src/kernels/attention.cuh"
 #include "../src/kernels/conv1d.cuh"
+#include "../src/kernels/embed.cuh"
 #include "../src/kernels/gated-delta-net.cuh"
 #include "../src/kernels/matvec.cuh"
 #include "../src/kernels/rms-norm.cuh"
@@ -188,6 +191,58 @@ void check_rms_norm(std::mt19937& rng) {
         for (int i = 0; i < k; i++) same = same && y[r * k + i] == (x[r * k + i] * scale) * w[i];
     }
     expect(same, "rms_norm bitwise equal to the CPU's formula (double sum of squares)");
+}
+
+// The fused MTP input against the launches it replaces: embed, two rms_norms into the halves of c,
+// then the Q8_0 quantization of c — bitwise.
+void check_mtp_input(std::mt19937& rng) {
+    const int E = 384, V = 50, n = 3;
+    std::uniform_int_distribution<int> q8(-127, 127);
+    std::normal_distribution<float> g(0.0f, 2.0f);
+    std::vector<int8_t> q(static_cast<size_t>(V) * E);
+    std::vector<float> sc(static_cast<size_t>(V) * (E / 32)), h(static_cast<size_t>(n) * E), ew(E), hw(E);
+    for (auto& v : q) v = static_cast<int8_t>(q8(rng));
+    for (auto& v : sc) v = std::fabs(g(rng)) * 0.01f;
+    for (auto& v : h) v = g(rng);
+    for (auto& v : ew) v = g(rng);
+    for (auto& v : hw) v = g(rng);
+    const std::vector<int> tok = {7, 0, 49};
+    DevMatrix table;
+    table.type = 8;
+    table.k = E;
+    table.n = V;
+    table.data = reinterpret_cast<const uint8_t*>(to_device(q));
+    table.scale = to_device(sc);
+    table.row_bytes = E;
+    const int* dtok = to_device(tok);
+    const float *dh = to_device(h), *dew = to_device(ew), *dhw = to_device(hw);
+    auto make = [&](ActView& c) {
+        c.k = 2 * E;
+        CHECK_CUDA(cudaMalloc(&c.f, static_cast<size_t>(n) * 2 * E * sizeof(float)));
+        CHECK_CUDA(cudaMalloc(&c.q, static_cast<size_t>(n) * 2 * E));
+        CHECK_CUDA(cudaMalloc(&c.d, static_cast<size_t>(n) * (2 * E / 32) * sizeof(float)));
+    };
+    ActView fused{}, ref{};
+    make(fused);
+    make(ref);
+    float* x = nullptr;
+    CHECK_CUDA(cudaMalloc(&x, static_cast<size_t>(n) * E * sizeof(float)));
+    CHECK_CUDA(launch_mtp_input(nullptr, table, dtok, dh, dew, dhw, n, 1e-6f, fused, ActFormat::Q8_0));
+    CHECK_CUDA(launch_embed(nullptr, table, dtok, n, x, E));
+    CHECK_CUDA(launch_rms_norm(nullptr, x, E, dew, ref.f, 2 * E, E, n, 1e-6f, ref, ActFormat::F32));
+    CHECK_CUDA(launch_rms_norm(nullptr, dh, E, dhw, ref.f + E, 2 * E, E, n, 1e-6f, ref, ActFormat::F32));
+    CHECK_CUDA(launch_quantize(nullptr, ref, n, ActFormat::Q8_0));
+    auto host = [&](const ActView& c) {
+        std::vector<float> f(static_cast<size_t>(n) * 2 * E), d(static_cast<size_t>(n) * (2 * E / 32));
+        std::vector<int8_t> qq(static_cast<size_t>(n) * 2 * E);
+        CHECK_CUDA(cudaMemcpy(f.data(), c.f, f.size() * sizeof(float), cudaMemcpyDeviceToHost));
+        CHECK_CUDA(cudaMemcpy(qq.data(), c.q, qq.size(), cudaMemcpyDeviceToHost));
+        CHECK_CUDA(cudaMemcpy(d.data(), c.d, d.size() * sizeof(float), cudaMemcpyDeviceToHost));
+        return std::make_tuple(f, qq, d);
+    };
+    const auto a = host(fused), b = host(ref);
+    expect(std::get<0>(a) == std::get<0>(b) && std::get<1>(a) == std::get<1>(b) && std::get<2>(a) == std::get<2>(b),
+           "mtp_input bitwise equal to embed + 2 rms_norm + quantize (Q8_0)");
 }
 
 void check_argmax() {
@@ -482,37 +537,46 @@ void bench_decode_kernels(std::mt19937& rng) {
     const GdnParams gp{4, Hv, D, D, Cc, 1e-6f};
     const NormIn norm_in{y3, E, y2, 1e-6f};
     const RopeParams rp{H, Hkv, D, 16, {11, 11, 10, 0}, 1e7f, 1.0f, 1.0f, 1e-6f};
+    // Each kernel of a decode step timed from a graph for 1, 2 and 4 rows (a verify batch of K = 1
+    // and 3): what a verify row adds, kernel by kernel.
     struct Row {
         const char* name;
         int per_step;  // launches per decode step (8 layers: 6 GDN, 2 attention)
-        float us;
+        std::function<cudaError_t(cudaStream_t, int)> launch;
     };
-    std::vector<Row> rows = {
-        {"rms_norm + quantize (E, the final norm)", 1, graph_time_us([&](cudaStream_t s) { return launch_rms_norm(s, y3, E, y2, aE.f, E, E, 1, 1e-6f, aE, ActFormat::Q8_0); })},
-        {"rms_norm + matvec GDN in (qkv, gate, beta, alpha)", 6, graph_time_us([&](cudaStream_t s) { return launch_matvec_norm(s, gdn_in, 4, norm_in, E, 1); })},
-        {"conv1d_update", 6, graph_time_us([&](cudaStream_t s) { return launch_conv1d_update(s, y0, y1, y2, y3, nullptr, 0, 0, 1, Cc, 4); })},
-        {"gated_delta_net + quantize", 6, graph_time_us([&](cudaStream_t s) { return launch_gated_delta_net(s, gp, y0, y1, y2, y2, y2, y2, y2, state, nullptr, 0, 0, 1, aO.f, aO.q, aO.d); })},
-        {"matvec ssm_out (+ residual)", 6, graph_time_us([&](cudaStream_t s) { return launch_matvec(s, &o_gdn, 1, aO, 1); })},
-        {"rms_norm + matvec attention in (q, k, v)", 2, graph_time_us([&](cudaStream_t s) { return launch_matvec_norm(s, attn_in, 3, norm_in, E, 1); })},
-        {"qk_norm_rope_store", 2, graph_time_us([&](cudaStream_t s) { return launch_qk_norm_rope_store(s, rp, y0, y1, y2, y3, y3, dpos, 0, 1, q16, kc, vc); })},
-        {"gated_attention (301 positions) + quantize", 2, graph_time_us([&](cudaStream_t s) { return launch_gated_attention(s, q16, y0, kc, vc, dpos, 0, 1, H, Hkv, D, n_ctx, scores, aE.f, aE.q, aE.d); })},
-        {"matvec attn_output (+ residual)", 2, graph_time_us([&](cudaStream_t s) { return launch_matvec(s, &o_attn, 1, aE, 1); })},
-        {"rms_norm + matvec gate/up", 8, graph_time_us([&](cudaStream_t s) { return launch_matvec_norm(s, ffn_in, 2, norm_in, E, 1); })},
-        {"swiglu + quantize", 8, graph_time_us([&](cudaStream_t s) { ActView h = a; h.k = F; return launch_swiglu(s, y0, y1, F, 1, h, ActFormat::Q8_0); })},
-        {"matvec ffn_down (+ residual)", 8, graph_time_us([&](cudaStream_t s) { ActView h = a; h.k = F; return launch_matvec(s, &o_down, 1, h, 1); })},
-        {"matvec lm_head", 1, graph_time_us([&](cudaStream_t s) { return launch_matvec(s, &o_head, 1, aE, 1); })},
+    const std::vector<Row> rows = {
+        {"rms_norm + quantize (E, the final norm)", 1, [&](cudaStream_t s, int nr) { return launch_rms_norm(s, y3, E, y2, aE.f, E, E, nr, 1e-6f, aE, ActFormat::Q8_0); }},
+        {"rms_norm + matvec GDN in (qkv, gate, beta, alpha)", 6, [&](cudaStream_t s, int nr) { return launch_matvec_norm(s, gdn_in, 4, norm_in, E, nr); }},
+        {"conv1d_update", 6, [&](cudaStream_t s, int nr) { return launch_conv1d_update(s, y0, y1, y2, y3, nullptr, 0, 0, nr, Cc, 4); }},
+        {"gated_delta_net + quantize", 6, [&](cudaStream_t s, int nr) { return launch_gated_delta_net(s, gp, y0, y1, y2, y2, y2, y2, y2, state, nullptr, 0, 0, nr, aO.f, aO.q, aO.d); }},
+        {"matvec ssm_out (+ residual)", 6, [&](cudaStream_t s, int nr) { return launch_matvec(s, &o_gdn, 1, aO, nr); }},
+        {"rms_norm + matvec attention in (q, k, v)", 2, [&](cudaStream_t s, int nr) { return launch_matvec_norm(s, attn_in, 3, norm_in, E, nr); }},
+        {"qk_norm_rope_store", 2, [&](cudaStream_t s, int nr) { return launch_qk_norm_rope_store(s, rp, y0, y1, y2, y3, y3, dpos, 0, nr, q16, kc, vc); }},
+        {"gated_attention (301 positions) + quantize", 2, [&](cudaStream_t s, int nr) { return launch_gated_attention(s, q16, y0, kc, vc, dpos, 0, nr, H, Hkv, D, n_ctx, scores, aE.f, aE.q, aE.d); }},
+        {"matvec attn_output (+ residual)", 2, [&](cudaStream_t s, int nr) { return launch_matvec(s, &o_attn, 1, aE, nr); }},
+        {"rms_norm + matvec gate/up", 8, [&](cudaStream_t s, int nr) { return launch_matvec_norm(s, ffn_in, 2, norm_in, E, nr); }},
+        {"swiglu + quantize", 8, [&](cudaStream_t s, int nr) { ActView h = a; h.k = F; return launch_swiglu(s, y0, y1, F, nr, h, ActFormat::Q8_0); }},
+        {"matvec ffn_down (+ residual)", 8, [&](cudaStream_t s, int nr) { ActView h = a; h.k = F; return launch_matvec(s, &o_down, 1, h, nr); }},
+        {"matvec lm_head", 1, [&](cudaStream_t s, int nr) { return launch_matvec(s, &o_head, 1, aE, nr); }},
+        {"argmax", 1, [&](cudaStream_t s, int nr) { return launch_argmax(s, y0, V, nr, reinterpret_cast<int*>(y1)); }},
     };
     // How attention's time splits into a fixed part and a per-position part (not in the step total).
     for (int at : {1, 2}) {
         const float us = graph_time_us([&](cudaStream_t s) { return launch_gated_attention(s, q16, y0, kc, vc, dpos + at, 0, 1, H, Hkv, D, n_ctx, scores, aE.f, aE.q, aE.d); });
         std::printf("bench decode gated_attention (%d positions): %.2f us\n", pos[at] + 1, us);
     }
-    float total = 0.0f;
+    const int widths[] = {1, 2, 4};
+    float total[3] = {};
+    std::printf("bench decode %-50s %8s %8s %8s\n", "kernel (us; × launches per step)", "1 row", "2 rows", "4 rows");
     for (const Row& r : rows) {
-        std::printf("bench decode %-42s %6.2f us × %2d\n", r.name, r.us, r.per_step);
-        total += r.us * r.per_step;
+        float us[3];
+        for (int i = 0; i < 3; i++) {
+            us[i] = graph_time_us([&](cudaStream_t s) { return r.launch(s, widths[i]); });
+            total[i] += us[i] * r.per_step;
+        }
+        std::printf("bench decode %-45s × %2d %8.2f %8.2f %8.2f\n", r.name, r.per_step, us[0], us[1], us[2]);
     }
-    std::printf("bench decode step (kernels only, 1 row): %.0f us\n", total);
+    std::printf("bench decode step (kernels only): %.0f us (1 row), %.0f us (2 rows), %.0f us (4 rows)\n", total[0], total[1], total[2]);
 }
 
 }  // namespace
@@ -526,6 +590,7 @@ int main() {
     std::mt19937 rng(1234);
     for (uint32_t type : {0u, 1u, 30u, 8u, 12u, 13u, 14u}) check_matvec(type, 512, 72, rng);
     check_rms_norm(rng);
+    check_mtp_input(rng);
     check_argmax();
     check_gdn(rng);
     check_attention(rng);

@@ -11,7 +11,10 @@
  *
  * Checks: greedy K = 1..6 equals K = 0; end-of-generation inside the accepted window; n_predict cut
  * exactly with no trunk work past it; context full; seeded reproducibility; the sampled joint
- * distribution of the first two tokens matches the exact target distribution for K = 2.
+ * distribution of the first two tokens matches the exact target distribution for K = 2. The greedy
+ * checks run twice: with the composed step, and with the toy's greedy_step (the backend-run step the
+ * CUDA backend has, here composed from the toy's own calls by its contract in speculative.h) — both
+ * must give the plain tokens, the same drafts and the same acceptance.
  */
 #include "../src/runtime/failure.h"
 #include "../src/runtime/speculative.h"
@@ -81,6 +84,40 @@ public:
         states_.resize(tokens_.size());
     }
 
+    int32_t greedy_step_max_draft() const override { return fused_ ? 16 : -1; }
+    // speculative.h's contract, step by step, from the calls above.
+    void greedy_step(GreedyStep& g) override {
+        const int32_t P = trunk_n_past();
+        if (g.mtp && mtp_n_past() != P + 1) throw std::logic_error("toy: greedy_step with the MTP cache out of step");
+        std::vector<float> lg(static_cast<size_t>(V_)), h(4);
+        std::vector<int32_t> batch{g.id_last};
+        if (g.k > 0) batch.push_back(g.draft1);
+        if (g.k > 1) h = mtp_out_.at(static_cast<size_t>(g.h_row));
+        for (int32_t j = 1; j < g.k; j++) {
+            const std::vector<float> h_in = h;
+            mtp_eval(&batch.back(), h_in.data(), 1, lg.data(), h.data());
+            batch.push_back(SamplerChain::argmax(lg.data(), V_));
+        }
+        mtp_truncate(P + 1);
+        std::vector<float> logits(static_cast<size_t>(g.k + 1) * V_), hidden(static_cast<size_t>(g.k + 1) * 4);
+        trunk_eval(batch.data(), g.k + 1, 0, logits.data(), hidden.data());
+        // Until the loop keeps the accepted rows, the trunk still holds the rejected drafts, which
+        // the MTP rows past the accepted ones do not match: check again at the loop's mtp_truncate.
+        checking_ = false;
+        std::vector<std::vector<float>> rows;
+        for (int32_t i = 0; i <= g.k; i++) {
+            g.target[static_cast<size_t>(i)] = SamplerChain::argmax(&logits[static_cast<size_t>(i) * V_], V_);
+            if (i < g.k) g.drafts[static_cast<size_t>(i)] = batch[static_cast<size_t>(i) + 1];
+            if (!g.mtp) continue;
+            mtp_eval(&g.target[static_cast<size_t>(i)], &hidden[static_cast<size_t>(i) * 4], 1, lg.data(), h.data());
+            g.mtp_next[static_cast<size_t>(i)] = SamplerChain::argmax(lg.data(), V_);
+            rows.push_back(h);
+        }
+        if (g.mtp) mtp_out_ = rows;
+        checking_ = true;
+        greedy_steps_++;
+    }
+
     void mtp_eval(const int32_t* tokens, const float* hidden_in, int32_t n, float* logits_last, float* hidden_last) override {
         if (!with_mtp_) throw std::logic_error("toy: no MTP head");
         check_mtp_cache();
@@ -92,6 +129,7 @@ public:
                 logits_of(s, logits_last);
                 for (int32_t v = 0; v < V_; v++) logits_last[v] += noise_ * static_cast<float>(mix(s ^ 0xabcdef, static_cast<uint64_t>(v)) % 100) / 100.0f;
                 encode(s, hidden_last);
+                mtp_out_ = {std::vector<float>(hidden_last, hidden_last + 4)};
             }
         }
         mtp_rows_ += n;
@@ -103,6 +141,7 @@ public:
 
     /* Every MTP entry at a committed position p holds (x_p, state before p) of the trunk. */
     void check_mtp_cache() {
+        if (!checking_) return;
         const size_t n = std::min(mtp_entries_.size(), tokens_.size());
         for (size_t p = 0; p < n; p++) {
             const uint64_t before = p == 0 ? 0 : states_[p - 1];
@@ -114,7 +153,9 @@ public:
     }
 
     int32_t max_position_ = -1;
-    int64_t trunk_rows_ = 0, mtp_rows_ = 0;
+    int64_t trunk_rows_ = 0, mtp_rows_ = 0, greedy_steps_ = 0;
+    bool fused_ = false;  // offer greedy_step
+    bool checking_ = true;
 
 private:
     struct Entry {
@@ -128,7 +169,11 @@ private:
     std::vector<int32_t> tokens_;
     std::vector<uint64_t> states_;
     std::vector<Entry> mtp_entries_;
+    std::vector<std::vector<float>> mtp_out_;  // the MTP output rows greedy_step's h_row indexes
 };
+
+// Whether the greedy checks run the toy's greedy_step (see main).
+static bool toy_fused = false;
 
 struct Run {
     std::vector<int32_t> out;
@@ -136,11 +181,13 @@ struct Run {
     GenerateStats stats;
     int32_t trunk_n_past;
     int32_t max_position;
+    int64_t greedy_steps;
 };
 
 static Run generate(int32_t V, int32_t n_ctx, const std::vector<int32_t>& prompt, GenerateParams gp, float noise = 4.0f,
                     int32_t chunk = 3) {
     ToyBackend be(V, n_ctx, true, noise);
+    be.fused_ = toy_fused;
     SpeculativeDecoder dec(be, gp);
     dec.prompt(prompt.data(), static_cast<int32_t>(prompt.size()));
     Run r;
@@ -151,6 +198,9 @@ static Run generate(int32_t V, int32_t n_ctx, const std::vector<int32_t>& prompt
     r.stats = dec.stats();
     r.trunk_n_past = be.trunk_n_past();
     r.max_position = be.max_position_;
+    r.greedy_steps = be.greedy_steps_;
+    CHECK(r.greedy_steps == (toy_fused && gp.sampler.temperature <= 0.0f ? r.stats.n_steps : 0), "greedy_step used %lld times in %lld steps",
+          static_cast<long long>(r.greedy_steps), static_cast<long long>(r.stats.n_steps));
     return r;
 }
 
@@ -302,10 +352,34 @@ static void test_refusals() {
     std::printf("ok refusals\n");
 }
 
+// The backend-run greedy step drafts, accepts and emits exactly what the composed step does.
+static void test_fused_equals_composed() {
+    for (float noise : {0.5f, 4.0f, 20.0f}) {
+        for (int32_t k = 0; k <= 6; k++) {
+            toy_fused = false;
+            const Run a = generate(64, 4096, {1, 2, 3}, greedy(k, 257), noise);
+            toy_fused = true;
+            const Run b = generate(64, 4096, {1, 2, 3}, greedy(k, 257), noise);
+            CHECK(a.out == b.out && a.stats.n_drafted == b.stats.n_drafted && a.stats.n_accepted == b.stats.n_accepted &&
+                      a.stats.n_steps == b.stats.n_steps,
+                  "k=%d noise %g: greedy_step differs from the composed step (accepted %lld vs %lld)", k, noise,
+                  static_cast<long long>(b.stats.n_accepted), static_cast<long long>(a.stats.n_accepted));
+        }
+    }
+    toy_fused = false;
+    std::printf("ok greedy_step == the composed step (tokens, drafted, accepted, steps), k = 0..6\n");
+}
+
 int main() {
-    test_greedy_equivalence();
-    test_eog_and_budget();
-    test_context_full();
+    for (bool fused : {false, true}) {
+        toy_fused = fused;
+        std::printf("-- greedy steps %s\n", fused ? "run by the backend (greedy_step)" : "composed by the loop");
+        test_greedy_equivalence();
+        test_eog_and_budget();
+        test_context_full();
+    }
+    toy_fused = false;
+    test_fused_equals_composed();
     test_sampling();
     test_refusals();
     if (failures) {

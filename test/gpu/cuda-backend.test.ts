@@ -7,7 +7,9 @@
  *  (b) greedy MTP K = 1..4 is token-identical to K = 0 on CUDA (192 tokens per prompt);
  *  (c) CUDA graphs and the eager path (MTP_CUDA_GRAPHS=0) give identical tokens;
  *  (d) rollback: after keep(n) the next logits equal, bitwise, a fresh session's fed the kept
- *      tokens; one batch and token-by-token evaluation give bitwise the same logits (row invariance).
+ *      tokens; one batch and token-by-token evaluation give bitwise the same logits (row invariance);
+ *  (e) greedy steps run on the device as one graph (greedy_step) give the tokens, drafts and
+ *      acceptance of the loop's composed steps (MTP_CUDA_GREEDY_STEP=0), K = 0..4.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -151,6 +153,36 @@ describe.skipIf(!hasCuda)(`CUDA decoding invariants, tiny-code q8_0${skipNote}`,
     }
     graphs.free();
     eager.free();
+  }, LONG);
+
+  it("(e) the device-run greedy step equals the composed one: tokens, drafted, accepted (K = 0..4)", () => {
+    const fused = m.native.createSession({ nCtx: 1024, nDraftMax: 4 });
+    process.env.MTP_CUDA_GREEDY_STEP = "0";
+    let composed: NativeSession;
+    try {
+      composed = m.native.createSession({ nCtx: 1024, nDraftMax: 4 });
+    } finally {
+      delete process.env.MTP_CUDA_GREEDY_STEP;
+    }
+    const secs = { fused: [0, 0, 0, 0, 0], composed: [0, 0, 0, 0, 0] };
+    let tokens = 0;
+    for (const text of PROMPTS.slice(0, 8)) {
+      const prompt = m.tokenizer.encode(text, { parseSpecial: true });
+      for (let k = 0; k <= 4; k++) {
+        const a = generate(fused, prompt, greedy(m, k));
+        const b = generate(composed, prompt, greedy(m, k));
+        expect(a.tokens, `K=${k}`).toEqual(b.tokens);
+        expect([a.stats.nDrafted, a.stats.nAccepted, a.stats.nSteps], `K=${k}`).toEqual([b.stats.nDrafted, b.stats.nAccepted, b.stats.nSteps]);
+        secs.fused[k]! += a.seconds;
+        secs.composed[k]! += b.seconds;
+        if (k === 0) tokens += a.tokens.length;
+      }
+    }
+    const us = (s: number) => ((1e6 * s) / tokens).toFixed(0);
+    console.log(`greedy_step vs composed steps, 8 prompts × ${N_PREDICT} tokens, µs/token:\n  ` +
+      [0, 1, 2, 3, 4].map((k) => `K=${k}: ${us(secs.fused[k]!)} vs ${us(secs.composed[k]!)}`).join("\n  "));
+    fused.free();
+    composed.free();
   }, LONG);
 
   it("(d) rollback: the next logits after keep(n) equal a fresh session's, bitwise, for every cut point", () => {

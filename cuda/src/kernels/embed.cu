@@ -55,7 +55,48 @@ __global__ void __launch_bounds__(kThreads) embed_kernel(uint32_t type, const ui
     for (int i = threadIdx.x; i < k; i += kThreads) o[i] = dequant_value(type, row, rs, i);
 }
 
+__global__ void __launch_bounds__(kThreads) mtp_input_kernel(uint32_t type, const uint8_t* data, const float* scale,
+                                                              size_t row_bytes, int n_vocab, const int* tokens,
+                                                              const float* h, const float* enorm_w, const float* hnorm_w,
+                                                              float eps, ActView c, ActFormat fmt) {
+    extern __shared__ float row_in[];  // (E) the embedding row or the hidden row
+    __shared__ double scratch[kWarp];
+    const int r = blockIdx.x, half = blockIdx.y, E = c.k / 2, lane = threadIdx.x % kWarp;
+    if (half == 0) {
+        const int tok = tokens[r];
+        const bool ok = tok >= 0 && tok < n_vocab;  // validated on the host; never read out of bounds
+        const uint8_t* row = data + static_cast<size_t>(ok ? tok : 0) * row_bytes;
+        const float* rs = scale ? scale + static_cast<size_t>(ok ? tok : 0) * (E / 32) : nullptr;
+        for (int i = threadIdx.x; i < E; i += kThreads) row_in[i] = ok ? dequant_value(type, row, rs, i) : 0.0f;
+    } else {
+        for (int i = threadIdx.x; i < E; i += kThreads) row_in[i] = h[static_cast<size_t>(r) * E + i];
+    }
+    __syncthreads();
+    // rms_norm_kernel's arithmetic (rms-norm.cu)
+    const float* w = half == 0 ? enorm_w : hnorm_w;
+    double part = 0.0;
+    for (int i = threadIdx.x; i < E; i += kThreads) part += static_cast<double>(row_in[i] * row_in[i]);
+    const double sum = block_sum(part, scratch);
+    const float mean = static_cast<float>(sum / static_cast<double>(E));
+    const float s = 1.0f / sqrtf(mean + eps);
+    const size_t at = static_cast<size_t>(r) * c.k + static_cast<size_t>(half) * E;
+    for (int i = threadIdx.x; i < E; i += kThreads) {
+        const float v = (row_in[i] * s) * w[i];
+        c.f[at + i] = v;
+        if (fmt == ActFormat::Q8_0) quantize_lanes_q8_0(v, c.q + at + i - lane, c.d + (at + i) / 32, lane);
+    }
+}
+
 }  // namespace
+
+cudaError_t launch_mtp_input(cudaStream_t stream, const DevMatrix& table, const int* tokens, const float* h,
+                             const float* enorm_w, const float* hnorm_w, int n_rows, float eps, ActView c, ActFormat fmt) {
+    const int E = c.k / 2;
+    if (n_rows <= 0 || E != table.k || E % kWarp != 0 || fmt == ActFormat::Q8_K) return cudaErrorInvalidValue;
+    mtp_input_kernel<<<dim3(n_rows, 2), kThreads, static_cast<size_t>(E) * sizeof(float), stream>>>(
+        table.type, table.data, table.scale, table.row_bytes, table.n, tokens, h, enorm_w, hnorm_w, eps, c, fmt);
+    return cudaGetLastError();
+}
 
 cudaError_t launch_embed(cudaStream_t stream, const DevMatrix& table, const int* tokens, int n_rows, float* out,
                          int out_stride) {

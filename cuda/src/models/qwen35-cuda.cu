@@ -10,17 +10,21 @@
 // Device state of a session:
 //   ints      (2 + n_ctx) int32: [trunk n_past, MTP n_past, tokens of the batch] — the kernels read
 //             positions and tokens here, so a captured graph is replayed for every step
-//   KV        per attention layer and for the MTP head: K, V (n_ctx, Hkv, D) f16
+//   KV        per attention layer: K, V (n_ctx, Hkv, D) f16; the MTP head's (n_ctx + 1, Hkv, D): a
+//             greedy step computes MTP rows one position past the trunk's (greedy_step, step 3)
 //   conv      (n_gdn, Kc−1, Cc) and ssm (n_gdn, Hv, Dv, Dk) float: the GDN states, zero at reset
 //   snapshots conv (n_gdn, n_snap, Kc−1, Cc), ssm (n_gdn, n_snap, Hv, Dv, Dk): plane t = the state
 //             after token t of the last batch (written when 1 < batch <= n_snap = n_draft_max + 1);
 //             keep(n) copies plane n − 1 of every layer back with one strided copy per state
-//   scratch   the activations of one chunk (8 rows), the attention scores (8, H, n_ctx), logits (8, V)
+//   scratch   the activations of one chunk (8 rows), the attention scores (8, H, n_ctx + 1), logits (8, V)
+//   greedy    the step's argmaxes (2, 8) int32 [verify rows | MTP rows]; the chain's first h' (E)
 //
 // Steps: the batch's tokens and positions go to a pinned buffer, the work is issued to the stream
 // (or a graph captured for this shape is replayed: trunk widths 1..n_snap with a logits tail, MTP
-// widths 1..n_snap + 1), the requested logits and hidden rows come back to pinned buffers, and one
-// stream synchronization ends the step.
+// widths 1..n_snap + 1, greedy steps per k), the requested logits and hidden rows come back to
+// pinned buffers, and one stream synchronization ends the step. A greedy step (greedy_step) keeps
+// everything on the device — drafts feed the verify batch, the verify argmaxes feed the MTP rows —
+// and returns only token ids.
 #include "qwen35-cuda.h"
 
 #include <cuda_runtime.h>
@@ -33,6 +37,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "../kernels/argmax.cuh"
 #include "../kernels/attention.cuh"
 #include "../kernels/conv1d.cuh"
 #include "../kernels/embed.cuh"
@@ -210,6 +215,7 @@ struct CudaSession::Impl {
     uint32_t n_past = 0, mtp_n_past = 0, batch_start = 0, batch_n = 0;
     std::string fault;  // the first CUDA failure; the session refuses work after one
     bool use_graphs, sync_each_launch, capturing = false;
+    bool greedy_steps;  // offer greedy_step (MTP_CUDA_GREEDY_STEP=0: the loop composes greedy steps)
     cudaStream_t stream = nullptr;
     DeviceArena arena;
 
@@ -226,10 +232,14 @@ struct CudaSession::Impl {
     Pinned h_logits, h_hidden, h_hidden_in;
     float* d_hidden_in = nullptr;  // (hidden_in_rows, E) MTP input rows
     size_t hidden_in_rows = 0;
+    int* d_argmax = nullptr;       // (2, kMaxRows) a greedy step's argmaxes: verify rows, MTP rows
+    float* chain_h = nullptr;      // (E) h' of a greedy step's first draft, for the draft chain
+    Pinned h_greedy;               // (3, kMaxRows) int32: drafts d_1 … d_k, then d_argmax
 
     // Chunk scratch, kMaxRows rows each.
     float* x = nullptr;                   // (8, E) residual stream
     Act a, c, attn_o, gdn_o, ffn_h, hf;  // normed input (E), MTP concat (2E), attention out (H·D), GDN out (Hv·Dv), SwiGLU (F), h_final (E)
+    Act mh;                               // (8, E) the MTP head's h' rows (its shared_head_norm output)
     float *qg = nullptr, *kb = nullptr, *vb = nullptr;  // (8, 2HD), (8, Hkv·D), (8, Hkv·D)
     __half* q16 = nullptr;                              // (8, H, D)
     float* scores = nullptr;                            // (8, H, n_ctx)
@@ -237,13 +247,15 @@ struct CudaSession::Impl {
     float *ffn_g = nullptr, *ffn_u = nullptr;  // (8, F)
     float* logits = nullptr;                   // (8, V)
 
-    // Captured steps: (kind 0 = trunk / 1 = MTP, rows, first logits row, hidden wanted).
+    // Captured steps: (kind 0 = trunk / 1 = MTP / 2 = greedy step, rows (k for 2), first logits row
+    // (MTP rows wanted for 2), hidden wanted).
     std::map<std::tuple<int, int, int, bool>, cudaGraphExec_t> graphs;
 
     Impl(const ModelWeights& w_, CudaWeights::Impl& cw_, uint32_t n_ctx_, uint32_t n_draft_max)
         : w(w_), hp(w_.hp), cw(cw_), n_ctx(n_ctx_), n_snap(n_draft_max + 1) {
         sync_each_launch = env_is("MTP_CUDA_SYNC", "1");
         use_graphs = !env_is("MTP_CUDA_GRAPHS", "0") && !sync_each_launch;
+        greedy_steps = !env_is("MTP_CUDA_GREEDY_STEP", "0");
         check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
         const size_t E = hp.n_embd, H = hp.n_head, Hkv = hp.n_head_kv, D = hp.head_dim;
         const size_t Cc = hp.ssm_conv_channels, Kc = hp.ssm_conv_kernel, Hv = hp.ssm_n_value_heads;
@@ -259,8 +271,9 @@ struct CudaSession::Impl {
             }
         }
         if (hp.n_mtp > 0) {
-            mtp_k = arena.alloc<__half>(kv, "cudaMalloc of the MTP KV cache");
-            mtp_v = arena.alloc<__half>(kv, "cudaMalloc of the MTP KV cache");
+            const size_t mtp_kv = (static_cast<size_t>(n_ctx) + 1) * Hkv * D;
+            mtp_k = arena.alloc<__half>(mtp_kv, "cudaMalloc of the MTP KV cache");
+            mtp_v = arena.alloc<__half>(mtp_kv, "cudaMalloc of the MTP KV cache");
         }
         conv_plane = (Kc - 1) * Cc;
         ssm_plane = Hv * Dv * Dk;
@@ -278,11 +291,12 @@ struct CudaSession::Impl {
         gdn_o = act(Hv * Dv);
         ffn_h = act(F);
         hf = act(E);
+        mh = act(E);
         qg = arena.alloc<float>(kMaxRows * 2 * H * D, "cudaMalloc of attention scratch");
         kb = arena.alloc<float>(kMaxRows * Hkv * D, "cudaMalloc of attention scratch");
         vb = arena.alloc<float>(kMaxRows * Hkv * D, "cudaMalloc of attention scratch");
         q16 = arena.alloc<__half>(kMaxRows * H * D, "cudaMalloc of attention scratch");
-        scores = arena.alloc<float>(kMaxRows * H * n_ctx, "cudaMalloc of the attention scores");
+        scores = arena.alloc<float>(kMaxRows * H * (n_ctx + 1), "cudaMalloc of the attention scores");
         qkv = arena.alloc<float>(kMaxRows * Cc, "cudaMalloc of GDN scratch");
         conv_y = arena.alloc<float>(kMaxRows * Cc, "cudaMalloc of GDN scratch");
         z = arena.alloc<float>(kMaxRows * Hv * Dv, "cudaMalloc of GDN scratch");
@@ -291,6 +305,9 @@ struct CudaSession::Impl {
         ffn_g = arena.alloc<float>(kMaxRows * F, "cudaMalloc of FFN scratch");
         ffn_u = arena.alloc<float>(kMaxRows * F, "cudaMalloc of FFN scratch");
         logits = arena.alloc<float>(kMaxRows * V, "cudaMalloc of the logits");
+        d_argmax = arena.alloc<int>(2 * kMaxRows, "cudaMalloc of the greedy step's tokens");
+        chain_h = arena.alloc<float>(E, "cudaMalloc of the draft chain's input");
+        h_greedy.grow(3 * kMaxRows * sizeof(int), "cudaMallocHost of the greedy step's tokens");
         zero_states();
         check(cudaStreamSynchronize(stream), "session setup");
     }
@@ -408,7 +425,7 @@ struct CudaSession::Impl {
         // A Q8_0 attn_output reads its activation quantized by the attention kernel itself.
         const bool fuse = cuda::act_format_for(L[MTP_ROLE_ATTN_OUTPUT].type) == ActFormat::Q8_0;
         launched(cuda::launch_gated_attention(stream, q16, qg, kc, vc, pos_base, row0, n, H, Hkv, D,
-                                              static_cast<int>(n_ctx), scores, attn_o.v.f, fuse ? attn_o.v.q : nullptr,
+                                              static_cast<int>(n_ctx) + 1, scores, attn_o.v.f, fuse ? attn_o.v.q : nullptr,
                                               fuse ? attn_o.v.d : nullptr),
                  "gated_attention");
         attn_o.ready = fuse ? ActFormat::Q8_0 : ActFormat::F32;
@@ -499,42 +516,125 @@ struct CudaSession::Impl {
         }
     }
 
-    // The MTP head (spec §4.2) over n rows (tokens in h_ints, hidden rows in h_hidden_in): logits and
-    // h' of the last row to h_logits / h_hidden.
-    void record_mtp(int n) {
-        const int E = static_cast<int>(hp.n_embd), V = static_cast<int>(hp.n_vocab);
+    // The MTP head (spec §4.2) over n rows: token ids `tok` and hidden rows `hid` (n, E) on the
+    // device, at MTP positions mtp n_past + pos_offset + i. h' into mh and logits into `logits`: of
+    // the last row, or of every row (all_rows; n <= kMaxRows), from mh row 0.
+    void mtp_rows(const int* tok, const float* hid, int n, int pos_offset, bool all_rows) {
+        const int E = static_cast<int>(hp.n_embd);
         const LayerWeights& L = w.layers[hp.n_layer];
         const Tensor& emb = L[MTP_ROLE_NEXTN_EMBED_TOKENS].present ? L[MTP_ROLE_NEXTN_EMBED_TOKENS] : w.token_embd;
         const Tensor& out_norm = L[MTP_ROLE_NEXTN_SHARED_HEAD_NORM].present ? L[MTP_ROLE_NEXTN_SHARED_HEAD_NORM] : w.output_norm;
         const Tensor& head = L[MTP_ROLE_NEXTN_SHARED_HEAD_HEAD].present ? L[MTP_ROLE_NEXTN_SHARED_HEAD_HEAD] : w.lm_head();
+        if (all_rows && n > kMaxRows) fail(MTP_STATUS_INTERNAL, "mtp_rows: %d rows with every row's output", n);
+        for (int r0 = 0; r0 < n; r0 += kMaxRows) {
+            const int nc = std::min(kMaxRows, n - r0);
+            // c = [enorm(embedding) | hnorm(hidden)] (nc, 2E), quantized for eh_proj: one launch,
+            // or (Q8_K activations, whose blocks may straddle the halves) embed + two norms.
+            const ActFormat fmt = cuda::act_format_for(L[MTP_ROLE_NEXTN_EH_PROJ].type);
+            if (fmt != ActFormat::Q8_K) {
+                launched(cuda::launch_mtp_input(stream, cw.mat(emb), tok + r0, hid + static_cast<size_t>(r0) * E,
+                                                cw.vec(L[MTP_ROLE_NEXTN_ENORM]), cw.vec(L[MTP_ROLE_NEXTN_HNORM]), nc, eps(),
+                                                c.v, fmt),
+                         "mtp_input");
+                c.ready = fmt;
+            } else {
+                launched(cuda::launch_embed(stream, cw.mat(emb), tok + r0, nc, x, E), "embed (MTP)");
+                launched(cuda::launch_rms_norm(stream, x, E, cw.vec(L[MTP_ROLE_NEXTN_ENORM]), c.v.f, 2 * E, E, nc, eps(), c.v,
+                                               ActFormat::F32),
+                         "rms_norm (MTP enorm)");
+                launched(cuda::launch_rms_norm(stream, hid + static_cast<size_t>(r0) * E, E, cw.vec(L[MTP_ROLE_NEXTN_HNORM]),
+                                               c.v.f + E, 2 * E, E, nc, eps(), c.v, ActFormat::F32),
+                         "rms_norm (MTP hnorm)");
+                c.ready = ActFormat::F32;
+            }
+            matvecs({out(L[MTP_ROLE_NEXTN_EH_PROJ], x)}, c, nc);
+            attention(L, nc, d_ints + 1, pos_offset + r0, mtp_k, mtp_v);
+            ffn(L, nc);
+            if (r0 + nc == n) {
+                const int first = all_rows ? 0 : nc - 1;
+                norm(x + static_cast<size_t>(first) * E, E, out_norm, mh, nc - first, head.type);
+                matvecs({out(head, logits)}, mh, nc - first);
+            }
+        }
+    }
+
+    // mtp_eval's work: n rows (tokens in h_ints, hidden rows in h_hidden_in); logits and h' of the
+    // last row to h_logits / h_hidden.
+    void record_mtp(int n) {
+        const int E = static_cast<int>(hp.n_embd), V = static_cast<int>(hp.n_vocab);
         check(cudaMemcpyAsync(d_ints, h_ints.p, (2 + n) * sizeof(int), cudaMemcpyHostToDevice, stream), "copy of the step inputs");
         check(cudaMemcpyAsync(d_hidden_in, h_hidden_in.p, static_cast<size_t>(n) * E * sizeof(float), cudaMemcpyHostToDevice, stream),
               "copy of the MTP hidden rows");
-        for (int r0 = 0; r0 < n; r0 += kMaxRows) {
-            const int nc = std::min(kMaxRows, n - r0);
-            // c = [enorm(embedding) | hnorm(hidden)] (nc, 2E); the embedding goes through x.
-            launched(cuda::launch_embed(stream, cw.mat(emb), d_ints + 2 + r0, nc, x, E), "embed (MTP)");
-            launched(cuda::launch_rms_norm(stream, x, E, cw.vec(L[MTP_ROLE_NEXTN_ENORM]), c.v.f, 2 * E, E, nc, eps(), c.v,
-                                           ActFormat::F32),
-                     "rms_norm (MTP enorm)");
-            launched(cuda::launch_rms_norm(stream, d_hidden_in + static_cast<size_t>(r0) * E, E, cw.vec(L[MTP_ROLE_NEXTN_HNORM]),
-                                           c.v.f + E, 2 * E, E, nc, eps(), c.v, ActFormat::F32),
-                     "rms_norm (MTP hnorm)");
-            c.ready = ActFormat::F32;
-            matvecs({out(L[MTP_ROLE_NEXTN_EH_PROJ], x)}, c, nc);
-            attention(L, nc, d_ints + 1, r0, mtp_k, mtp_v);
-            ffn(L, nc);
-            if (r0 + nc == n) {
-                // Only the last row's output is needed: h' feeds the chain, its logits the draft.
-                norm(x + static_cast<size_t>(nc - 1) * E, E, out_norm, hf, 1, head.type);
-                matvecs({out(head, logits)}, hf, 1);
-            }
-        }
+        mtp_rows(d_ints + 2, d_hidden_in, n, 0, false);
         check(cudaMemcpyAsync(h_logits.p, logits, static_cast<size_t>(V) * sizeof(float), cudaMemcpyDeviceToHost, stream),
               "copy of the MTP logits");
-        check(cudaMemcpyAsync(h_hidden.p, hf.v.f, static_cast<size_t>(E) * sizeof(float), cudaMemcpyDeviceToHost, stream),
+        check(cudaMemcpyAsync(h_hidden.p, mh.v.f, static_cast<size_t>(E) * sizeof(float), cudaMemcpyDeviceToHost, stream),
               "copy of the MTP hidden row");
     }
+
+    // greedy_step's work (speculative.h), k drafts: h_ints holds [n_past, mtp n_past, id_last, d_1];
+    // the chain's argmaxes go to the token slots after d_1, so the verify batch reads them in place.
+    void record_greedy(int k, bool with_mtp) {
+        const int V = static_cast<int>(hp.n_vocab);
+        check(cudaMemcpyAsync(d_ints, h_ints.p, 4 * sizeof(int), cudaMemcpyHostToDevice, stream), "copy of the step inputs");
+        for (int j = 1; j < k; j++) {  // 1. d_{j+1} from (d_j, h'_j) at position P + j
+            mtp_rows(d_ints + 2 + j, j == 1 ? chain_h : mh.v.f, 1, j - 1, false);
+            launched(cuda::launch_argmax(stream, logits, V, 1, d_ints + 3 + j), "argmax (draft chain)");
+        }
+        const int rows = k + 1;  // 2. verify [id_last, d_1 … d_k]
+        trunk_chunk(0, rows, rows > 1 && static_cast<uint32_t>(rows) <= n_snap);
+        matvecs({out(w.lm_head(), logits)}, hf, rows);
+        launched(cuda::launch_argmax(stream, logits, V, rows, d_argmax), "argmax (verify)");
+        if (with_mtp) {  // 3. the next step's MTP rows (argmax_i, h_final_i) at P + 1 + i
+            mtp_rows(d_argmax, hf.v.f, rows, 0, true);
+            launched(cuda::launch_argmax(stream, logits, V, rows, d_argmax + kMaxRows), "argmax (MTP rows)");
+        }
+        int* out = static_cast<int*>(h_greedy.p);
+        // d_1 came from the host; d_2 … d_k were drafted here.
+        if (k > 1) check(cudaMemcpyAsync(out + 1, d_ints + 4, (k - 1) * sizeof(int), cudaMemcpyDeviceToHost, stream), "copy of the drafts");
+        check(cudaMemcpyAsync(out + kMaxRows, d_argmax, 2 * kMaxRows * sizeof(int), cudaMemcpyDeviceToHost, stream),
+              "copy of the argmaxes");
+    }
+
+    void greedy(GreedyStep& g) {
+        const int k = g.k;
+        if (k < 0 || k > max_greedy_draft()) fail(MTP_STATUS_INVALID_ARGUMENT, "greedy_step: k = %d, expected 0..%d", k, max_greedy_draft());
+        if (n_past + k + 1 > n_ctx) fail(MTP_STATUS_CONTEXT_FULL, "greedy_step: %d rows at position %u overflow the context of %u", k + 1, n_past, n_ctx);
+        if (g.mtp && (hp.n_mtp == 0 || mtp_n_past != n_past + 1)) {
+            fail(MTP_STATUS_INTERNAL, "greedy_step: the MTP cache holds %u positions, expected %u", mtp_n_past, n_past + 1);
+        }
+        const int V = static_cast<int>(hp.n_vocab);
+        for (const int t : {g.id_last, k > 0 ? g.draft1 : 0}) {
+            if (t < 0 || t >= V) fail(MTP_STATUS_INVALID_ARGUMENT, "greedy_step: token %d outside [0, %d)", t, V);
+        }
+        if (k > 1 && (g.h_row < 0 || g.h_row >= kMaxRows)) fail(MTP_STATUS_INVALID_ARGUMENT, "greedy_step: h_row %d", g.h_row);
+        int* ints = static_cast<int*>(h_ints.p);
+        ints[0] = static_cast<int>(n_past);
+        ints[1] = static_cast<int>(mtp_n_past);
+        ints[2] = g.id_last;
+        ints[3] = k > 0 ? g.draft1 : 0;
+        if (k > 1) {
+            const size_t E = hp.n_embd;
+            check(cudaMemcpyAsync(chain_h, mh.v.f + static_cast<size_t>(g.h_row) * E, E * sizeof(float), cudaMemcpyDeviceToDevice, stream),
+                  "copy of the draft chain's input");
+        }
+        run(true, {2, k, g.mtp ? 1 : 0, false}, [&] { record_greedy(k, g.mtp); });
+        batch_start = n_past;
+        batch_n = static_cast<uint32_t>(k + 1);
+        n_past += static_cast<uint32_t>(k + 1);
+        if (g.mtp) mtp_n_past += static_cast<uint32_t>(k + 1);
+        sync("greedy step");
+        const int* out = static_cast<const int*>(h_greedy.p);
+        if (k > 0) g.drafts[0] = g.draft1;
+        for (int i = 1; i < k; i++) g.drafts[static_cast<size_t>(i)] = out[i];
+        for (int i = 0; i <= k; i++) {
+            g.target[static_cast<size_t>(i)] = out[kMaxRows + i];
+            if (g.mtp) g.mtp_next[static_cast<size_t>(i)] = out[2 * kMaxRows + i];
+        }
+    }
+
+    // Drafts a greedy step serves: its rows are one matvec chunk, and each needs a snapshot plane.
+    int max_greedy_draft() const { return greedy_steps ? static_cast<int>(std::min<uint32_t>(kMaxRows, n_snap)) - 1 : -1; }
 
     // Runs `record` directly, or through the graph captured for `key` (capturing it on first use).
     template <typename Record>
@@ -713,6 +813,13 @@ void CudaSession::mtp_eval(const int32_t* tokens, const float* hidden_in, int32_
         std::memcpy(logits_last, s.h_logits.p, V * sizeof(float));
         std::memcpy(hidden_last, s.h_hidden.p, E * sizeof(float));
     });
+}
+
+int32_t CudaSession::greedy_step_max_draft() const { return impl_->max_greedy_draft(); }
+
+void CudaSession::greedy_step(GreedyStep& g) {
+    Impl& s = *impl_;
+    s.guarded([&] { s.greedy(g); });
 }
 
 void CudaSession::mtp_truncate(int32_t n_pos) {

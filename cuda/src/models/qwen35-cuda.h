@@ -40,7 +40,8 @@ class CudaSession : public DecodeBackend {
 public:
     // Graph replay for decode / verify / draft steps unless MTP_CUDA_GRAPHS=0 is set when the
     // session is created; MTP_CUDA_SYNC=1 runs eagerly and synchronizes after every launch, so an
-    // asynchronous fault is reported with the kernel that caused it.
+    // asynchronous fault is reported with the kernel that caused it; MTP_CUDA_GREEDY_STEP=0 leaves
+    // greedy steps to the decode loop's composed calls (for comparison).
     CudaSession(const ModelWeights& w, CudaWeights& cw, uint32_t n_ctx, uint32_t n_draft_max);
     ~CudaSession() override;
 
@@ -63,6 +64,9 @@ public:
     int32_t mtp_n_past() const override;
     void mtp_eval(const int32_t* tokens, const float* hidden_in, int32_t n, float* logits_last, float* hidden_last) override;
     void mtp_truncate(int32_t n_pos) override;
+    // One graph per k: draft chain, verify, argmaxes and the next step's MTP rows on the device.
+    int32_t greedy_step_max_draft() const override;
+    void greedy_step(GreedyStep& s) override;
 
 private:
     struct Impl;

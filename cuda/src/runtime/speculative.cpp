@@ -16,12 +16,17 @@
 
 namespace mtp {
 
+void DecodeBackend::greedy_step(GreedyStep&) {
+    fail(MTP_STATUS_INTERNAL, "greedy_step: this backend has none (greedy_step_max_draft() < 0)");
+}
+
 SpeculativeDecoder::SpeculativeDecoder(DecodeBackend& backend, const GenerateParams& params)
     : be_(backend), params_(params), chain_(params.sampler), rng_(params.seed) {
     if (params.draft_max < 0) fail(MTP_STATUS_INVALID_ARGUMENT, "draft length: expected >= 0, got %d", params.draft_max);
     if (params.draft_max > 0 && !backend.has_mtp())
         fail(MTP_STATUS_UNSUPPORTED, "draft length %d: the model has no MTP head (speculative decoding needs one)", params.draft_max);
     pending_h_.assign(static_cast<size_t>(backend.n_embd()), 0.0f);
+    fused_ = chain_.greedy() && backend.greedy_step_max_draft() >= params.draft_max;
 }
 
 bool SpeculativeDecoder::is_eog(int32_t t) const {
@@ -49,6 +54,20 @@ void SpeculativeDecoder::prompt(const int32_t* tokens, int32_t n) {
     }
     id_last_ = tokens[n - 1];
     prompted_ = true;
+    if (fused_ && mtp) {
+        // The fused step expects the MTP cache up to id_last's position and d_1 drafted: run the
+        // catch-up batch the first composed step would run.
+        catchup_tokens_.push_back(id_last_);
+        catchup_hidden_.insert(catchup_hidden_.end(), pending_h_.begin(), pending_h_.end());
+        mtp_logits_.resize(static_cast<size_t>(be_.n_vocab()));
+        mtp_hidden_.resize(E);
+        be_.mtp_eval(catchup_tokens_.data(), catchup_hidden_.data(), static_cast<int32_t>(catchup_tokens_.size()),
+                     mtp_logits_.data(), mtp_hidden_.data());
+        catchup_tokens_.clear();
+        catchup_hidden_.clear();
+        draft1_ = SamplerChain::argmax(mtp_logits_.data(), be_.n_vocab());
+        h_row_ = 0;
+    }
 }
 
 int32_t SpeculativeDecoder::next(int32_t* out, int32_t capacity) {
@@ -76,6 +95,50 @@ void SpeculativeDecoder::step() {
     }
     // Never verify past the context or draft tokens the budget could not emit.
     const int32_t k = static_cast<int32_t>(std::max<int64_t>(0, std::min<int64_t>({params_.draft_max, n_ctx - 1 - P, remaining - 1})));
+    const bool mtp = params_.draft_max > 0;
+    const size_t E = static_cast<size_t>(be_.n_embd());
+    AcceptResult acc = fused_ ? fused_draft_and_verify(k) : draft_and_verify(k);
+    stats_.n_steps++;
+    stats_.n_drafted += k;
+    stats_.n_accepted += acc.n_accepted;
+
+    // ---- commit: cut at an end-of-generation token or the budget, keep the matching trunk rows
+    size_t cut = acc.tokens.size();
+    for (size_t j = 0; j < acc.tokens.size(); j++) {
+        if (is_eog(acc.tokens[j]) || static_cast<int64_t>(j) + 1 >= remaining) {
+            cut = j + 1;
+            break;
+        }
+    }
+    const int32_t keep = std::min<int32_t>(acc.n_accepted, static_cast<int32_t>(cut) - 1) + 1;
+    be_.trunk_keep(keep);
+    if (fused_ && mtp) {
+        // MTP rows 0 … keep − 1 of the step are the committed positions P+1 … P+keep; the next d_1
+        // and its h' are row keep − 1's.
+        be_.mtp_truncate(P + keep + 1);
+        draft1_ = greedy_.mtp_next[static_cast<size_t>(keep - 1)];
+        h_row_ = keep - 1;
+    } else if (mtp) {
+        // committed drafts d_1 … d_{keep−1} (= the first emitted tokens) at P+1 …: their MTP rows
+        // take h_final of the row before
+        for (int32_t i = 1; i < keep; i++) {
+            catchup_tokens_.push_back(acc.tokens[static_cast<size_t>(i - 1)]);
+            catchup_hidden_.insert(catchup_hidden_.end(), hidden_.begin() + static_cast<std::ptrdiff_t>((i - 1) * E),
+                                   hidden_.begin() + static_cast<std::ptrdiff_t>(i * E));
+        }
+        pending_h_.assign(hidden_.begin() + static_cast<std::ptrdiff_t>((keep - 1) * E), hidden_.begin() + static_cast<std::ptrdiff_t>(keep * E));
+    }
+    for (size_t j = 0; j < cut; j++) {
+        ready_.push_back(acc.tokens[j]);
+        stats_.n_generated++;
+    }
+    id_last_ = acc.tokens[cut - 1];
+    if (is_eog(id_last_)) stop_ = StopReason::EndOfGeneration;
+    else if (params_.n_predict >= 0 && stats_.n_generated >= params_.n_predict) stop_ = StopReason::Budget;
+}
+
+AcceptResult SpeculativeDecoder::draft_and_verify(int32_t k) {
+    const int32_t P = be_.trunk_n_past();
     const bool mtp = params_.draft_max > 0;
     const size_t V = static_cast<size_t>(be_.n_vocab());
     const size_t E = static_cast<size_t>(be_.n_embd());
@@ -113,41 +176,32 @@ void SpeculativeDecoder::step() {
     logits_.resize(static_cast<size_t>(k + 1) * V);
     if (mtp) hidden_.resize(static_cast<size_t>(k + 1) * E);
     be_.trunk_eval(batch.data(), k + 1, 0, logits_.data(), mtp ? hidden_.data() : nullptr);
-    stats_.n_steps++;
     std::vector<Distribution> p;
     p.reserve(static_cast<size_t>(k + 1));
     for (int32_t i = 0; i <= k; i++) p.push_back(chain_.distribution(&logits_[static_cast<size_t>(i) * V], static_cast<int32_t>(V)));
     const std::vector<int32_t> drafts(batch.begin() + 1, batch.end());
-    AcceptResult acc = speculative_accept(p, q, drafts, rng_);
-    stats_.n_drafted += k;
-    stats_.n_accepted += acc.n_accepted;
+    return speculative_accept(p, q, drafts, rng_);
+}
 
-    // ---- commit: cut at an end-of-generation token or the budget, keep the matching trunk rows
-    size_t cut = acc.tokens.size();
-    for (size_t j = 0; j < acc.tokens.size(); j++) {
-        if (is_eog(acc.tokens[j]) || static_cast<int64_t>(j) + 1 >= remaining) {
-            cut = j + 1;
-            break;
-        }
+AcceptResult SpeculativeDecoder::fused_draft_and_verify(int32_t k) {
+    GreedyStep& g = greedy_;
+    g.id_last = id_last_;
+    g.draft1 = draft1_;
+    g.h_row = h_row_;
+    g.k = k;
+    g.mtp = params_.draft_max > 0;
+    g.drafts.resize(static_cast<size_t>(k));
+    g.target.resize(static_cast<size_t>(k) + 1);
+    g.mtp_next.resize(static_cast<size_t>(k) + 1);
+    be_.greedy_step(g);
+    // Greedy acceptance: drafts while they equal the target's argmax, then the target's token.
+    AcceptResult acc{0, {}};
+    while (acc.n_accepted < k && g.target[static_cast<size_t>(acc.n_accepted)] == g.drafts[static_cast<size_t>(acc.n_accepted)]) {
+        acc.tokens.push_back(g.drafts[static_cast<size_t>(acc.n_accepted)]);
+        acc.n_accepted++;
     }
-    const int32_t keep = std::min<int32_t>(acc.n_accepted, static_cast<int32_t>(cut) - 1) + 1;
-    be_.trunk_keep(keep);
-    if (mtp) {
-        // committed drafts d_1 … d_{keep−1} at P+1 …: their MTP rows take h_final of the row before
-        for (int32_t i = 1; i < keep; i++) {
-            catchup_tokens_.push_back(batch[static_cast<size_t>(i)]);
-            catchup_hidden_.insert(catchup_hidden_.end(), hidden_.begin() + static_cast<std::ptrdiff_t>((i - 1) * E),
-                                   hidden_.begin() + static_cast<std::ptrdiff_t>(i * E));
-        }
-        pending_h_.assign(hidden_.begin() + static_cast<std::ptrdiff_t>((keep - 1) * E), hidden_.begin() + static_cast<std::ptrdiff_t>(keep * E));
-    }
-    for (size_t j = 0; j < cut; j++) {
-        ready_.push_back(acc.tokens[j]);
-        stats_.n_generated++;
-    }
-    id_last_ = acc.tokens[cut - 1];
-    if (is_eog(id_last_)) stop_ = StopReason::EndOfGeneration;
-    else if (params_.n_predict >= 0 && stats_.n_generated >= params_.n_predict) stop_ = StopReason::Budget;
+    acc.tokens.push_back(g.target[static_cast<size_t>(acc.n_accepted)]);
+    return acc;
 }
 
 } // namespace mtp

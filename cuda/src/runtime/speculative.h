@@ -8,7 +8,15 @@
  *     drafts the next step (llama.cpp runs a separate "process" batch), so a step costs one MTP
  *     batch + K−1 single-row MTP evals + one trunk batch.
  *
- * Invariants (checked by cuda/tests/speculative-test.cpp on a toy backend):
+ * A backend may also run a whole greedy step itself (DecodeBackend::greedy_step: the CUDA backend
+ * replays one graph per step, so a step costs one host round trip and no logits leave the device).
+ * That step computes the next step's MTP rows right after verification, for every verified row:
+ * in greedy decoding the token at position P+i+1 is the target's argmax of row i whenever rows
+ * 0 … i are kept, so the MTP inputs (argmax_i, h_final_i) are known before acceptance is; the rows
+ * past the accepted ones are dropped (mtp_truncate). Drafts, acceptance and output are those of the
+ * composed loop.
+ *
+ * Invariants (checked by cuda/tests/speculative-test.cpp on a toy backend, for both kinds of step):
  *   - greedy output is token-identical to K = 0;
  *   - the MTP cache entry at position p was computed from (x_p, h_final(p−1)) of the trunk for every
  *     committed p (h_final(−1) = 0), entries written while drafting are dropped before they matter;
@@ -25,6 +33,20 @@
 #include "sampling.h"
 
 namespace mtp {
+
+/* One greedy step run by the backend (DecodeBackend::greedy_step). */
+struct GreedyStep {
+    /* in */
+    int32_t id_last = 0; /* the token at trunk_n_past() */
+    int32_t draft1 = 0;  /* k >= 1: d_1, the MTP head's argmax for the position after id_last */
+    int32_t h_row = 0;   /* k >= 2: which of the MTP output rows is d_1's h' (see greedy_step) */
+    int32_t k = 0;       /* drafts to verify, 0 … greedy_step_max_draft() */
+    bool mtp = false;    /* compute the next step's MTP rows */
+    /* out */
+    std::vector<int32_t> drafts;   /* (k) d_1 … d_k */
+    std::vector<int32_t> target;   /* (k + 1) the trunk's argmax of verify row i */
+    std::vector<int32_t> mtp_next; /* (k + 1) with mtp: the MTP head's argmax of MTP row i */
+};
 
 /* What a backend provides to the decode loop. Logits and hidden rows are host float arrays. */
 class DecodeBackend {
@@ -54,6 +76,21 @@ public:
                           float* hidden_last) = 0;
     /* Drops MTP cache entries at positions ≥ n_pos. */
     virtual void mtp_truncate(int32_t n_pos) = 0;
+
+    /* The largest k greedy_step serves; −1 when the backend has no greedy_step (the default). */
+    virtual int32_t greedy_step_max_draft() const { return -1; }
+    /*
+     * One greedy step, P = trunk_n_past(). With s.mtp the MTP cache must hold positions ≤ P
+     * (mtp_n_past() == P + 1) and s.draft1 / s.h_row name the first draft and its h': the MTP output
+     * rows are, after mtp_eval, its last row as row 0, and after greedy_step, its MTP row i as row i.
+     *   1. chain: d_{j+1} = argmax MTP(d_j, h'_j) at position P + j for j = 1 … k − 1 (h'_1 = row h_row,
+     *      h'_{j+1} the output of row j); those cache entries are scratch;
+     *   2. verify [id_last, d_1 … d_k] at P … P + k as trunk_eval does (trunk_keep rolls back into it);
+     *      target[i] = argmax of row i's logits;
+     *   3. with s.mtp: MTP rows (target[i], h_final(row i)) at positions P + 1 + i, i = 0 … k;
+     *      mtp_next[i] = argmax of row i, whose h' becomes output row i; mtp_n_past() = P + k + 2.
+     */
+    virtual void greedy_step(GreedyStep& s);
 };
 
 struct GenerateParams {
@@ -85,6 +122,9 @@ public:
 
 private:
     void step();
+    /* Draft k tokens and verify them: the composed calls, or the backend's greedy_step (fused_). */
+    AcceptResult draft_and_verify(int32_t k);
+    AcceptResult fused_draft_and_verify(int32_t k);
     bool is_eog(int32_t t) const;
 
     DecodeBackend& be_;
@@ -103,6 +143,11 @@ private:
     std::vector<float> catchup_hidden_;
 
     std::vector<float> logits_, hidden_, mtp_logits_, mtp_hidden_;
+
+    /* Greedy steps through DecodeBackend::greedy_step: the next step's first draft and its h' row. */
+    bool fused_ = false;
+    GreedyStep greedy_;
+    int32_t draft1_ = 0, h_row_ = 0;
 };
 
 } // namespace mtp
