@@ -8,7 +8,8 @@
 // Plain speed: llama-bench pp512 / tg128 (-ngl 99, -r 5) next to `mtp-cli bench -p 512 -n 128 -r 5`
 // on its built-in prompt set. Speculative speed: both engines decode the same prompt greedily
 // (the peer: llama-speculative-simple --spec-type draft-mtp --spec-draft-n-max K, its "decoded"
-// speed; mtp-cli: bench --prompt-file with that prompt, end-of-generation ignored), n-spec tokens.
+// speed, --ignore-eos; mtp-cli: bench --prompt-file with that prompt, end-of-generation ignored),
+// n-spec tokens each, so both decode the same length.
 // Prints Markdown; --json writes every figure.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -56,7 +57,7 @@ const peer = {
   spec: [],
 };
 for (const k of ks) {
-  const r = run(join(BIN, "llama-speculative-simple"), ["-m", model, "-p", PROMPT, "-n", String(nSpec), "--temp", "0", "-ngl", "99", "--spec-type", "draft-mtp", "--spec-draft-n-max", String(k)]);
+  const r = run(join(BIN, "llama-speculative-simple"), ["-m", model, "-p", PROMPT, "-n", String(nSpec), "--temp", "0", "-ngl", "99", "--spec-type", "draft-mtp", "--spec-draft-n-max", String(k), "--ignore-eos"]);
   const out = r.stdout + r.stderr;
   const num = (re) => Number(re.exec(out)?.[1] ?? NaN);
   peer.spec.push({
@@ -102,7 +103,7 @@ const lines = [
   ...ks.map((k, i) => {
     const o = ours.spec[i];
     const p = peer.spec[i];
-    return `| greedy MTP k=${k}, ${nSpec} tok | ${f(o.tps)} (${pct(o.accepted, o.drafted)}) | ${f(p.tps)} (${pct(p.accepted, p.drafted)}) | ${f(o.tps / p.tps, 2)}× |`;
+    return `| greedy MTP k=${k}, ${nSpec} tok (peer: ${p.decoded}) | ${f(o.tps)} (${pct(o.accepted, o.drafted)}) | ${f(p.tps)} (${pct(p.accepted, p.drafted)}) | ${f(o.tps / p.tps, 2)}× |`;
   }),
   "",
   `Best K: mtp-cli k=${best(ours.spec).k} ${f(best(ours.spec).tps)} tok/s = ${f(best(ours.spec).tps / ours.tgSpecPrompt, 2)}× its own plain decode ` +

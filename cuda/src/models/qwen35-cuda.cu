@@ -389,14 +389,17 @@ struct CudaSession::Impl {
         }
     }
 
-    // matvecs on RMSNorm(x; weight) of the residual stream's n rows: one launch that normalizes in
-    // shared memory where the matvec supports it (all outputs of one type), else norm + matvecs.
+    // matvecs on RMSNorm(x; weight) of the residual stream's n rows: for one row, one launch that
+    // normalizes in shared memory where the matvec supports it (all outputs of one type), else norm
+    // + matvecs. Every block of the fused launch normalizes all rows itself, which costs more than
+    // the separate norm launch from two rows on (cuda-kernels-check's per-width bench); both compute
+    // the same bits.
     void normed_matvecs(const Tensor& weight, std::initializer_list<MatvecOut> outs, int n) {
         const int E = static_cast<int>(hp.n_embd);
         const uint32_t type = outs.begin()->w->type;
         bool one_type = true;
         for (const MatvecOut& o : outs) one_type = one_type && o.w->type == type;
-        if (one_type && cuda::matvec_norm_supported(type, E)) {
+        if (n == 1 && one_type && cuda::matvec_norm_supported(type, E)) {
             const cuda::NormIn in{x, E, cw.vec(weight), eps()};
             launched(cuda::launch_matvec_norm(stream, outs.begin(), static_cast<int>(outs.size()), in, E, n), "matvec (with rms_norm)");
             return;
