@@ -38,7 +38,7 @@ extern "C" {
 #endif
 
 /* Bumped on every incompatible change of this header; the TS side refuses any other value. */
-#define MTP_ABI_VERSION 2u
+#define MTP_ABI_VERSION 3u
 
 typedef enum mtp_status {
     MTP_STATUS_OK = 0,
@@ -234,6 +234,12 @@ MTP_API uint32_t mtp_abi_get_layout(uint32_t struct_id, uint64_t* out, uint32_t 
 
 /* Backends compiled into this library, as a bit set of (1 << mtp_backend). */
 MTP_API uint32_t mtp_abi_get_backends(void);
+
+/*
+ * The current CUDA device's free and total memory in bytes (cudaMemGetInfo), to see what a model
+ * and its sessions really take there. MTP_STATUS_UNSUPPORTED without the CUDA backend or a device.
+ */
+MTP_API mtp_status mtp_abi_get_device_memory(uint64_t* free_bytes, uint64_t* total_bytes, mtp_error* err);
 
 /*
  * Dequantizes `n_elements` values of ggml type `type` from `src` (n_src_bytes long, exactly the

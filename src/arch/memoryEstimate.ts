@@ -1,15 +1,23 @@
 /**
- * Memory a session needs beyond the weights: the F16 KV cache of every full-attention layer (trunk
- * and MTP block) and the F32 Gated DeltaNet state (conv window + recurrent matrix) of every GDN
- * layer, times the snapshot planes speculative verification keeps for rollback
- * (../shared/docs/qwen35-mtp-spec.md §3.7, §5.6: n_max + 1 planes). Compute scratch is not included.
+ * What a model and one session take on the GPU, as the CUDA backend allocates them
+ * (cuda/src/models/qwen35-cuda.cu: CudaWeights, CudaSession; test/gpu checks the total against the
+ * device's free memory before and after):
+ *  - weights as uploaded: Q8_0 matrices repacked into int8 values + a float scale per 32 (36 bytes
+ *    per block instead of the file's 34), every other tensor as in the file;
+ *  - the F16 KV cache of every full-attention layer for the context, and of the MTP block for one
+ *    position more (a greedy step computes MTP rows one position past the trunk's), whatever K is;
+ *  - the F32 Gated DeltaNet state (conv window + recurrent matrix) of every GDN layer: the live state
+ *    and n_max + 1 snapshot planes for rollback (../shared/docs/qwen35-mtp-spec.md §3.7, §5.6);
+ *  - scratch for one chunk of 8 rows (activations, attention scores over the context, logits) and the
+ *    MTP input rows of a prompt as long as the context.
+ * The CPU backend keeps the weights memory-mapped and fewer state planes (docs/native-engine.md).
  */
 import type { ModelDescription } from "./ModelDescription.js";
 
 export interface MemoryEstimateOptions {
   /** Context length in tokens. */
   ctx: number;
-  /** Draft length K the session is sized for (0 = no speculation, no snapshot planes). */
+  /** Draft length K the session is sized for (0 = no speculation). */
   draftMax: number;
 }
 
@@ -19,34 +27,55 @@ export interface MemoryEstimate {
   weightBytes: number;
   kvCacheBytes: number;
   gdnStateBytes: number;
+  scratchBytes: number;
   totalBytes: number;
   notes: string[];
 }
 
 const KV_BYTES_PER_ELEM = 2; // F16, like llama.cpp's default cache type
-const STATE_BYTES_PER_ELEM = 4; // F32
+const F32 = 4;
+const GGML_TYPE_Q8_0 = 8;
+/** Activation rows per chunk (kMaxRows in cuda/src/kernels/matvec.cuh). */
+const CHUNK_ROWS = 8;
 
 export function estimateMemory(desc: ModelDescription, opts: MemoryEstimateOptions): MemoryEstimate {
   const hp = desc.hparams;
-  const weightBytes = desc.manifest.reduce((s, t) => s + t.nBytes, 0);
-  const nAttn = desc.layerKinds.filter((k) => k === "attention").length + (desc.mtp && opts.draftMax > 0 ? hp.nMtp : 0);
+  const weightBytes = desc.manifest.reduce((s, t) => s + (t.type === GGML_TYPE_Q8_0 ? (t.nBytes / 34) * 36 : t.nBytes), 0);
+  const nAttn = desc.layerKinds.filter((k) => k === "attention").length;
+  const nMtp = desc.mtp ? hp.nMtp : 0;
   const nGdn = desc.layerKinds.filter((k) => k === "gdn").length;
-  const kvCacheBytes = nAttn * opts.ctx * 2 * hp.nHeadKv * hp.headDim * KV_BYTES_PER_ELEM;
+  const kvRow = 2 * hp.nHeadKv * hp.headDim * KV_BYTES_PER_ELEM; // K and V of one position
+  const kvCacheBytes = nAttn * opts.ctx * kvRow + nMtp * (opts.ctx + 1) * kvRow;
   const g = hp.gdn;
   const perLayerState = (g.convKernel - 1) * g.convChannels + g.keyHeadDim * g.valueHeadDim * g.nValueHeads;
-  const planes = 1 + opts.draftMax;
-  const gdnStateBytes = nGdn * perLayerState * STATE_BYTES_PER_ELEM * planes;
+  const planes = 2 + opts.draftMax;
+  const gdnStateBytes = nGdn * perLayerState * F32 * planes;
+
+  const E = hp.nEmbd;
+  const HD = hp.nHead * hp.headDim;
+  const kvD = hp.nHeadKv * hp.headDim;
+  const vD = g.nValueHeads * g.valueHeadDim;
+  // an activation buffer: floats, their int8 copy and a scale per 32
+  const act = (k: number) => CHUNK_ROWS * (k * F32 + k + (Math.floor(k / 32) + 1) * F32);
+  const rows = (k: number) => CHUNK_ROWS * k * F32;
+  const scratchBytes =
+    rows(E) + [E, 2 * E, HD, vD, hp.nFf, E, E].reduce((s, k) => s + act(k), 0) +
+    rows(2 * HD) + 2 * rows(kvD) + CHUNK_ROWS * HD * 2 + rows(hp.nHead * (opts.ctx + 1)) +
+    2 * rows(g.convChannels) + rows(vD) + 2 * rows(g.nValueHeads) + 2 * rows(hp.nFf) + rows(hp.nVocab) +
+    (2 + opts.ctx) * 4 + (desc.mtp ? opts.ctx * E * F32 : 0);
   return {
     ctx: opts.ctx,
     draftMax: opts.draftMax,
     weightBytes,
     kvCacheBytes,
     gdnStateBytes,
-    totalBytes: weightBytes + kvCacheBytes + gdnStateBytes,
+    scratchBytes,
+    totalBytes: weightBytes + kvCacheBytes + gdnStateBytes + scratchBytes,
     notes: [
-      `KV cache F16 for ${nAttn} attention layer(s)${desc.mtp && opts.draftMax > 0 ? " incl. the MTP block" : ""}`,
-      `GDN state F32 for ${nGdn} layer(s) × ${planes} plane(s) (1 + draft length ${opts.draftMax} for rollback)`,
-      "compute scratch not included",
+      "as the CUDA backend allocates it (Q8_0 matrices repacked: 36 bytes per 32 values)",
+      `KV cache F16 for ${nAttn} attention layer(s)${nMtp ? ` and the MTP block (ctx + 1 positions)` : ""}`,
+      `GDN state F32 for ${nGdn} layer(s) × ${planes} plane(s) (the state + 1 + draft length ${opts.draftMax} snapshots)`,
+      "scratch: one chunk of 8 rows, attention scores over the context, logits, a context-long prompt's MTP input",
     ],
   };
 }

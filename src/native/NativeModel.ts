@@ -38,6 +38,15 @@ export function checkStatus(what: string, status: number, err: MtpErrorStruct): 
   throw new NativeError(`${what}: ${name}: ${err.message || "(no message)"}`, status);
 }
 
+/** The CUDA device's free and total memory in bytes (cudaMemGetInfo); throws without CUDA. */
+export function deviceMemory(lib: NativeLibrary = loadNativeLibrary()): { free: number; total: number } {
+  const err = newMtpError();
+  const free: [number | bigint] = [0];
+  const total: [number | bigint] = [0];
+  checkStatus("mtp_abi_get_device_memory", lib.fn.mtp_abi_get_device_memory(free, total, err), err);
+  return { free: Number(free[0]), total: Number(total[0]) };
+}
+
 export interface SessionOptions {
   /** KV cache capacity in positions. */
   nCtx: number;

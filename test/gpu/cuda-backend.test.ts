@@ -8,16 +8,19 @@
  *  (c) CUDA graphs and the eager path (MTP_CUDA_GRAPHS=0) give identical tokens;
  *  (d) rollback: after keep(n) the next logits equal, bitwise, a fresh session's fed the kept
  *      tokens; one batch and token-by-token evaluation give bitwise the same logits (row invariance);
- *  (e) greedy steps run on the device as one graph (greedy_step) give the tokens, drafts and
- *      acceptance of the loop's composed steps (MTP_CUDA_GREEDY_STEP=0), K = 0..4.
+ *  (e) greedy steps run on the device as one graph (greedy_step) give the tokens, drafted and
+ *      acceptance of the loop's composed steps (MTP_CUDA_GREEDY_STEP=0), K = 0..4;
+ *  (f) inspect-gguf's memory estimate is within 10 % of what a model and a session really take on
+ *      the device (its free memory before and after, cudaMemGetInfo).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { estimateMemory } from "../../src/arch/memoryEstimate.js";
 import { openModel, type OpenedModel } from "../../src/engine/openModel.js";
 import { MtpBackend } from "../../src/native/abi.js";
 import { loadNativeLibrary } from "../../src/native/loadNativeLibrary.js";
-import type { GenerateOptions, NativeSession } from "../../src/native/NativeModel.js";
+import { deviceMemory, type GenerateOptions, type NativeSession } from "../../src/native/NativeModel.js";
 import { FIXTURES, TINY_BF16, TINY_Q8 } from "../helpers/fixtures.js";
 
 const hasCuda = (loadNativeLibrary().backends & (1 << MtpBackend.CUDA)) !== 0;
@@ -222,4 +225,28 @@ describe.skipIf(!hasCuda)(`CUDA decoding invariants, tiny-code q8_0${skipNote}`,
     }
     s.free();
   });
+});
+
+describe.skipIf(!hasCuda)(`CUDA memory, tiny-code q8_0${skipNote}`, () => {
+  it("(f) the memory estimate is within 10 % of what a model and a session take on the device", () => {
+    const ctx = 4096;
+    const k = 3;
+    // The earlier tests of this file loaded the kernels' module and freed their models.
+    const before = deviceMemory().free;
+    const m = openModel(TINY_Q8, "cuda");
+    const s = m.native.createSession({ nCtx: ctx, nDraftMax: k });
+    // A prompt that nearly fills the context, so the MTP input rows take what the estimate counts.
+    const unit = m.tokenizer.encode(PROMPTS.join("\n"), { parseSpecial: true });
+    const prompt: number[] = [];
+    while (prompt.length < ctx - 200) prompt.push(...unit);
+    generate(s, prompt.slice(0, ctx - 200), { ...greedy(m, k), nPredict: 64 });
+    const used = before - deviceMemory().free;
+    const est = estimateMemory(m.description, { ctx, draftMax: k });
+    const mib = (b: number) => (b / 2 ** 20).toFixed(1);
+    console.log(`device memory: model + session took ${mib(used)} MiB; estimate ${mib(est.totalBytes)} MiB ` +
+      `(weights ${mib(est.weightBytes)}, KV ${mib(est.kvCacheBytes)}, GDN ${mib(est.gdnStateBytes)}, scratch ${mib(est.scratchBytes)})`);
+    expect(Math.abs(est.totalBytes - used) / used).toBeLessThanOrEqual(0.1);
+    s.free();
+    m.native.free();
+  }, LONG);
 });

@@ -7,10 +7,10 @@ import type { ModelDescription } from "../../src/arch/ModelDescription.js";
 import { describeModel } from "../../src/arch/describeModel.js";
 import { NativeError } from "../../src/errors.js";
 import { parseGguf } from "../../src/gguf/parseGguf.js";
-import { MtpStatus } from "../../src/native/abi.js";
-import { NATIVE_BUILD_COMMAND, openNativeLibrary } from "../../src/native/loadNativeLibrary.js";
+import { MtpBackend, MtpStatus } from "../../src/native/abi.js";
+import { loadNativeLibrary, NATIVE_BUILD_COMMAND, openNativeLibrary } from "../../src/native/loadNativeLibrary.js";
 import { TINY_Q8, tempDir } from "../helpers/fixtures.js";
-import { NativeModel } from "../../src/native/NativeModel.js";
+import { deviceMemory, NativeModel } from "../../src/native/NativeModel.js";
 
 const PATH = TINY_Q8;
 const desc = describeModel(parseGguf(PATH));
@@ -97,6 +97,16 @@ describe("bad input at load", () => {
   it("a missing or unloadable library names the build command", () => {
     expect(() => openNativeLibrary(join(dir, "libmtp.so"))).toThrow(new RegExp(`not found — build it with \`${NATIVE_BUILD_COMMAND}\``));
     expect(() => openNativeLibrary(PATH)).toThrow(/cannot be loaded .* rebuild it with `npm run build:native`/);
+  });
+
+  it("the device's memory: numbers where CUDA is usable, else an UNSUPPORTED error saying why", () => {
+    if ((loadNativeLibrary().backends & (1 << MtpBackend.CUDA)) !== 0) {
+      const m = deviceMemory();
+      expect(m.total).toBeGreaterThan(0);
+      expect(m.free).toBeLessThanOrEqual(m.total);
+    } else {
+      expect(() => deviceMemory()).toThrow(/mtp_abi_get_device_memory: UNSUPPORTED: device memory: (no NVIDIA driver|no CUDA device|CUDA is not usable)/);
+    }
   });
 });
 

@@ -83,7 +83,7 @@ describe("synthetic dense qwen35", () => {
     expect(d.mtp).toBeNull();
     expect(d.hparams.nLayer).toBe(4);
     const mem = estimateMemory(d, { ctx: 1024, draftMax: 0 });
-    expect(mem.kvCacheBytes).toBe(1 * 1024 * 2 * 2 * 16 * 2); // 1 attention layer, F16 K+V
+    expect(mem.kvCacheBytes).toBe(1 * 1024 * 2 * 2 * 16 * 2); // 1 attention layer, F16 K+V, no MTP block
   });
 
   it("tied embeddings: LM head and MTP head fall back to token_embd", () => {
@@ -92,13 +92,21 @@ describe("synthetic dense qwen35", () => {
     expect(d.mtp?.sharedHeadHead).toBe("token_embd.weight");
   });
 
-  it("memory estimate counts KV for attention + MTP layers and GDN state × planes", () => {
+  it("memory estimate: KV of the attention layers (+ the MTP block's, one position more), GDN state × (2 + K) planes, Q8_0 repacked", () => {
     const d = describeOpts({});
     const m = estimateMemory(d, { ctx: 100, draftMax: 3 });
-    expect(m.kvCacheBytes).toBe(2 * 100 * 2 * 2 * 16 * 2);
+    expect(m.kvCacheBytes).toBe(1 * 100 * 2 * 2 * 16 * 2 + 1 * 101 * 2 * 2 * 16 * 2);
     const perGdn = (4 - 1) * (2 * 2 * 16 + 4 * 16) + 16 * 16 * 4;
-    expect(m.gdnStateBytes).toBe(3 * perGdn * 4 * 4);
-    expect(m.weightBytes).toBe(d.manifest.reduce((s, t) => s + t.nBytes, 0));
+    expect(m.gdnStateBytes).toBe(3 * perGdn * 4 * (2 + 3));
+    expect(m.weightBytes).toBe(d.manifest.reduce((s, t) => s + t.nBytes, 0)); // no Q8_0 here
+    const real = describeModel(parseGguf(TINY_Q8));
+    const q8 = real.manifest.filter((t) => t.type === 8);
+    expect(q8.length).toBeGreaterThan(0);
+    expect(estimateMemory(real, { ctx: 16, draftMax: 0 }).weightBytes).toBe(
+      real.manifest.reduce((s, t) => s + t.nBytes, 0) + q8.reduce((s, t) => s + (t.nBytes / 34) * 2, 0),
+    );
+    expect(m.scratchBytes).toBeGreaterThan(8 * d.hparams.nVocab * 4); // at least the logits of a chunk
+    expect(m.totalBytes).toBe(m.weightBytes + m.kvCacheBytes + m.gdnStateBytes + m.scratchBytes);
   });
 });
 

@@ -132,6 +132,17 @@ MTP_API uint32_t mtp_abi_get_backends(void) {
     return backends;
 }
 
+MTP_API mtp_status mtp_abi_get_device_memory(uint64_t* free_bytes, uint64_t* total_bytes, mtp_error* err) {
+    return guarded(err, [&] {
+        if (!free_bytes || !total_bytes) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_abi_get_device_memory: NULL output");
+#ifdef MTP_WITH_CUDA
+        mtp::cuda_device_memory(free_bytes, total_bytes);
+#else
+        mtp::fail(MTP_STATUS_UNSUPPORTED, "device memory: this library has no CUDA backend");
+#endif
+    });
+}
+
 MTP_API uint32_t mtp_abi_get_layout(uint32_t struct_id, uint64_t* out, uint32_t capacity) {
     if (!out) return 0;
     switch (struct_id) {

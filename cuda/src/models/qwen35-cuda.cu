@@ -96,7 +96,11 @@ bool cuda_device_available(std::string* why) {
     int n = 0;
     const cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess) {
-        if (why) *why = std::string("cudaGetDeviceCount: ") + cudaGetErrorString(e);
+        // No libcuda at all reads as "insufficient driver" too: say what the user can act on.
+        const char* what = e == cudaErrorInsufficientDriver ? "no NVIDIA driver, or one older than this library's CUDA runtime needs"
+                           : e == cudaErrorNoDevice         ? "no CUDA device"
+                                                            : "CUDA is not usable";
+        if (why) *why = std::string(what) + " (cudaGetDeviceCount: " + cudaGetErrorString(e) + ")";
         cudaGetLastError();  // not sticky: clear it
         return false;
     }
@@ -105,6 +109,15 @@ bool cuda_device_available(std::string* why) {
         return false;
     }
     return true;
+}
+
+void cuda_device_memory(uint64_t* free_bytes, uint64_t* total_bytes) {
+    std::string why;
+    if (!cuda_device_available(&why)) fail(MTP_STATUS_UNSUPPORTED, "device memory: %s", why.c_str());
+    size_t f = 0, t = 0;
+    check(cudaMemGetInfo(&f, &t), "cudaMemGetInfo");
+    *free_bytes = f;
+    *total_bytes = t;
 }
 
 // ---- Weights

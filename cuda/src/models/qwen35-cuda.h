@@ -20,6 +20,8 @@ namespace mtp {
 
 // Whether a CUDA device can be used; otherwise *why says why not (no driver, no device).
 bool cuda_device_available(std::string* why);
+// The current device's free and total memory (cudaMemGetInfo).
+void cuda_device_memory(uint64_t* free_bytes, uint64_t* total_bytes);
 
 // A model's weights on the device, uploaded once (Q8_0 repacked, see kernels/matvec.cuh) and
 // shared by every CUDA session of the model. Must outlive them.

@@ -169,6 +169,7 @@ export function buildInspectReport(file: GgufFile, desc: ModelDescription, opts:
       weights_bytes: memory.weightBytes,
       kv_cache_bytes: memory.kvCacheBytes,
       gdn_state_bytes: memory.gdnStateBytes,
+      scratch_bytes: memory.scratchBytes,
       total_bytes: memory.totalBytes,
       notes: memory.notes,
     },
@@ -255,6 +256,7 @@ function printHuman(r: InspectReport, withTensors: boolean): void {
   row("weights", formatBytes(r.memory.weights_bytes));
   row("kv cache", formatBytes(r.memory.kv_cache_bytes));
   row("gdn state", formatBytes(r.memory.gdn_state_bytes));
+  row("scratch", formatBytes(r.memory.scratch_bytes));
   row("total", formatBytes(r.memory.total_bytes));
   for (const n of r.memory.notes) out.push(chalk.dim(`  ${n}`));
 
