@@ -6,6 +6,10 @@
 // of running llama.cpp.
 //
 //   node scripts/make-oracle.mjs [models dir = ../shared/models/tiny-code] [out = test/fixtures/tiny-code-oracle.json]
+//                                [files = tiny-code-bf16.gguf,tiny-code-q8_0.gguf] [prompts = <models dir>/prompts.json]
+//
+// The MoE fixture's oracle: node scripts/make-oracle.mjs test/fixtures test/fixtures/tiny-moe-oracle.json
+//   tiny-moe-bf16.gguf test/fixtures/tokenizer/prompts.json
 //
 // llama.cpp settings: node-llama-cpp's CPU prebuilt, threads 2 (its default oversubscribes a 2-core
 // machine), flash attention OFF (the engine mirrors the non-flash CPU path: F16 q and softmax
@@ -16,13 +20,15 @@ import { getLlama } from "node-llama-cpp";
 
 const modelsDir = process.argv[2] ?? "../shared/models/tiny-code";
 const outPath = process.argv[3] ?? "test/fixtures/tiny-code-oracle.json";
+const files = (process.argv[4] ?? "tiny-code-bf16.gguf,tiny-code-q8_0.gguf").split(",");
+const promptsPath = process.argv[5] ?? join(modelsDir, "prompts.json");
 const N_GEN = 128;
 
 const readJson = (path) => JSON.parse(readFileSync(new URL(`../node_modules/${path}`, import.meta.url), "utf8"));
 const nlcPackage = readJson("node-llama-cpp/package.json");
 const llamaCppInfo = readJson("node-llama-cpp/llama/llama.cpp.info.json");
 
-const prompts = JSON.parse(readFileSync(join(modelsDir, "prompts.json"), "utf8"));
+const prompts = JSON.parse(readFileSync(promptsPath, "utf8"));
 const llama = await getLlama({ gpu: false, build: "never", logLevel: "error" });
 
 const oracle = {
@@ -33,7 +39,7 @@ const oracle = {
   models: {},
 };
 
-for (const file of ["tiny-code-bf16.gguf", "tiny-code-q8_0.gguf"]) {
+for (const file of files) {
   const model = await llama.loadModel({ modelPath: join(modelsDir, file) });
   const results = [];
   for (let p = 0; p < prompts.length; p++) {

@@ -687,12 +687,86 @@ void CpuSession::gated_delta_net(int il, const float* a, uint32_t n, float* out)
 }
 
 void CpuSession::ffn(const LayerWeights& L, const float* a, uint32_t n, float* out) {
+    if (hp_.arch == MTP_ARCH_QWEN35MOE) {
+        moe_ffn(L, a, n, out);
+        return;
+    }
     const size_t F = hp_.n_ff;
     std::vector<float> gate(n * F), up(n * F);  // (n, F)
     const MatmulOut gate_up[] = {{&L[MTP_ROLE_FFN_GATE], gate.data()}, {&L[MTP_ROLE_FFN_UP], up.data()}};
     matmuls(gate_up, 2, a, n);
     vec_silu_mul(gate.data(), up.data(), static_cast<int64_t>(n * F));
     matmul(L[MTP_ROLE_FFN_DOWN], gate.data(), n, out);
+}
+
+namespace {
+
+// Rows [first, first + count) of a stacked expert tensor read as a matrix: one expert's matrix.
+Tensor expert_rows(const Tensor& t, int64_t first, int64_t count) {
+    Tensor v = t;
+    v.data = t.row(first);
+    v.ne[1] = count;
+    v.ne[2] = 1;
+    return v;
+}
+
+}  // namespace
+
+// MoE FFN (spec §3.9), token by token (each token has its own experts, so a row's arithmetic does
+// not depend on its batch): softmax router over all experts, the top k renormalized, their SwiGLU
+// FFNs added in top-k order, plus the shared expert scaled by σ(its gate logit) — llama.cpp's
+// build_moe_ffn for qwen35moe: ggml_soft_max, argsort, get_rows, sum_rows, clamp, div, mul_mat_id.
+void CpuSession::moe_ffn(const LayerWeights& L, const float* a, uint32_t n, float* out) {
+    const size_t E = hp_.n_embd, X = hp_.n_expert, k = hp_.n_expert_used, Fe = hp_.n_ff_exp, Fs = hp_.n_ff_shexp;
+    std::vector<float> router(n * X), shexp_gate(n);  // (n, X) logits, (n) the shared expert's gate logit
+    const MatmulOut route[] = {{&L[MTP_ROLE_FFN_GATE_INP], router.data()}};
+    matmuls(route, 1, a, n);
+    matmul(L[MTP_ROLE_FFN_GATE_INP_SHEXP], a, n, shexp_gate.data());
+    // The shared expert over the whole batch: out = FFN_shexp(a).
+    {
+        std::vector<float> g(n * Fs), u(n * Fs);  // (n, Fs)
+        const MatmulOut gate_up[] = {{&L[MTP_ROLE_FFN_GATE_SHEXP], g.data()}, {&L[MTP_ROLE_FFN_UP_SHEXP], u.data()}};
+        matmuls(gate_up, 2, a, n);
+        vec_silu_mul(g.data(), u.data(), static_cast<int64_t>(n * Fs));
+        matmul(L[MTP_ROLE_FFN_DOWN_SHEXP], g.data(), n, out);
+    }
+    std::vector<float> p(X), g(Fe), u(Fe), y(E), moe(E);
+    std::vector<uint32_t> order(X);
+    for (uint32_t t = 0; t < n; t++) {
+        // softmax over all experts (the sum in double, as ggml_vec_soft_max_f32)
+        const float* r = &router[t * X];
+        const float mx = *std::max_element(r, r + X);
+        double sum = 0.0;
+        for (size_t e = 0; e < X; e++) {
+            p[e] = std::exp(r[e] - mx);
+            sum += static_cast<double>(p[e]);
+        }
+        const float inv = static_cast<float>(1.0 / sum);
+        for (size_t e = 0; e < X; e++) p[e] *= inv;
+        // the k most probable, in descending order (ties: the lower index first)
+        for (uint32_t e = 0; e < X; e++) order[e] = e;
+        std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
+                          [&](uint32_t x, uint32_t y2) { return p[x] > p[y2] || (p[x] == p[y2] && x < y2); });
+        double wsum = 0.0;
+        for (size_t j = 0; j < k; j++) wsum += static_cast<double>(p[order[j]]);
+        const float denom = std::max(static_cast<float>(wsum), 6.103515625e-5f);
+        const float* at = a + t * E;
+        for (size_t j = 0; j < k; j++) {
+            const int64_t e = order[j];
+            const Tensor ge = expert_rows(L[MTP_ROLE_FFN_GATE_EXPS], e * static_cast<int64_t>(Fe), static_cast<int64_t>(Fe));
+            const Tensor ue = expert_rows(L[MTP_ROLE_FFN_UP_EXPS], e * static_cast<int64_t>(Fe), static_cast<int64_t>(Fe));
+            const Tensor de = expert_rows(L[MTP_ROLE_FFN_DOWN_EXPS], e * static_cast<int64_t>(E), static_cast<int64_t>(E));
+            const MatmulOut gate_up[] = {{&ge, g.data()}, {&ue, u.data()}};
+            matmuls(gate_up, 2, at, 1);
+            vec_silu_mul(g.data(), u.data(), static_cast<int64_t>(Fe));
+            matmul(de, g.data(), 1, y.data());
+            const float w = p[static_cast<size_t>(e)] / denom;
+            for (size_t i = 0; i < E; i++) moe[i] = j == 0 ? y[i] * w : moe[i] + y[i] * w;
+        }
+        const float c = sigmoid(shexp_gate[t]);
+        float* ot = out + t * E;
+        for (size_t i = 0; i < E; i++) ot[i] = moe[i] + ot[i] * c;
+    }
 }
 
 void CpuSession::eval(const int32_t* tokens, uint32_t n, const uint32_t* logit_rows, uint32_t n_logit_rows,

@@ -63,7 +63,9 @@ private:
     void attention(const LayerWeights& L, const float* a, uint32_t n, uint32_t n_past, uint16_t* kc, uint16_t* vc,
                    float* out);
     void gated_delta_net(int il, const float* a, uint32_t n, float* out);
+    // out (n, E) = the dense SwiGLU FFN of a, or the MoE FFN (qwen35moe).
     void ffn(const LayerWeights& L, const float* a, uint32_t n, float* out);
+    void moe_ffn(const LayerWeights& L, const float* a, uint32_t n, float* out);
 
     const ModelWeights& w_;
     const PackedWeights& packed_;

@@ -66,7 +66,7 @@ typedef enum mtp_backend {
 
 typedef enum mtp_arch {
     MTP_ARCH_QWEN35 = 0,
-    MTP_ARCH_QWEN35MOE = 1 /* reserved: refused with MTP_STATUS_UNSUPPORTED for now */
+    MTP_ARCH_QWEN35MOE = 1 /* every FFN a routed MoE + shared expert (n_expert > 0); CPU backend only for now */
 } mtp_arch;
 
 typedef enum mtp_layer_kind {
@@ -152,6 +152,10 @@ typedef struct mtp_hparams {
     float rope_freq_base;
     float rope_freq_scale;
     float rope_attn_factor;
+    uint32_t n_expert;           /* X: routed experts (qwen35moe; 0 for qwen35) */
+    uint32_t n_expert_used;      /* k: experts per token */
+    uint32_t n_ff_exp;           /* Fe: an expert's FFN width */
+    uint32_t n_ff_shexp;         /* Fs: the shared expert's FFN width */
 } mtp_hparams;
 
 /* One manifest entry: a tensor the engine uses, located in the file. */

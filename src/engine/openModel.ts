@@ -25,17 +25,22 @@ export interface OpenedModel {
   backend: BackendName;
 }
 
-/** auto → CUDA when the library has it, else CPU; an explicit choice the library lacks is an error. */
-export function resolveBackend(choice: BackendChoice): BackendName {
+/**
+ * auto → CUDA when the library has it, else CPU; an explicit choice the library lacks is an error.
+ * MoE models (qwen35moe) run on the CPU backend only for now: auto picks it for them.
+ */
+export function resolveBackend(choice: BackendChoice, description?: ModelDescription): BackendName {
   const hasCuda = (loadNativeLibrary().fn.mtp_abi_get_backends() & (1 << MtpBackend.CUDA)) !== 0;
+  const moe = description?.hparams.arch === "qwen35moe";
   if (choice === "cpu") return "CPU";
   if (choice === "cuda") {
     if (!hasCuda) {
       throw new NativeError("--backend cuda: the native library has no CUDA backend here (built without nvcc, or no CUDA device or driver)");
     }
+    if (moe) throw new NativeError("--backend cuda: MoE models (qwen35moe) run on the CPU backend only for now (--backend cpu)");
     return "CUDA";
   }
-  return hasCuda ? "CUDA" : "CPU";
+  return hasCuda && !moe ? "CUDA" : "CPU";
 }
 
 export function openModel(path: string, backend: BackendChoice = "auto"): OpenedModel {
@@ -43,6 +48,6 @@ export function openModel(path: string, backend: BackendChoice = "auto"): Opened
   const file = parseGguf(path);
   const description = describeModel(file);
   const tokenizer = Tokenizer.fromGguf(file);
-  const name = resolveBackend(backend);
+  const name = resolveBackend(backend, description);
   return { path, description, tokenizer, native: NativeModel.load(path, description, name), backend: name };
 }

@@ -291,6 +291,10 @@ export class NativeModel {
       rope_freq_base: hp.rope.freqBase,
       rope_freq_scale: hp.rope.freqScale,
       rope_attn_factor: hp.rope.attnFactor,
+      n_expert: hp.moe?.nExpert ?? 0,
+      n_expert_used: hp.moe?.nExpertUsed ?? 0,
+      n_ff_exp: hp.moe?.expertFfnLength ?? 0,
+      n_ff_shexp: hp.moe?.sharedExpertFfnLength ?? 0,
     };
     const tensors = description.manifest.map((t) => ({
       size: koffi.sizeof(mtp_tensor_info),

@@ -102,6 +102,10 @@ export const mtp_hparams = koffi.struct("mtp_hparams", {
   rope_freq_base: "float",
   rope_freq_scale: "float",
   rope_attn_factor: "float",
+  n_expert: "uint32_t",
+  n_expert_used: "uint32_t",
+  n_ff_exp: "uint32_t",
+  n_ff_shexp: "uint32_t",
 });
 
 export const mtp_tensor_info = koffi.struct("mtp_tensor_info", {

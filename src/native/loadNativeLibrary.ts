@@ -9,12 +9,14 @@
  *   3. prebuilt/linux-x64/libmtp.so of this package (made by `npm run build:prebuilt` on a machine with
  *      nvcc, for one with only the NVIDIA driver), on linux x64 only.
  * The first of 2 and 3 that exists is loaded; when neither does, the error names the build command.
+ * A local build without a usable CUDA backend (npm install found no nvcc) gives way to a prebuilt
+ * library that has one, so a driver-only machine uses the GPU once the prebuilt file is in place.
  */
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import koffi from "koffi";
 import { NativeError } from "../errors.js";
-import { bindMtpFunctions, MTP_ABI_VERSION, type MtpFunctions } from "./abi.js";
+import { bindMtpFunctions, MtpBackend, MTP_ABI_VERSION, type MtpFunctions } from "./abi.js";
 
 export const NATIVE_BUILD_COMMAND = "npm run build:native";
 
@@ -76,10 +78,23 @@ export function chooseNativeLibrary(candidates: LibraryCandidate[], exists: (pat
   return candidates.find((c) => exists(c.path)) ?? first;
 }
 
+const CUDA_BIT = 1 << MtpBackend.CUDA;
+
 export function loadNativeLibrary(): NativeLibrary {
   if (loaded) return loaded;
-  const { path, where } = chooseNativeLibrary(nativeLibraryCandidates());
-  loaded = openNativeLibrary(path, where);
+  const candidates = nativeLibraryCandidates();
+  const { path, where } = chooseNativeLibrary(candidates);
+  let lib = openNativeLibrary(path, where);
+  const prebuilt = candidates.find((c) => !c.explicit && c.path !== path && existsSync(c.path));
+  if ((lib.backends & CUDA_BIT) === 0 && prebuilt) {
+    try {
+      const other = openNativeLibrary(prebuilt.path, prebuilt.where);
+      if ((other.backends & CUDA_BIT) !== 0) lib = other;
+    } catch {
+      // an unusable prebuilt file leaves the local build in place
+    }
+  }
+  loaded = lib;
   return loaded;
 }
 

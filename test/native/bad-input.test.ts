@@ -88,10 +88,12 @@ describe("bad input at load", () => {
     expectNative(() => NativeModel.load(PATH, bad), MtpStatus.BAD_MODEL, /required tensor MTP_ROLE_ATTN_K_NORM of layer 7 is missing/);
   });
 
-  it("the MoE architecture (a later release)", () => {
+  it("a dense file described as MoE: no expert counts, no expert tensors", () => {
     const moe = structuredClone(desc);
     moe.hparams.arch = "qwen35moe";
-    expectNative(() => NativeModel.load(PATH, moe), MtpStatus.UNSUPPORTED, /qwen35moe: the MoE FFN is not implemented/);
+    expectNative(() => NativeModel.load(PATH, moe), MtpStatus.BAD_MODEL, /hparams\.n_expert: expected 1\.\.2\^24 for qwen35moe, got 0/);
+    moe.hparams.moe = { nExpert: 4, nExpertUsed: 2, expertFfnLength: 64, sharedExpertFfnLength: 64, mergedGateUp: false };
+    expectNative(() => NativeModel.load(PATH, moe), MtpStatus.BAD_MODEL, /role MTP_ROLE_FFN_(GATE|UP|DOWN) is not part of layer 0 of a qwen35moe model/);
   });
 
   it("a missing or unloadable library names the build command", () => {

@@ -158,7 +158,8 @@ MTP_API uint32_t mtp_abi_get_layout(uint32_t struct_id, uint64_t* out, uint32_t 
                    offsetof(mtp_hparams, ssm_key_head_dim), offsetof(mtp_hparams, ssm_value_head_dim),
                    offsetof(mtp_hparams, ssm_conv_channels), offsetof(mtp_hparams, rms_eps),
                    offsetof(mtp_hparams, rope_freq_base), offsetof(mtp_hparams, rope_freq_scale),
-                   offsetof(mtp_hparams, rope_attn_factor));
+                   offsetof(mtp_hparams, rope_attn_factor), offsetof(mtp_hparams, n_expert),
+                   offsetof(mtp_hparams, n_expert_used), offsetof(mtp_hparams, n_ff_exp), offsetof(mtp_hparams, n_ff_shexp));
         case MTP_ABI_STRUCT_TENSOR_INFO:
             LAYOUT(mtp_tensor_info, offsetof(mtp_tensor_info, size), offsetof(mtp_tensor_info, role),
                    offsetof(mtp_tensor_info, layer), offsetof(mtp_tensor_info, type), offsetof(mtp_tensor_info, n_dims),
@@ -213,6 +214,9 @@ MTP_API mtp_status mtp_model_load(const char* path, const mtp_model_params* para
 #ifdef MTP_WITH_CUDA
             std::string why;
             if (!mtp::cuda_device_available(&why)) mtp::fail(MTP_STATUS_UNSUPPORTED, "backend CUDA: %s", why.c_str());
+            if (hp && hp->arch == MTP_ARCH_QWEN35MOE) {
+                mtp::fail(MTP_STATUS_UNSUPPORTED, "backend CUDA: the MoE FFN (qwen35moe) runs on the CPU backend only for now");
+            }
 #else
             mtp::fail(MTP_STATUS_UNSUPPORTED, "backend CUDA: not built into this library (built without nvcc or with MTP_CUDA=0)");
 #endif

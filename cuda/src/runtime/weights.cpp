@@ -21,6 +21,8 @@ Expect expect(const mtp_hparams& h, mtp_tensor_role role, bool global, bool mtp_
     const int64_t E = h.n_embd, V = h.n_vocab, H = h.n_head, Hkv = h.n_head_kv, D = h.head_dim;
     const int64_t Kc = h.ssm_conv_kernel, Hv = h.ssm_n_value_heads, Dv = h.ssm_value_head_dim;
     const int64_t Cc = h.ssm_conv_channels, F = h.n_ff;
+    const int64_t X = h.n_expert, Fe = h.n_ff_exp, Fs = h.n_ff_shexp;
+    const bool moe = h.arch == MTP_ARCH_QWEN35MOE;
     auto m = [](int64_t a, int64_t b) { return Expect{true, true, false, {a, b, 1, 1}}; };
     auto v = [](int64_t a) { return Expect{true, true, true, {a, 1, 1, 1}}; };
     const Expect none{false, false, false, {1, 1, 1, 1}};
@@ -34,9 +36,26 @@ Expect expect(const mtp_hparams& h, mtp_tensor_role role, bool global, bool mtp_
     }
     switch (role) {
         case MTP_ROLE_ATTN_NORM: case MTP_ROLE_POST_ATTENTION_NORM: return v(E);
-        case MTP_ROLE_FFN_GATE: case MTP_ROLE_FFN_UP: return m(E, F);
-        case MTP_ROLE_FFN_DOWN: return m(F, E);
         default: break;
+    }
+    if (!moe) {
+        switch (role) {
+            case MTP_ROLE_FFN_GATE: case MTP_ROLE_FFN_UP: return m(E, F);
+            case MTP_ROLE_FFN_DOWN: return m(F, E);
+            default: break;
+        }
+    } else {
+        // Experts stacked along ne[2]: expert e is rows [e·Fe, (e+1)·Fe) (gate, up) or [e·E, (e+1)·E)
+        // (down) of the tensor read as a matrix.
+        switch (role) {
+            case MTP_ROLE_FFN_GATE_INP: return m(E, X);
+            case MTP_ROLE_FFN_GATE_EXPS: case MTP_ROLE_FFN_UP_EXPS: return Expect{true, true, false, {E, Fe, X, 1}};
+            case MTP_ROLE_FFN_DOWN_EXPS: return Expect{true, true, false, {Fe, E, X, 1}};
+            case MTP_ROLE_FFN_GATE_INP_SHEXP: return m(E, 1);  // a matmul of one output: the shared expert's gate logit
+            case MTP_ROLE_FFN_GATE_SHEXP: case MTP_ROLE_FFN_UP_SHEXP: return m(E, Fs);
+            case MTP_ROLE_FFN_DOWN_SHEXP: return m(Fs, E);
+            default: break;
+        }
     }
     if (attention) {
         switch (role) {
@@ -92,12 +111,22 @@ std::string shape_str(const int64_t* ne) {
 }
 
 void check_hparams(const mtp_hparams& h) {
-    if (h.arch == MTP_ARCH_QWEN35MOE) {
-        fail(MTP_STATUS_UNSUPPORTED, "architecture qwen35moe: the MoE FFN is not implemented in this engine yet (dense qwen35 only)");
+    if (h.arch > MTP_ARCH_QWEN35MOE) fail(MTP_STATUS_INVALID_ARGUMENT, "hparams.arch: expected 0 (qwen35) or 1 (qwen35moe), got %u", h.arch);
+    const bool moe = h.arch == MTP_ARCH_QWEN35MOE;
+    if (moe) {
+        const struct { const char* name; uint32_t v; } experts[] = {
+            {"n_expert", h.n_expert}, {"n_expert_used", h.n_expert_used}, {"n_ff_exp", h.n_ff_exp}, {"n_ff_shexp", h.n_ff_shexp}};
+        for (const auto& p : experts) {
+            if (p.v == 0 || p.v > (1u << 24)) fail(MTP_STATUS_BAD_MODEL, "hparams.%s: expected 1..2^24 for qwen35moe, got %u", p.name, p.v);
+        }
+        if (h.n_expert_used > h.n_expert) {
+            fail(MTP_STATUS_BAD_MODEL, "hparams.n_expert_used: expected 1..n_expert %u, got %u", h.n_expert, h.n_expert_used);
+        }
+    } else if (h.n_ff == 0 || h.n_ff > (1u << 24)) {
+        fail(MTP_STATUS_BAD_MODEL, "hparams.n_ff: expected 1..2^24, got %u", h.n_ff);
     }
-    if (h.arch != MTP_ARCH_QWEN35) fail(MTP_STATUS_INVALID_ARGUMENT, "hparams.arch: expected 0 (qwen35), got %u", h.arch);
     const struct { const char* name; uint32_t v; } positive[] = {
-        {"n_embd", h.n_embd}, {"n_vocab", h.n_vocab}, {"n_layer", h.n_layer}, {"n_ff", h.n_ff},
+        {"n_embd", h.n_embd}, {"n_vocab", h.n_vocab}, {"n_layer", h.n_layer},
         {"n_head", h.n_head}, {"n_head_kv", h.n_head_kv}, {"head_dim", h.head_dim},
         {"ssm_conv_kernel", h.ssm_conv_kernel}, {"ssm_n_key_heads", h.ssm_n_key_heads},
         {"ssm_n_value_heads", h.ssm_n_value_heads}, {"ssm_key_head_dim", h.ssm_key_head_dim},
@@ -160,7 +189,13 @@ std::unique_ptr<ModelWeights> load_weights(const char* path, const mtp_hparams* 
         const bool mtp_block = !global && static_cast<uint32_t>(t.layer) >= hp->n_layer;
         const bool attention = mtp_block || (!global && layer_kinds[t.layer] == MTP_LAYER_KIND_ATTENTION);
         const Expect ex = expect(*hp, static_cast<mtp_tensor_role>(t.role), global, mtp_block, attention);
-        if (!ex.used) fail(MTP_STATUS_BAD_MODEL, "tensor '%s': role MTP_ROLE_%s is not part of layer %d of a qwen35 model", name, kRoleNames[t.role], t.layer);
+        if (t.role == MTP_ROLE_FFN_GATE_UP_EXPS) {
+            fail(MTP_STATUS_UNSUPPORTED, "tensor '%s': merged gate/up expert matrices (ffn_gate_up_exps) are not supported yet", name);
+        }
+        if (!ex.used) {
+            fail(MTP_STATUS_BAD_MODEL, "tensor '%s': role MTP_ROLE_%s is not part of layer %d of a %s model", name, kRoleNames[t.role], t.layer,
+                 hp->arch == MTP_ARCH_QWEN35MOE ? "qwen35moe" : "qwen35");
+        }
 
         const TypeTraits* tt = type_traits(t.type);
         if (!tt) fail(MTP_STATUS_UNSUPPORTED, "tensor '%s': type %s (id %u) is not supported by the engine (F32, F16, BF16, Q8_0, Q4_K, Q5_K, Q6_K)", name,
