@@ -26,6 +26,52 @@ const TypeTraits kQ8_0{"Q8_0", QK8_0, sizeof(BlockQ8_0)};
 const TypeTraits kQ4_K{"Q4_K", QK_K, sizeof(BlockQ4_K)};
 const TypeTraits kQ5_K{"Q5_K", QK_K, sizeof(BlockQ5_K)};
 const TypeTraits kQ6_K{"Q6_K", QK_K, sizeof(BlockQ6_K)};
+const TypeTraits kQ2_K{"Q2_K", QK_K, sizeof(BlockQ2_K)};
+const TypeTraits kQ3_K{"Q3_K", QK_K, sizeof(BlockQ3_K)};
+const TypeTraits kIQ4_NL{"IQ4_NL", QK8_0, sizeof(BlockIQ4_NL)};
+const TypeTraits kIQ4_XS{"IQ4_XS", QK_K, sizeof(BlockIQ4_XS)};
+const TypeTraits kMXFP4{"MXFP4", QK8_0, sizeof(BlockMXFP4)};
+
+// IQ4_NL / IQ4_XS: the non-linear 4-bit value table; MXFP4: the E2M1 values, doubled (spec §7).
+constexpr int8_t kIQ4Values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+constexpr int8_t kE2M1Doubled[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+
+// Half of the E8M0 value 2^(e − 127), as a float's bits (e < 2: a subnormal).
+inline float e8m0_half(uint8_t e) {
+    const uint32_t bits = e < 2 ? 0x00200000u << e : static_cast<uint32_t>(e - 1) << 23;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+}
+
+// The 256 2-bit values of a Q2_K block in element order, and its 16 (scale, min) nibbles.
+inline void q2k_unpack(const BlockQ2_K& b, uint8_t* q) {
+    for (int p = 0; p < QK_K; p++) q[p] = (b.qs[(p / 128) * 32 + p % 32] >> (2 * ((p % 128) / 32))) & 3;
+}
+
+// The 256 values (−4 … 3) of a Q3_K block in element order, and its 16 signed 6-bit scales.
+inline void q3k_unpack(const BlockQ3_K& b, int8_t* q, int8_t* sc) {
+    for (int p = 0; p < QK_K; p++) {
+        const int low = (b.qs[(p / 128) * 32 + p % 32] >> (2 * ((p % 128) / 32))) & 3;
+        const int high = (b.hmask[p % 32] >> (p / 32)) & 1;
+        q[p] = static_cast<int8_t>(low - (high ? 0 : 4));
+    }
+    for (int j = 0; j < 16; j++) {
+        const int low = (b.scales[j % 8] >> (4 * (j / 8))) & 0xF;
+        const int high = (b.scales[8 + j % 4] >> (2 * (j / 4))) & 3;
+        sc[j] = static_cast<int8_t>((low | (high << 4)) - 32);
+    }
+}
+
+// The 8 signed 6-bit sub-block scales of an IQ4_XS block.
+inline int iq4xs_scale(const BlockIQ4_XS& b, int ib) {
+    const int low = (b.scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF;
+    const int high = (b.scales_h >> (2 * ib)) & 3;
+    return (low | (high << 4)) - 32;
+}
+
+// Value i (0 … 31) of a 32-value block of 4-bit indices: nibble i / 16 of byte i % 16.
+inline int nibble(const uint8_t* qs, int i) { return (qs[i % 16] >> (4 * (i / 16))) & 0xF; }
 
 // The 6-bit scale and min of sub-block b (0..7) of a Q4_K/Q5_K block (spec §7.7).
 inline void k_scale_min(const uint8_t* q, int b, uint8_t* sc, uint8_t* m) {
@@ -330,6 +376,82 @@ float dot_q6_k(const BlockQ6_K* w, const BlockQ8_K* x, int64_t nb) {
     return sum;
 }
 
+// Q2_K · Q8_K: sum += x.d·d·Σ_j sc_j·(q·q8)_j − x.d·dmin·Σ_j m_j·Σq8_j, super-blocks in order.
+float dot_q2_k(const BlockQ2_K* w, const BlockQ8_K* x, int64_t nb) {
+    const float* t = f16_table().data();
+    float sum = 0.0f;
+    for (int64_t i = 0; i < nb; i++) {
+        uint8_t q[QK_K];
+        q2k_unpack(w[i], q);
+        int32_t sumi = 0, summ = 0;
+        for (int j = 0; j < QK_K / 16; j++) {
+            int32_t s = 0;
+            for (int l = 0; l < 16; l++) s += q[16 * j + l] * x[i].qs[16 * j + l];
+            sumi += (w[i].scales[j] & 0xF) * s;
+            summ += (w[i].scales[j] >> 4) * x[i].bsums[j];
+        }
+        sum += x[i].d * t[w[i].d] * static_cast<float>(sumi) - x[i].d * t[w[i].dmin] * static_cast<float>(summ);
+    }
+    return sum;
+}
+
+// Q3_K · Q8_K: sum += x.d·d·Σ_j sc_j·(q·q8)_j.
+float dot_q3_k(const BlockQ3_K* w, const BlockQ8_K* x, int64_t nb) {
+    const float* t = f16_table().data();
+    float sum = 0.0f;
+    for (int64_t i = 0; i < nb; i++) {
+        int8_t q[QK_K], sc[16];
+        q3k_unpack(w[i], q, sc);
+        int32_t sumi = 0;
+        for (int j = 0; j < QK_K / 16; j++) {
+            int32_t s = 0;
+            for (int l = 0; l < 16; l++) s += q[16 * j + l] * x[i].qs[16 * j + l];
+            sumi += sc[j] * s;
+        }
+        sum += t[w[i].d] * x[i].d * static_cast<float>(sumi);
+    }
+    return sum;
+}
+
+// IQ4_XS · Q8_K: sum += d·x.d·Σ_ib ls_ib·Σ value(q)·q8 over the 8 sub-blocks of 32.
+float dot_iq4_xs(const BlockIQ4_XS* w, const BlockQ8_K* x, int64_t nb) {
+    const float* t = f16_table().data();
+    float sum = 0.0f;
+    for (int64_t i = 0; i < nb; i++) {
+        int32_t sumi = 0;
+        for (int ib = 0; ib < QK_K / 32; ib++) {
+            int32_t s = 0;
+            for (int l = 0; l < 32; l++) s += kIQ4Values[nibble(w[i].qs + 16 * ib, l)] * x[i].qs[32 * ib + l];
+            sumi += iq4xs_scale(w[i], ib) * s;
+        }
+        sum += t[w[i].d] * x[i].d * static_cast<float>(sumi);
+    }
+    return sum;
+}
+
+// IQ4_NL · Q8_0 and MXFP4 · Q8_0: per 32-block sum += (d_w·d_x)·Σ value(q)·q8.
+float dot_iq4_nl(const BlockIQ4_NL* w, const BlockQ8_0* x, int64_t nb) {
+    const float* t = f16_table().data();
+    float sum = 0.0f;
+    for (int64_t i = 0; i < nb; i++) {
+        int32_t s = 0;
+        for (int l = 0; l < 32; l++) s += kIQ4Values[nibble(w[i].qs, l)] * x[i].qs[l];
+        sum += (t[w[i].d] * t[x[i].d]) * static_cast<float>(s);
+    }
+    return sum;
+}
+
+float dot_mxfp4(const BlockMXFP4* w, const BlockQ8_0* x, int64_t nb) {
+    const float* t = f16_table().data();
+    float sum = 0.0f;
+    for (int64_t i = 0; i < nb; i++) {
+        int32_t s = 0;
+        for (int l = 0; l < 32; l++) s += kE2M1Doubled[nibble(w[i].qs, l)] * x[i].qs[l];
+        sum += (e8m0_half(w[i].e) * t[x[i].d]) * static_cast<float>(s);
+    }
+    return sum;
+}
+
 }  // namespace
 
 const TypeTraits* type_traits(uint32_t type) {
@@ -340,6 +462,11 @@ const TypeTraits* type_traits(uint32_t type) {
         case 12: return &kQ4_K;
         case 13: return &kQ5_K;
         case 14: return &kQ6_K;
+        case 10: return &kQ2_K;
+        case 11: return &kQ3_K;
+        case 20: return &kIQ4_NL;
+        case 23: return &kIQ4_XS;
+        case 39: return &kMXFP4;
         case 30: return &kBF16;
         default: return nullptr;
     }
@@ -474,6 +601,58 @@ void dequantize_row(uint32_t type, const void* src, float* dst, int64_t n) {
             }
             return;
         }
+        // gguf-py's operation order: (d · scale) · q − (dmin · min), per 16 values.
+        case 10: {
+            const BlockQ2_K* b = static_cast<const BlockQ2_K*>(src);
+            for (int64_t i = 0; i < n / QK_K; i++) {
+                uint8_t q[QK_K];
+                q2k_unpack(b[i], q);
+                const float d = f16_to_f32(b[i].d), dmin = f16_to_f32(b[i].dmin);
+                for (int e = 0; e < QK_K; e++) {
+                    const float dl = d * static_cast<float>(b[i].scales[e / 16] & 0xF);
+                    const float ml = dmin * static_cast<float>(b[i].scales[e / 16] >> 4);
+                    dst[i * QK_K + e] = dl * static_cast<float>(q[e]) - ml;
+                }
+            }
+            return;
+        }
+        case 11: {
+            const BlockQ3_K* b = static_cast<const BlockQ3_K*>(src);
+            for (int64_t i = 0; i < n / QK_K; i++) {
+                int8_t q[QK_K], sc[16];
+                q3k_unpack(b[i], q, sc);
+                const float d = f16_to_f32(b[i].d);
+                for (int e = 0; e < QK_K; e++) dst[i * QK_K + e] = (d * static_cast<float>(sc[e / 16])) * static_cast<float>(q[e]);
+            }
+            return;
+        }
+        case 20: {
+            const BlockIQ4_NL* b = static_cast<const BlockIQ4_NL*>(src);
+            for (int64_t i = 0; i < n / QK8_0; i++) {
+                const float d = f16_to_f32(b[i].d);
+                for (int e = 0; e < QK8_0; e++) dst[i * QK8_0 + e] = d * static_cast<float>(kIQ4Values[nibble(b[i].qs, e)]);
+            }
+            return;
+        }
+        case 23: {
+            const BlockIQ4_XS* b = static_cast<const BlockIQ4_XS*>(src);
+            for (int64_t i = 0; i < n / QK_K; i++) {
+                const float d = f16_to_f32(b[i].d);
+                for (int e = 0; e < QK_K; e++) {
+                    const float dl = d * static_cast<float>(iq4xs_scale(b[i], e / 32));
+                    dst[i * QK_K + e] = dl * static_cast<float>(kIQ4Values[nibble(b[i].qs + 16 * (e / 32), e % 32)]);
+                }
+            }
+            return;
+        }
+        case 39: {
+            const BlockMXFP4* b = static_cast<const BlockMXFP4*>(src);
+            for (int64_t i = 0; i < n / QK8_0; i++) {
+                const float d = e8m0_half(b[i].e);
+                for (int e = 0; e < QK8_0; e++) dst[i * QK8_0 + e] = d * static_cast<float>(kE2M1Doubled[nibble(b[i].qs, e)]);
+            }
+            return;
+        }
         default: return;  // callers check type_traits first
     }
 }
@@ -483,7 +662,7 @@ size_t activation_row_bytes(uint32_t weight_type, int64_t n) {
         case 0: return static_cast<size_t>(n) * 4;
         case 1:
         case 30: return static_cast<size_t>(n) * 2;
-        case 8: return static_cast<size_t>(n / QK8_0) * sizeof(BlockQ8_0);
+        case 8: case 20: case 39: return static_cast<size_t>(n / QK8_0) * sizeof(BlockQ8_0);
         default: return static_cast<size_t>(n / QK_K) * sizeof(BlockQ8_K);
     }
 }
@@ -497,7 +676,7 @@ void quantize_activation_row(uint32_t weight_type, const float* x, void* dst, in
         case 30:
             for (int64_t i = 0; i < n; i++) static_cast<uint16_t*>(dst)[i] = f32_to_bf16(x[i]);
             return;
-        case 8: quantize_q8_0(x, static_cast<BlockQ8_0*>(dst), n); return;
+        case 8: case 20: case 39: quantize_q8_0(x, static_cast<BlockQ8_0*>(dst), n); return;
         default: quantize_q8_k(x, static_cast<BlockQ8_K*>(dst), n); return;
     }
 }
@@ -512,6 +691,11 @@ float vec_dot(uint32_t weight_type, const void* w_row, const void* act_row, int6
         case 12: return dot_q4_k_or_q5_k(false, w_row, static_cast<const BlockQ8_K*>(act_row), n / QK_K);
         case 13: return dot_q4_k_or_q5_k(true, w_row, static_cast<const BlockQ8_K*>(act_row), n / QK_K);
         case 14: return dot_q6_k(static_cast<const BlockQ6_K*>(w_row), static_cast<const BlockQ8_K*>(act_row), n / QK_K);
+        case 10: return dot_q2_k(static_cast<const BlockQ2_K*>(w_row), static_cast<const BlockQ8_K*>(act_row), n / QK_K);
+        case 11: return dot_q3_k(static_cast<const BlockQ3_K*>(w_row), static_cast<const BlockQ8_K*>(act_row), n / QK_K);
+        case 23: return dot_iq4_xs(static_cast<const BlockIQ4_XS*>(w_row), static_cast<const BlockQ8_K*>(act_row), n / QK_K);
+        case 20: return dot_iq4_nl(static_cast<const BlockIQ4_NL*>(w_row), static_cast<const BlockQ8_0*>(act_row), n / QK8_0);
+        case 39: return dot_mxfp4(static_cast<const BlockMXFP4*>(w_row), static_cast<const BlockQ8_0*>(act_row), n / QK8_0);
         default: return 0.0f;  // callers check type_traits first
     }
 }

@@ -1,8 +1,8 @@
 // ggml tensor storage types on the CPU: block layouts (spec §7), exact dequantization, and the
 // activation quantization + dot products llama.cpp's CPU backend uses for a weight × activation
 // product (spec §3.11), so our logits round the way the oracle's do:
-//   Q8_0 weight  · activation quantized to Q8_0 (x86 AVX rule: id = 127/amax, round half to even)
-//   K-quant      · activation quantized to Q8_K (per 256: iscale = -127/max, nearest even, clamp 127)
+//   Q8_0, IQ4_NL, MXFP4 weight · activation quantized to Q8_0 (x86 AVX rule: id = 127/amax, round half to even)
+//   K-quant, IQ4_XS · activation quantized to Q8_K (per 256: iscale = -127/max, nearest even, clamp 127)
 //   BF16 weight  · activation rounded to BF16 (nearest even);  F16 · F16;  F32 · F32.
 // Written from the format description in the spec; no ggml code is copied.
 #pragma once
@@ -37,6 +37,31 @@ struct BlockQ6_K {
     int8_t scales[QK_K / 16];
     uint16_t d;
 };
+struct BlockQ2_K {
+    uint8_t scales[QK_K / 16]; // per 16 values: low nibble scale, high nibble min
+    uint8_t qs[QK_K / 4];      // 2-bit values
+    uint16_t d, dmin;
+};
+struct BlockQ3_K {
+    uint8_t hmask[QK_K / 8];   // high bit of each value (set: no −4 offset)
+    uint8_t qs[QK_K / 4];      // low 2 bits
+    uint8_t scales[12];        // 16 × 6-bit scales, packed
+    uint16_t d;
+};
+struct BlockIQ4_NL {
+    uint16_t d;
+    uint8_t qs[QK8_0 / 2];     // 4-bit indices into the non-linear value table
+};
+struct BlockIQ4_XS {
+    uint16_t d;
+    uint16_t scales_h;         // high 2 bits of the 8 sub-block scales
+    uint8_t scales_l[QK_K / 64];
+    uint8_t qs[QK_K / 2];
+};
+struct BlockMXFP4 {
+    uint8_t e;                 // E8M0 shared exponent
+    uint8_t qs[QK8_0 / 2];     // 4-bit E2M1 values
+};
 // Activation format for K-quant dot products (never stored in files).
 struct BlockQ8_K {
     float d;
@@ -44,7 +69,9 @@ struct BlockQ8_K {
     int16_t bsums[QK_K / 16]; // sums of each 16 qs, for the min terms
 };
 static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_K) == 144 && sizeof(BlockQ5_K) == 176 &&
-              sizeof(BlockQ6_K) == 210, "ggml block layouts");
+              sizeof(BlockQ6_K) == 210 && sizeof(BlockQ2_K) == 84 && sizeof(BlockQ3_K) == 110 &&
+              sizeof(BlockIQ4_NL) == 18 && sizeof(BlockIQ4_XS) == 136 && sizeof(BlockMXFP4) == 17,
+              "ggml block layouts");
 
 struct TypeTraits {
     const char* name;

@@ -122,10 +122,15 @@ typedef enum mtp_ggml_type {
     MTP_GGML_TYPE_F32 = 0,
     MTP_GGML_TYPE_F16 = 1,
     MTP_GGML_TYPE_Q8_0 = 8,
+    MTP_GGML_TYPE_Q2_K = 10, /* Q2_K … MXFP4: CPU backend only for now */
+    MTP_GGML_TYPE_Q3_K = 11,
     MTP_GGML_TYPE_Q4_K = 12,
     MTP_GGML_TYPE_Q5_K = 13,
     MTP_GGML_TYPE_Q6_K = 14,
-    MTP_GGML_TYPE_BF16 = 30
+    MTP_GGML_TYPE_IQ4_NL = 20,
+    MTP_GGML_TYPE_IQ4_XS = 23,
+    MTP_GGML_TYPE_BF16 = 30,
+    MTP_GGML_TYPE_MXFP4 = 39
 } mtp_ggml_type;
 
 /* Hyper-parameters (symbols of spec §0). */

@@ -131,15 +131,23 @@ export interface ModelDescription {
 }
 
 /**
- * Weight storage types the engine executes (CPU and CUDA backends). Files with other types are
- * described and inspected, but loading them for inference is refused naming the tensor.
+ * Weight storage types the engine executes (the CPU backend). Files with other types are described
+ * and inspected, but loading them for inference is refused naming the tensor.
  */
 export const ENGINE_WEIGHT_TYPES: ReadonlySet<number> = new Set([
   0, // F32
   1, // F16
   30, // BF16
   8, // Q8_0
+  10, // Q2_K
+  11, // Q3_K
   12, // Q4_K
   13, // Q5_K
   14, // Q6_K
+  20, // IQ4_NL
+  23, // IQ4_XS
+  39, // MXFP4
 ]);
+
+/** The subset the CUDA backend's kernels execute (cuda/src/kernels/matvec.cuh). */
+export const CUDA_WEIGHT_TYPES: ReadonlySet<number> = new Set([0, 1, 30, 8, 12, 13, 14]);

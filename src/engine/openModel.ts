@@ -4,7 +4,8 @@
  */
 import { fileURLToPath } from "node:url";
 import { describeModel } from "../arch/describeModel.js";
-import type { ModelDescription } from "../arch/ModelDescription.js";
+import { CUDA_WEIGHT_TYPES, type ModelDescription } from "../arch/ModelDescription.js";
+import { ggmlTypeName } from "../gguf/ggmlTypes.js";
 import { NativeError, UsageError } from "../errors.js";
 import { parseGguf } from "../gguf/parseGguf.js";
 import { MtpBackend } from "../native/abi.js";
@@ -27,20 +28,25 @@ export interface OpenedModel {
 
 /**
  * auto → CUDA when the library has it, else CPU; an explicit choice the library lacks is an error.
- * MoE models (qwen35moe) run on the CPU backend only for now: auto picks it for them.
+ * MoE models (qwen35moe) and the weight types outside CUDA_WEIGHT_TYPES run on the CPU backend only
+ * for now: auto picks it for them.
  */
 export function resolveBackend(choice: BackendChoice, description?: ModelDescription): BackendName {
   const hasCuda = (loadNativeLibrary().fn.mtp_abi_get_backends() & (1 << MtpBackend.CUDA)) !== 0;
   const moe = description?.hparams.arch === "qwen35moe";
+  const cpuOnlyType = description?.manifest.find((t) => !CUDA_WEIGHT_TYPES.has(t.type));
   if (choice === "cpu") return "CPU";
   if (choice === "cuda") {
     if (!hasCuda) {
       throw new NativeError("--backend cuda: the native library has no CUDA backend here (built without nvcc, or no CUDA device or driver)");
     }
     if (moe) throw new NativeError("--backend cuda: MoE models (qwen35moe) run on the CPU backend only for now (--backend cpu)");
+    if (cpuOnlyType) {
+      throw new NativeError(`--backend cuda: tensor '${cpuOnlyType.name}' is ${ggmlTypeName(cpuOnlyType.type)}, which runs on the CPU backend only for now (--backend cpu)`);
+    }
     return "CUDA";
   }
-  return hasCuda && !moe ? "CUDA" : "CPU";
+  return hasCuda && !moe && !cpuOnlyType ? "CUDA" : "CPU";
 }
 
 export function openModel(path: string, backend: BackendChoice = "auto"): OpenedModel {

@@ -79,8 +79,8 @@ describe("bad input at load", () => {
   });
 
   it("an unsupported weight type, named with its tensor", () => {
-    const bad = withTensor("blk.2.ssm_out.weight", (t) => ({ type: 23 /* IQ4_XS */, nBytes: (t.nBytes / 34 / 8) * 136 }));
-    expectNative(() => NativeModel.load(PATH, bad), MtpStatus.UNSUPPORTED, /'blk\.2\.ssm_out\.weight': type IQ4_XS \(id 23\) is not supported/);
+    const bad = withTensor("blk.2.ssm_out.weight", (t) => ({ type: 16 /* IQ2_XXS */, nBytes: (t.nBytes / 34 / 8) * 66 }));
+    expectNative(() => NativeModel.load(PATH, bad), MtpStatus.UNSUPPORTED, /'blk\.2\.ssm_out\.weight': type IQ2_XXS \(id 16\) is not supported/);
   });
 
   it("a required tensor missing from the manifest", () => {

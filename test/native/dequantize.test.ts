@@ -22,6 +22,11 @@ const TYPES: Array<[number, string, number, number, number[]]> = [
   [12, "Q4_K", 256, 144, [0, 2]],
   [13, "Q5_K", 256, 176, [0, 2]],
   [14, "Q6_K", 256, 210, [208]],
+  [10, "Q2_K", 256, 84, [80, 82]],
+  [11, "Q3_K", 256, 110, [108]],
+  [20, "IQ4_NL", 32, 18, [0]],
+  [23, "IQ4_XS", 256, 136, [0]],
+  [39, "MXFP4", 32, 17, []],
 ];
 
 /** xorshift32: reproducible random bytes. */
@@ -94,7 +99,7 @@ describe.skipIf(!canRun)("dequantize vs gguf-py (needs git, python3 + numpy, the
   }
 
   it("refuses a type it does not execute and a byte count that does not match", () => {
-    expect(() => dequantize(23 /* IQ4_XS */, new Uint8Array(136), 256)).toThrow(/IQ4_XS \(id 23\) is not supported/);
+    expect(() => dequantize(16 /* IQ2_XXS */, new Uint8Array(66), 256)).toThrow(/IQ2_XXS \(id 16\) is not supported/);
     expect(() => dequantize(8, new Uint8Array(33), 32)).toThrow(/expected 34 source bytes/);
     expect(() => dequantize(12, new Uint8Array(144), 100)).toThrow(/multiple of 256/);
   });

@@ -217,6 +217,16 @@ MTP_API mtp_status mtp_model_load(const char* path, const mtp_model_params* para
             if (hp && hp->arch == MTP_ARCH_QWEN35MOE) {
                 mtp::fail(MTP_STATUS_UNSUPPORTED, "backend CUDA: the MoE FFN (qwen35moe) runs on the CPU backend only for now");
             }
+            for (uint32_t i = 0; tensors && i < n_tensors; i++) {
+                const uint32_t ty = tensors[i].type;
+                if (!mtp::cuda_supports_type(ty)) {
+                    char name[sizeof tensors[i].name + 1];
+                    std::memcpy(name, tensors[i].name, sizeof tensors[i].name);
+                    name[sizeof tensors[i].name] = 0;
+                    mtp::fail(MTP_STATUS_UNSUPPORTED, "backend CUDA: tensor '%s': type %s runs on the CPU backend only for now", name,
+                              mtp::type_name(ty));
+                }
+            }
 #else
             mtp::fail(MTP_STATUS_UNSUPPORTED, "backend CUDA: not built into this library (built without nvcc or with MTP_CUDA=0)");
 #endif

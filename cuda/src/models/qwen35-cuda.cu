@@ -111,6 +111,14 @@ bool cuda_device_available(std::string* why) {
     return true;
 }
 
+bool cuda_supports_type(uint32_t type) {
+    switch (type) {
+        case MTP_GGML_TYPE_F32: case MTP_GGML_TYPE_F16: case MTP_GGML_TYPE_BF16: case MTP_GGML_TYPE_Q8_0:
+        case MTP_GGML_TYPE_Q4_K: case MTP_GGML_TYPE_Q5_K: case MTP_GGML_TYPE_Q6_K: return true;
+        default: return false;
+    }
+}
+
 void cuda_device_memory(uint64_t* free_bytes, uint64_t* total_bytes) {
     std::string why;
     if (!cuda_device_available(&why)) fail(MTP_STATUS_UNSUPPORTED, "device memory: %s", why.c_str());

@@ -20,6 +20,8 @@ namespace mtp {
 
 // Whether a CUDA device can be used; otherwise *why says why not (no driver, no device).
 bool cuda_device_available(std::string* why);
+// Whether the CUDA kernels execute weights of this ggml type (F32, F16, BF16, Q8_0, Q4_K, Q5_K, Q6_K).
+bool cuda_supports_type(uint32_t type);
 // The current device's free and total memory (cudaMemGetInfo).
 void cuda_device_memory(uint64_t* free_bytes, uint64_t* total_bytes);
 
