@@ -26,6 +26,10 @@ const TypeTraits kQ8_0{"Q8_0", QK8_0, sizeof(BlockQ8_0)};
 const TypeTraits kQ4_K{"Q4_K", QK_K, sizeof(BlockQ4_K)};
 const TypeTraits kQ5_K{"Q5_K", QK_K, sizeof(BlockQ5_K)};
 const TypeTraits kQ6_K{"Q6_K", QK_K, sizeof(BlockQ6_K)};
+const TypeTraits kQ4_0{"Q4_0", QK8_0, sizeof(BlockQ4_0)};
+const TypeTraits kQ4_1{"Q4_1", QK8_0, sizeof(BlockQ4_1)};
+const TypeTraits kQ5_0{"Q5_0", QK8_0, sizeof(BlockQ5_0)};
+const TypeTraits kQ5_1{"Q5_1", QK8_0, sizeof(BlockQ5_1)};
 const TypeTraits kQ2_K{"Q2_K", QK_K, sizeof(BlockQ2_K)};
 const TypeTraits kQ3_K{"Q3_K", QK_K, sizeof(BlockQ3_K)};
 const TypeTraits kIQ4_NL{"IQ4_NL", QK8_0, sizeof(BlockIQ4_NL)};
@@ -72,6 +76,8 @@ inline int iq4xs_scale(const BlockIQ4_XS& b, int ib) {
 
 // Value i (0 … 31) of a 32-value block of 4-bit indices: nibble i / 16 of byte i % 16.
 inline int nibble(const uint8_t* qs, int i) { return (qs[i % 16] >> (4 * (i / 16))) & 0xF; }
+// Q5_0 / Q5_1: value i's 5 bits (its nibble and bit i of qh).
+inline int five_bits(const uint8_t* qs, const uint8_t* qh, int i) { return nibble(qs, i) | (((qh[i / 8] >> (i % 8)) & 1) << 4); }
 
 // The 6-bit scale and min of sub-block b (0..7) of a Q4_K/Q5_K block (spec §7.7).
 inline void k_scale_min(const uint8_t* q, int b, uint8_t* sc, uint8_t* m) {
@@ -132,6 +138,22 @@ MTP_HOT void quantize_q8_0(const float* x, BlockQ8_0* y, int64_t n) {
         constexpr float kRound = 12582912.0f;
 #pragma omp simd
         for (int j = 0; j < QK8_0; j++) y[i].qs[j] = static_cast<int8_t>((xb[j] * id + kRound) - kRound);
+    }
+}
+
+// Q8_1: the Q8_0 blocks, plus s = f16(d · Σ q) with d the unrounded scale (llama.cpp's x86 rule).
+void quantize_q8_1(const float* x, BlockQ8_1* y, int64_t n) {
+    for (int64_t b = 0; b < n / QK8_0; b++) {
+        BlockQ8_0 q;
+        quantize_q8_0(x + b * QK8_0, &q, QK8_0);
+        float amax = 0.0f;
+        for (int i = 0; i < QK8_0; i++) amax = std::max(amax, std::fabs(x[b * QK8_0 + i]));
+        const float d = amax / 127.0f;
+        int32_t sum = 0;
+        for (int i = 0; i < QK8_0; i++) sum += q.qs[i];
+        y[b].d = q.d;
+        y[b].s = f32_to_f16(d * static_cast<float>(sum));
+        std::memcpy(y[b].qs, q.qs, QK8_0);
     }
 }
 
@@ -376,6 +398,35 @@ float dot_q6_k(const BlockQ6_K* w, const BlockQ8_K* x, int64_t nb) {
     return sum;
 }
 
+// Q4_0 / Q5_0 · Q8_0: per block sum += (d_w·d_x)·Σ (q − offset)·q8; Q4_1 / Q5_1 · Q8_1: sum +=
+// (d_w·d_x)·Σ q·q8 + m_w·s_x.
+template <typename Block, bool kFive, bool kMin>
+float dot_legacy(const Block* w, const void* act, int64_t nb) {
+    const float* t = f16_table().data();
+    float sum = 0.0f;
+    for (int64_t i = 0; i < nb; i++) {
+        const int8_t* q8;
+        uint16_t dx, sx = 0;
+        if constexpr (kMin) {
+            const BlockQ8_1& x = static_cast<const BlockQ8_1*>(act)[i];
+            q8 = x.qs, dx = x.d, sx = x.s;
+        } else {
+            const BlockQ8_0& x = static_cast<const BlockQ8_0*>(act)[i];
+            q8 = x.qs, dx = x.d;
+        }
+        int32_t s = 0;
+        for (int l = 0; l < QK8_0; l++) {
+            int q;
+            if constexpr (kFive) q = five_bits(w[i].qs, w[i].qh, l) - (kMin ? 0 : 16);
+            else q = nibble(w[i].qs, l) - (kMin ? 0 : 8);
+            s += q * q8[l];
+        }
+        if constexpr (kMin) sum += (t[w[i].d] * t[dx]) * static_cast<float>(s) + t[w[i].m] * t[sx];
+        else sum += (t[w[i].d] * t[dx]) * static_cast<float>(s);
+    }
+    return sum;
+}
+
 // Q2_K · Q8_K: sum += x.d·d·Σ_j sc_j·(q·q8)_j − x.d·dmin·Σ_j m_j·Σq8_j, super-blocks in order.
 float dot_q2_k(const BlockQ2_K* w, const BlockQ8_K* x, int64_t nb) {
     const float* t = f16_table().data();
@@ -462,6 +513,10 @@ const TypeTraits* type_traits(uint32_t type) {
         case 12: return &kQ4_K;
         case 13: return &kQ5_K;
         case 14: return &kQ6_K;
+        case 2: return &kQ4_0;
+        case 3: return &kQ4_1;
+        case 6: return &kQ5_0;
+        case 7: return &kQ5_1;
         case 10: return &kQ2_K;
         case 11: return &kQ3_K;
         case 20: return &kIQ4_NL;
@@ -601,6 +656,28 @@ void dequantize_row(uint32_t type, const void* src, float* dst, int64_t n) {
             }
             return;
         }
+        // gguf-py's operation order: d · (q − offset), or d · q + m.
+        case 2: case 3: case 6: case 7: {
+            const size_t bytes = type_traits(type)->block_bytes;
+            for (int64_t i = 0; i < n / QK8_0; i++) {
+                const uint8_t* blk = static_cast<const uint8_t*>(src) + i * bytes;
+                uint16_t dh, mh = 0;
+                std::memcpy(&dh, blk, 2);
+                if (type == 3 || type == 7) std::memcpy(&mh, blk + 2, 2);
+                const float d = f16_to_f32(dh), m = f16_to_f32(mh);
+                for (int e = 0; e < QK8_0; e++) {
+                    float v;
+                    switch (type) {
+                        case 2: v = d * static_cast<float>(nibble(blk + 2, e) - 8); break;
+                        case 3: v = d * static_cast<float>(nibble(blk + 4, e)) + m; break;
+                        case 6: v = d * static_cast<float>(five_bits(blk + 6, blk + 2, e) - 16); break;
+                        default: v = d * static_cast<float>(five_bits(blk + 8, blk + 4, e)) + m; break;
+                    }
+                    dst[i * QK8_0 + e] = v;
+                }
+            }
+            return;
+        }
         // gguf-py's operation order: (d · scale) · q − (dmin · min), per 16 values.
         case 10: {
             const BlockQ2_K* b = static_cast<const BlockQ2_K*>(src);
@@ -662,7 +739,8 @@ size_t activation_row_bytes(uint32_t weight_type, int64_t n) {
         case 0: return static_cast<size_t>(n) * 4;
         case 1:
         case 30: return static_cast<size_t>(n) * 2;
-        case 8: case 20: case 39: return static_cast<size_t>(n / QK8_0) * sizeof(BlockQ8_0);
+        case 8: case 2: case 6: case 20: case 39: return static_cast<size_t>(n / QK8_0) * sizeof(BlockQ8_0);
+        case 3: case 7: return static_cast<size_t>(n / QK8_0) * sizeof(BlockQ8_1);
         default: return static_cast<size_t>(n / QK_K) * sizeof(BlockQ8_K);
     }
 }
@@ -676,7 +754,8 @@ void quantize_activation_row(uint32_t weight_type, const float* x, void* dst, in
         case 30:
             for (int64_t i = 0; i < n; i++) static_cast<uint16_t*>(dst)[i] = f32_to_bf16(x[i]);
             return;
-        case 8: case 20: case 39: quantize_q8_0(x, static_cast<BlockQ8_0*>(dst), n); return;
+        case 8: case 2: case 6: case 20: case 39: quantize_q8_0(x, static_cast<BlockQ8_0*>(dst), n); return;
+        case 3: case 7: quantize_q8_1(x, static_cast<BlockQ8_1*>(dst), n); return;
         default: quantize_q8_k(x, static_cast<BlockQ8_K*>(dst), n); return;
     }
 }
@@ -691,6 +770,10 @@ float vec_dot(uint32_t weight_type, const void* w_row, const void* act_row, int6
         case 12: return dot_q4_k_or_q5_k(false, w_row, static_cast<const BlockQ8_K*>(act_row), n / QK_K);
         case 13: return dot_q4_k_or_q5_k(true, w_row, static_cast<const BlockQ8_K*>(act_row), n / QK_K);
         case 14: return dot_q6_k(static_cast<const BlockQ6_K*>(w_row), static_cast<const BlockQ8_K*>(act_row), n / QK_K);
+        case 2: return dot_legacy<BlockQ4_0, false, false>(static_cast<const BlockQ4_0*>(w_row), act_row, n / QK8_0);
+        case 3: return dot_legacy<BlockQ4_1, false, true>(static_cast<const BlockQ4_1*>(w_row), act_row, n / QK8_0);
+        case 6: return dot_legacy<BlockQ5_0, true, false>(static_cast<const BlockQ5_0*>(w_row), act_row, n / QK8_0);
+        case 7: return dot_legacy<BlockQ5_1, true, true>(static_cast<const BlockQ5_1*>(w_row), act_row, n / QK8_0);
         case 10: return dot_q2_k(static_cast<const BlockQ2_K*>(w_row), static_cast<const BlockQ8_K*>(act_row), n / QK_K);
         case 11: return dot_q3_k(static_cast<const BlockQ3_K*>(w_row), static_cast<const BlockQ8_K*>(act_row), n / QK_K);
         case 23: return dot_iq4_xs(static_cast<const BlockIQ4_XS*>(w_row), static_cast<const BlockQ8_K*>(act_row), n / QK_K);

@@ -1,7 +1,8 @@
 // ggml tensor storage types on the CPU: block layouts (spec §7), exact dequantization, and the
 // activation quantization + dot products llama.cpp's CPU backend uses for a weight × activation
 // product (spec §3.11), so our logits round the way the oracle's do:
-//   Q8_0, IQ4_NL, MXFP4 weight · activation quantized to Q8_0 (x86 AVX rule: id = 127/amax, round half to even)
+//   Q8_0, Q4_0, Q5_0, IQ4_NL, MXFP4 weight · activation quantized to Q8_0 (x86 AVX rule: id = 127/amax, round half to even)
+//   Q4_1, Q5_1   · activation quantized to Q8_1 (Q8_0's rule, plus s = d · Σ q)
 //   K-quant, IQ4_XS · activation quantized to Q8_K (per 256: iscale = -127/max, nearest even, clamp 127)
 //   BF16 weight  · activation rounded to BF16 (nearest even);  F16 · F16;  F32 · F32.
 // Written from the format description in the spec; no ggml code is copied.
@@ -37,6 +38,29 @@ struct BlockQ6_K {
     int8_t scales[QK_K / 16];
     uint16_t d;
 };
+struct BlockQ4_0 {
+    uint16_t d;
+    uint8_t qs[QK8_0 / 2];     // (q − 8) · d
+};
+struct BlockQ4_1 {
+    uint16_t d, m;
+    uint8_t qs[QK8_0 / 2];     // q · d + m
+};
+struct BlockQ5_0 {
+    uint16_t d;
+    uint8_t qh[4];             // bit 4 of value j at bit j (little endian)
+    uint8_t qs[QK8_0 / 2];     // (q − 16) · d
+};
+struct BlockQ5_1 {
+    uint16_t d, m;
+    uint8_t qh[4];
+    uint8_t qs[QK8_0 / 2];     // q · d + m
+};
+// Activation format for Q4_1 / Q5_1 dot products: Q8_0 plus s = d · Σ qs (f16), for the min term.
+struct BlockQ8_1 {
+    uint16_t d, s;
+    int8_t qs[QK8_0];
+};
 struct BlockQ2_K {
     uint8_t scales[QK_K / 16]; // per 16 values: low nibble scale, high nibble min
     uint8_t qs[QK_K / 4];      // 2-bit values
@@ -70,7 +94,9 @@ struct BlockQ8_K {
 };
 static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_K) == 144 && sizeof(BlockQ5_K) == 176 &&
               sizeof(BlockQ6_K) == 210 && sizeof(BlockQ2_K) == 84 && sizeof(BlockQ3_K) == 110 &&
-              sizeof(BlockIQ4_NL) == 18 && sizeof(BlockIQ4_XS) == 136 && sizeof(BlockMXFP4) == 17,
+              sizeof(BlockIQ4_NL) == 18 && sizeof(BlockIQ4_XS) == 136 && sizeof(BlockMXFP4) == 17 &&
+              sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ5_0) == 22 && sizeof(BlockQ5_1) == 24 &&
+              sizeof(BlockQ8_1) == 36,
               "ggml block layouts");
 
 struct TypeTraits {

@@ -121,8 +121,12 @@ typedef enum mtp_tensor_role {
 typedef enum mtp_ggml_type {
     MTP_GGML_TYPE_F32 = 0,
     MTP_GGML_TYPE_F16 = 1,
+    MTP_GGML_TYPE_Q4_0 = 2, /* Q4_0 … Q5_1, Q2_K, Q3_K, IQ4_*, MXFP4: CPU backend only for now */
+    MTP_GGML_TYPE_Q4_1 = 3,
+    MTP_GGML_TYPE_Q5_0 = 6,
+    MTP_GGML_TYPE_Q5_1 = 7,
     MTP_GGML_TYPE_Q8_0 = 8,
-    MTP_GGML_TYPE_Q2_K = 10, /* Q2_K … MXFP4: CPU backend only for now */
+    MTP_GGML_TYPE_Q2_K = 10,
     MTP_GGML_TYPE_Q3_K = 11,
     MTP_GGML_TYPE_Q4_K = 12,
     MTP_GGML_TYPE_Q5_K = 13,

@@ -139,6 +139,10 @@ export const ENGINE_WEIGHT_TYPES: ReadonlySet<number> = new Set([
   1, // F16
   30, // BF16
   8, // Q8_0
+  2, // Q4_0
+  3, // Q4_1
+  6, // Q5_0
+  7, // Q5_1
   10, // Q2_K
   11, // Q3_K
   12, // Q4_K

@@ -55,7 +55,7 @@ function probability(a: Float32Array, off: number, n: number, tok: number): numb
   return Math.exp(a[off + tok]! - max) / sum;
 }
 
-function parity(path: string, oracleKey: string, minIdenticalGreedy: number, oracle = DENSE_ORACLE) {
+function parity(path: string, oracleKey: string, minIdenticalGreedy: number, oracle = DENSE_ORACLE, minAgreement = 0.995) {
   let model: NativeModel;
   let session: NativeSession;
   let V = 0;
@@ -67,7 +67,7 @@ function parity(path: string, oracleKey: string, minIdenticalGreedy: number, ora
   afterAll(() => model?.free());
   const prompts = oracle.models[oracleKey]!;
 
-  it(`teacher-forced: top-1 agreement >= 99.5 % and mean |p_top diff| <= 0.01 (llama.cpp ${oracle.llamaCpp})`, async () => {
+  it(`teacher-forced: top-1 agreement >= ${100 * minAgreement} % and mean |p_top diff| <= 0.01 (llama.cpp ${oracle.llamaCpp})`, async () => {
     let agree = 0;
     let positions = 0;
     let sumDiff = 0;
@@ -88,7 +88,7 @@ function parity(path: string, oracleKey: string, minIdenticalGreedy: number, ora
     const meanDiff = sumDiff / positions;
     console.log(`${oracleKey}: top-1 agreement ${(100 * agreement).toFixed(2)} % of ${positions}, mean |p_top diff| ${meanDiff.toExponential(2)}`);
     expect(positions).toBe(16 * 128);
-    expect(agreement).toBeGreaterThanOrEqual(0.995);
+    expect(agreement).toBeGreaterThanOrEqual(minAgreement);
     expect(meanDiff).toBeLessThanOrEqual(0.01);
   });
 
@@ -127,4 +127,15 @@ describe.skipIf(!existsSync(BF16))(bf16Title, () => {
 // The MoE fixture (bf16): routing, experts and the shared expert; the issue sets top-1 >= 99.5 %.
 describe("parity with llama.cpp: tiny-moe bf16 (qwen35moe)", () => {
   parity(join(FIXTURES, "tiny-moe-bf16.gguf"), "tiny-moe-bf16.gguf", 14, MOE_ORACLE); // measured 15/16
+});
+
+// Files made with llama-quantize (issue 10: top-1 >= 99 % on tiny-code): MTP_PARITY_ORACLE names an
+// oracle written by scripts/make-oracle.mjs, the GGUF files beside it. Not part of CI (those files
+// are made on demand, see docs/native-engine.md); skipped, visibly, without the variable.
+const EXTRA = process.env.MTP_PARITY_ORACLE;
+const extra = EXTRA && existsSync(EXTRA) ? (JSON.parse(readFileSync(EXTRA, "utf8")) as Oracle) : null;
+describe.skipIf(!extra)(`parity with llama.cpp: llama-quantize files${extra ? ` of ${EXTRA}` : " (skipped: MTP_PARITY_ORACLE not set)"}`, () => {
+  for (const file of Object.keys(extra?.models ?? {})) {
+    describe(file, () => parity(join(EXTRA!, "..", file), file, 0, extra!, 0.99));
+  }
 });

@@ -233,10 +233,11 @@ describe("description errors name the key or tensor, expected and actual", () =>
   it("types the engine cannot run yet are reported per tensor, not fatal", () => {
     const d = describeSpec(
       modify(base, (s) => {
-        s.tensors = s.tensors.map((t) => (t.name === "blk.0.ffn_up.weight" ? { ...t, type: 2, data: new Uint8Array((64 * 128 / 32) * 18) } : t));
+        // NVFP4 (id 40): 36 bytes per 64 values; ffn_up is (64, 128) here
+        s.tensors = s.tensors.map((t) => (t.name === "blk.0.ffn_up.weight" ? { ...t, type: 40, data: new Uint8Array(((64 * 128) / 64) * 36) } : t));
       }),
     );
-    expect(d.unsupportedTensors).toEqual([{ name: "blk.0.ffn_up.weight", type: 2, reason: "type Q4_0 is not supported by the engine yet" }]);
+    expect(d.unsupportedTensors).toEqual([{ name: "blk.0.ffn_up.weight", type: 40, reason: "type NVFP4 is not supported by the engine yet" }]);
   });
 
   it("extra tensors are reported as unused", () => {
