@@ -29,6 +29,11 @@ describe("decode loop on a toy backend, and the CPU kernels' own checks", () => 
     const out = runCheck("q8_0-packed-test");
     expect(out).toMatch(/all packed Q8_0 checks passed|skipped: this CPU has no AVX512-VNNI/);
   });
+  it("every weight type's dot product equals the sum over its dequantized values (vec-dot-test)", () => {
+    const out = runCheck("vec-dot-test");
+    expect(out).toMatch(/all vec_dot checks passed/);
+    expect(out.match(/^ok vec_dot/gm)?.length).toBe(12);
+  });
   it("speculative loop: greedy == plain, EOG/budget/context edges, sampled joint distribution", () => {
     const out = runCheck("speculative-test");
     expect(out).toMatch(/all speculative-loop checks passed/);
