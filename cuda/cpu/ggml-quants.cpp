@@ -79,6 +79,37 @@ inline int nibble(const uint8_t* qs, int i) { return (qs[i % 16] >> (4 * (i / 16
 // Q5_0 / Q5_1: value i's 5 bits (its nibble and bit i of qh).
 inline int five_bits(const uint8_t* qs, const uint8_t* qh, int i) { return nibble(qs, i) | (((qh[i / 8] >> (i % 8)) & 1) << 4); }
 
+// out[i] = lut[nibble(qs, i)] for the 32 values of a block of 16 nibble bytes (one byte shuffle per
+// half where the CPU has SSSE3/AVX2).
+constexpr int8_t kNibble[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+constexpr int8_t kNibbleMinus8[16] = {-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7};
+#ifdef MTP_X86_KERNELS
+bool have_avx2();
+__attribute__((target("avx2"))) void lut_nibbles_avx2(const uint8_t* qs, const int8_t* lut, int8_t* out) {
+    const __m128i table = _mm_loadu_si128(reinterpret_cast<const __m128i*>(lut));
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+    const __m128i mask = _mm_set1_epi8(0x0F);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm_shuffle_epi8(table, _mm_and_si128(bytes, mask)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16), _mm_shuffle_epi8(table, _mm_and_si128(_mm_srli_epi16(bytes, 4), mask)));
+}
+#endif
+inline void lut_nibbles(const uint8_t* qs, const int8_t* lut, int8_t* out) {
+#ifdef MTP_X86_KERNELS
+    if (have_avx2()) {
+        lut_nibbles_avx2(qs, lut, out);
+        return;
+    }
+#endif
+    for (int i = 0; i < 32; i++) out[i] = lut[nibble(qs, i)];
+}
+
+// Σ a[i]·b[i] of n int8 values (exact, so any vectorized order gives the same result).
+MTP_HOT int32_t dot_i8(const int8_t* a, const int8_t* b, int n) {
+    int32_t s = 0;
+    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
 // The 6-bit scale and min of sub-block b (0..7) of a Q4_K/Q5_K block (spec §7.7).
 inline void k_scale_min(const uint8_t* q, int b, uint8_t* sc, uint8_t* m) {
     if (b < 4) {
@@ -414,13 +445,16 @@ float dot_legacy(const Block* w, const void* act, int64_t nb) {
             const BlockQ8_0& x = static_cast<const BlockQ8_0*>(act)[i];
             q8 = x.qs, dx = x.d;
         }
-        int32_t s = 0;
-        for (int l = 0; l < QK8_0; l++) {
-            int q;
-            if constexpr (kFive) q = five_bits(w[i].qs, w[i].qh, l) - (kMin ? 0 : 16);
-            else q = nibble(w[i].qs, l) - (kMin ? 0 : 8);
-            s += q * q8[l];
+        int8_t q[QK8_0];
+        if constexpr (kFive) {
+            lut_nibbles(w[i].qs, kNibble, q);
+            for (int l = 0; l < QK8_0; l++) {
+                q[l] = static_cast<int8_t>(q[l] + (((w[i].qh[l / 8] >> (l % 8)) & 1) << 4) - (kMin ? 0 : 16));
+            }
+        } else {
+            lut_nibbles(w[i].qs, kMin ? kNibble : kNibbleMinus8, q);
         }
+        const int32_t s = dot_i8(q, q8, QK8_0);
         if constexpr (kMin) sum += (t[w[i].d] * t[dx]) * static_cast<float>(s) + t[w[i].m] * t[sx];
         else sum += (t[w[i].d] * t[dx]) * static_cast<float>(s);
     }
@@ -436,8 +470,7 @@ float dot_q2_k(const BlockQ2_K* w, const BlockQ8_K* x, int64_t nb) {
         q2k_unpack(w[i], q);
         int32_t sumi = 0, summ = 0;
         for (int j = 0; j < QK_K / 16; j++) {
-            int32_t s = 0;
-            for (int l = 0; l < 16; l++) s += q[16 * j + l] * x[i].qs[16 * j + l];
+            const int32_t s = dot_i8(reinterpret_cast<const int8_t*>(q + 16 * j), x[i].qs + 16 * j, 16);  // values 0 … 3
             sumi += (w[i].scales[j] & 0xF) * s;
             summ += (w[i].scales[j] >> 4) * x[i].bsums[j];
         }
@@ -454,11 +487,7 @@ float dot_q3_k(const BlockQ3_K* w, const BlockQ8_K* x, int64_t nb) {
         int8_t q[QK_K], sc[16];
         q3k_unpack(w[i], q, sc);
         int32_t sumi = 0;
-        for (int j = 0; j < QK_K / 16; j++) {
-            int32_t s = 0;
-            for (int l = 0; l < 16; l++) s += q[16 * j + l] * x[i].qs[16 * j + l];
-            sumi += sc[j] * s;
-        }
+        for (int j = 0; j < QK_K / 16; j++) sumi += sc[j] * dot_i8(q + 16 * j, x[i].qs + 16 * j, 16);
         sum += t[w[i].d] * x[i].d * static_cast<float>(sumi);
     }
     return sum;
@@ -471,9 +500,9 @@ float dot_iq4_xs(const BlockIQ4_XS* w, const BlockQ8_K* x, int64_t nb) {
     for (int64_t i = 0; i < nb; i++) {
         int32_t sumi = 0;
         for (int ib = 0; ib < QK_K / 32; ib++) {
-            int32_t s = 0;
-            for (int l = 0; l < 32; l++) s += kIQ4Values[nibble(w[i].qs + 16 * ib, l)] * x[i].qs[32 * ib + l];
-            sumi += iq4xs_scale(w[i], ib) * s;
+            int8_t v[32];
+            lut_nibbles(w[i].qs + 16 * ib, kIQ4Values, v);
+            sumi += iq4xs_scale(w[i], ib) * dot_i8(v, x[i].qs + 32 * ib, 32);
         }
         sum += t[w[i].d] * x[i].d * static_cast<float>(sumi);
     }
@@ -485,9 +514,9 @@ float dot_iq4_nl(const BlockIQ4_NL* w, const BlockQ8_0* x, int64_t nb) {
     const float* t = f16_table().data();
     float sum = 0.0f;
     for (int64_t i = 0; i < nb; i++) {
-        int32_t s = 0;
-        for (int l = 0; l < 32; l++) s += kIQ4Values[nibble(w[i].qs, l)] * x[i].qs[l];
-        sum += (t[w[i].d] * t[x[i].d]) * static_cast<float>(s);
+        int8_t v[32];
+        lut_nibbles(w[i].qs, kIQ4Values, v);
+        sum += (t[w[i].d] * t[x[i].d]) * static_cast<float>(dot_i8(v, x[i].qs, 32));
     }
     return sum;
 }
@@ -496,9 +525,9 @@ float dot_mxfp4(const BlockMXFP4* w, const BlockQ8_0* x, int64_t nb) {
     const float* t = f16_table().data();
     float sum = 0.0f;
     for (int64_t i = 0; i < nb; i++) {
-        int32_t s = 0;
-        for (int l = 0; l < 32; l++) s += kE2M1Doubled[nibble(w[i].qs, l)] * x[i].qs[l];
-        sum += (e8m0_half(w[i].e) * t[x[i].d]) * static_cast<float>(s);
+        int8_t v[32];
+        lut_nibbles(w[i].qs, kE2M1Doubled, v);
+        sum += (e8m0_half(w[i].e) * t[x[i].d]) * static_cast<float>(dot_i8(v, x[i].qs, 32));
     }
     return sum;
 }
