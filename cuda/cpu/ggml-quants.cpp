@@ -408,7 +408,8 @@ float dot_q4_k_or_q5_k(bool five_bit, const void* w, const BlockQ8_K* x, int64_t
     return sum;
 }
 
-MTP_HOT int32_t q6k_block_dot(const int8_t* q, const int8_t* sc, const int8_t* q8) {
+// Σ over a super-block of sc[j] · Σ_{16 values of group j} q·q8 (Q6_K, Q3_K).
+MTP_HOT int32_t scaled16_block_dot(const int8_t* q, const int8_t* sc, const int8_t* q8) {
     int32_t sumi = 0;
     for (int j = 0; j < QK_K / 16; j++) {
         int32_t s = 0;
@@ -424,7 +425,7 @@ float dot_q6_k(const BlockQ6_K* w, const BlockQ8_K* x, int64_t nb) {
     for (int64_t i = 0; i < nb; i++) {
         int8_t q[QK_K];
         q6k_unpack(w[i], q);
-        sum += t[w[i].d] * x[i].d * static_cast<float>(q6k_block_dot(q, w[i].scales, x[i].qs));
+        sum += t[w[i].d] * x[i].d * static_cast<float>(scaled16_block_dot(q, w[i].scales, x[i].qs));
     }
     return sum;
 }
@@ -486,9 +487,7 @@ float dot_q3_k(const BlockQ3_K* w, const BlockQ8_K* x, int64_t nb) {
     for (int64_t i = 0; i < nb; i++) {
         int8_t q[QK_K], sc[16];
         q3k_unpack(w[i], q, sc);
-        int32_t sumi = 0;
-        for (int j = 0; j < QK_K / 16; j++) sumi += sc[j] * dot_i8(q + 16 * j, x[i].qs + 16 * j, 16);
-        sum += t[w[i].d] * x[i].d * static_cast<float>(sumi);
+        sum += t[w[i].d] * x[i].d * static_cast<float>(scaled16_block_dot(q, sc, x[i].qs));
     }
     return sum;
 }
