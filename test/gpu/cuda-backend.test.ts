@@ -22,6 +22,7 @@ import { MtpBackend } from "../../src/native/abi.js";
 import { loadNativeLibrary } from "../../src/native/loadNativeLibrary.js";
 import { deviceMemory, type GenerateOptions, type NativeSession } from "../../src/native/NativeModel.js";
 import { FIXTURES, TINY_BF16, TINY_Q8 } from "../helpers/fixtures.js";
+import { expectRollbackMatchesFresh } from "../helpers/rollback.js";
 
 const hasCuda = (loadNativeLibrary().backends & (1 << MtpBackend.CUDA)) !== 0;
 const skipNote = hasCuda ? "" : " (skipped: libmtp reports no CUDA backend — built without nvcc, or no GPU/driver here)";
@@ -188,27 +189,7 @@ describe.skipIf(!hasCuda)(`CUDA decoding invariants, tiny-code q8_0${skipNote}`,
     composed.free();
   }, LONG);
 
-  it("(d) rollback: the next logits after keep(n) equal a fresh session's, bitwise, for every cut point", () => {
-    const prompt = m.tokenizer.encode("import os\nimport sys\n\ndef main():\n", { parseSpecial: true });
-    const batch = m.tokenizer.encode("    args = parse(sys.argv)", { parseSpecial: true }).slice(0, 5); // a K = 4 verify batch
-    const probe = batch[batch.length - 1]!;
-    const a = m.native.createSession({ nCtx: 256, nDraftMax: 4 });
-    const b = m.native.createSession({ nCtx: 256 });
-    for (let keep = 1; keep <= batch.length; keep++) {
-      a.reset();
-      a.eval(prompt);
-      a.eval(batch, { logitRows: batch.map((_, i) => i) });
-      a.keep(keep);
-      expect(a.nPast).toBe(prompt.length + keep);
-      const rolled = a.eval([probe]).logits;
-      b.reset();
-      b.eval([...prompt, ...batch.slice(0, keep)]);
-      const fresh = b.eval([probe]).logits;
-      expect(Buffer.from(rolled.buffer).equals(Buffer.from(fresh.buffer)), `keep ${keep}`).toBe(true);
-    }
-    a.free();
-    b.free();
-  });
+  it("(d) rollback: the next logits after keep(n) equal a fresh session's, bitwise, for every cut point", () => expectRollbackMatchesFresh(m));
 
   it("(d) row invariance: one batch and token-by-token evaluation give bitwise the same logits and h_final", () => {
     const tokens = m.tokenizer.encode(PROMPTS[1]!, { parseSpecial: true }).slice(0, 40);

@@ -11,6 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openModel, type OpenedModel } from "../../src/engine/openModel.js";
 import { TINY_Q8 } from "../helpers/fixtures.js";
+import { expectRollbackMatchesFresh } from "../helpers/rollback.js";
 
 let m: OpenedModel;
 beforeAll(() => {
@@ -19,27 +20,7 @@ beforeAll(() => {
 afterAll(() => m?.native.free());
 
 describe("rollback into a verify batch", () => {
-  it("the next logits equal a fresh session's, bitwise, for every cut point", () => {
-    const prompt = m.tokenizer.encode("import os\nimport sys\n\ndef main():\n", { parseSpecial: true });
-    const batch = m.tokenizer.encode("    args = parse(sys.argv)", { parseSpecial: true }).slice(0, 5); // a K = 4 verify batch
-    const probe = batch[batch.length - 1]!;
-    const a = m.native.createSession({ nCtx: 256, nThreads: 2, nDraftMax: 4 });
-    const b = m.native.createSession({ nCtx: 256, nThreads: 2 });
-    for (let keep = 1; keep <= batch.length; keep++) {
-      a.reset();
-      a.eval(prompt);
-      a.eval(batch, { logitRows: batch.map((_, i) => i) });
-      a.keep(keep);
-      expect(a.nPast).toBe(prompt.length + keep);
-      const rolled = a.eval([probe]).logits;
-      b.reset();
-      b.eval([...prompt, ...batch.slice(0, keep)]);
-      const fresh = b.eval([probe]).logits;
-      expect(Buffer.from(rolled.buffer).equals(Buffer.from(fresh.buffer)), `keep ${keep}`).toBe(true);
-    }
-    a.free();
-    b.free();
-  });
+  it("the next logits equal a fresh session's, bitwise, for every cut point", () => expectRollbackMatchesFresh(m));
 
   it("refuses a rollback the snapshots cannot serve, with a clear message", () => {
     const s = m.native.createSession({ nCtx: 64, nThreads: 2, nDraftMax: 2 });
