@@ -797,7 +797,8 @@ void CpuSession::eval(const int32_t* tokens, uint32_t n, const uint32_t* logit_r
     if (n_logit_rows) {
         std::vector<float> rows(n_logit_rows * E);  // (n_logit_rows, E)
         for (uint32_t r = 0; r < n_logit_rows; r++) std::memcpy(&rows[r * E], &a[logit_rows[r] * E], E * sizeof(float));
-        matmul(w_.lm_head(), rows.data(), n_logit_rows, logits);
+        std::vector<float> dropped(logits ? 0 : static_cast<size_t>(n_logit_rows) * hp_.n_vocab);
+        matmul(w_.lm_head(), rows.data(), n_logit_rows, logits ? logits : dropped.data());
     }
     batch_start_ = n_past_;
     batch_n_ = n;

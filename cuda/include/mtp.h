@@ -285,7 +285,8 @@ MTP_API uint32_t mtp_session_get_n_past(const mtp_session* session);
  * Evaluates n_tokens tokens of one sequence, causally. positions[i] must be n_past + i (the
  * recurrent layers advance one token at a time; rollback is a later ABI addition).
  * logit_rows (n_logit_rows indices into the batch, each < n_tokens) selects the rows whose logits are
- * written to logits, shaped (n_logit_rows, n_vocab). hidden, if not NULL, receives h_final =
+ * written to logits, shaped (n_logit_rows, n_vocab); with logits NULL they are computed and dropped
+ * (a verify step's LM head without the copy to the host: what a benchmark of the step times). hidden, if not NULL, receives h_final =
  * RMSNorm(h; output_norm) of every row, shaped (n_tokens, n_embd) (the MTP head's input).
  * On failure the session is unchanged except after MTP_STATUS_INTERNAL/OUT_OF_MEMORY, which poison
  * it (every later eval says so until mtp_session_reset).

@@ -1,12 +1,13 @@
 // Per-family check of the CUDA kernels against the CPU backend's reference arithmetic
 // (cpu/ggml-quants.h), run on a GPU machine: cuda/build/cuda-kernels-check (exit status 0 = pass).
 //   - matvec, every weight type: bitwise equal to the CPU's vec_dot on the same converted activation
-//     (F32, whose CPU summation order depends on the ISA: within 1e-5 of the row's Σ|w·x|), and
-//     bitwise the same for 1..8 rows;
+//     (F32 and the K-quants, which sum in another order than the CPU: within 1e-5 of the row's
+//     Σ|w·x|), and bitwise the same for 1..8 rows;
 //   - rms_norm against a double-accumulated reference; argmax with ties;
 //   - conv1d + Gated DeltaNet and q/k norm + rope + gated attention over several tokens, against
 //     scalar references written from the CPU backend's loops (cpu/qwen35-cpu.cpp);
-//   - bandwidth of the decode-shaped matvec (one row, a 27B-sized FFN matrix) against the roofline;
+//   - the device's copy bandwidth, and that of the decode-shaped matvecs (27B-sized FFN and LM-head
+//     matrices, 1..8 rows) against it;
 //   - the time of each kernel at tiny-code's decode shapes, launched from a graph as a decode step
 //     launches it (where a step's time goes).
 #include <cuda_runtime.h>
@@ -107,6 +108,13 @@ DevMatrix upload_matrix(uint32_t type, const std::vector<uint8_t>& rows, int k, 
         m.data = reinterpret_cast<const uint8_t*>(to_device(q));
         m.scale = to_device(s);
         m.row_bytes = k;
+    } else if (type == 14) {
+        std::vector<uint8_t> q(static_cast<size_t>(n) * (k / 256) * 208);
+        std::vector<float> d(static_cast<size_t>(n) * (k / 256));
+        repack_q6_k(rows.data(), m.row_bytes, k, n, q.data(), d.data());
+        m.data = to_device(q);
+        m.scale = to_device(d);
+        m.row_bytes = (k / 256) * 208;
     } else {
         m.data = to_device(rows);
     }
@@ -165,7 +173,8 @@ void check_matvec(uint32_t type, int k, int n, std::mt19937& rng) {
         invariant = invariant && std::memcmp(part.data(), full.data(), sizeof(float) * nr * n) == 0;
     }
     char what[160];
-    const double limit = type == 0 ? 1e-5 : 0.0;
+    const bool ordered = type != 0 && type != 12 && type != 13 && type != 14;  // sums in the CPU's order
+    const double limit = ordered ? 0.0 : 1e-5;
     std::snprintf(what, sizeof what, "matvec %-5s k=%d n=%d: max |gpu − cpu| / Σ|w·x| = %.2e (<= %.0e)", type_name(type), k, n, worst, limit);
     expect(worst <= limit, what);
     std::snprintf(what, sizeof what, "matvec %-5s rows 1..7 bitwise equal to the same rows of an 8-row launch", type_name(type));
@@ -443,36 +452,71 @@ void check_attention(std::mt19937& rng) {
     expect(maxrel(out, ref) <= 1e-6f && k_diff == 0, what);
 }
 
-void bench_matvec(uint32_t type, int k, int n, std::mt19937& rng) {
-    const std::vector<uint8_t> rows = random_rows(type, k, n, rng);
-    const DevMatrix m = upload_matrix(type, rows, k, n);
-    ActView a = device_act(k);
-    CHECK_CUDA(cudaMemset(a.f, 0, sizeof(float) * kMaxRows * k));
-    CHECK_CUDA(launch_quantize(nullptr, a, 1, act_format_for(type)));
-    float* y = nullptr;
-    CHECK_CUDA(cudaMalloc(&y, sizeof(float) * kMaxRows * n));
-    MatvecOut out{&m, y, n, false};
+// Device-to-device copy bandwidth (bytes read + written per second) of a 1 GiB buffer.
+double copy_bandwidth() {
+    const size_t bytes = size_t(1) << 30;
+    void *a = nullptr, *b = nullptr;
+    CHECK_CUDA(cudaMalloc(&a, bytes));
+    CHECK_CUDA(cudaMalloc(&b, bytes));
+    CHECK_CUDA(cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice));
     cudaEvent_t t0, t1;
     cudaEventCreate(&t0);
     cudaEventCreate(&t1);
-    for (int rows_in = 1; rows_in <= kMaxRows; rows_in *= 8) {
-        const int reps = 50;
-        CHECK_CUDA(launch_matvec(nullptr, &out, 1, a, rows_in));
+    const int reps = 10;
+    cudaEventRecord(t0);
+    for (int i = 0; i < reps; i++) CHECK_CUDA(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice));
+    cudaEventRecord(t1);
+    CHECK_CUDA(cudaEventSynchronize(t1));
+    float ms = 0.0f;
+    cudaEventElapsedTime(&ms, t0, t1);
+    cudaFree(a);
+    cudaFree(b);
+    const double gbs = 2.0 * bytes * reps / (1e-3 * ms) / 1e9;
+    std::printf("bench copy bandwidth (cudaMemcpy device to device, read + write): %.0f GB/s\n", gbs);
+    return gbs;
+}
+
+// One matvec of a (k → n) matrix for 1, 2, 4 and 8 rows; copies of the matrix are cycled so the
+// weights come from memory, not the L2 cache.
+void bench_matvec(uint32_t type, int k, int n, double copy_gbs, std::mt19937& rng) {
+    const std::vector<uint8_t> rows = random_rows(type, k, n, rng);
+    const double bytes = static_cast<double>(rows.size());  // the file's bytes of the matrix
+    const int copies = std::max(1, static_cast<int>(std::ceil(512e6 / bytes)));
+    std::vector<DevMatrix> m;
+    for (int c = 0; c < copies; c++) m.push_back(upload_matrix(type, rows, k, n));
+    ActView a = device_act(k);
+    CHECK_CUDA(cudaMemset(a.f, 0, sizeof(float) * kMaxRows * k));
+    CHECK_CUDA(launch_quantize(nullptr, a, kMaxRows, act_format_for(type)));
+    float* y = nullptr;
+    CHECK_CUDA(cudaMalloc(&y, sizeof(float) * kMaxRows * n));
+    cudaEvent_t t0, t1;
+    cudaEventCreate(&t0);
+    cudaEventCreate(&t1);
+    float one_row_us = 0.0f;
+    for (int rows_in : {1, 2, 4, 8}) {
+        const int reps = 8 * copies;
+        auto launch = [&](int i) {
+            const MatvecOut out{&m[i % copies], y, n, false};
+            return launch_matvec(nullptr, &out, 1, a, rows_in);
+        };
+        for (int i = 0; i < copies; i++) CHECK_CUDA(launch(i));
         cudaEventRecord(t0);
-        for (int i = 0; i < reps; i++) launch_matvec(nullptr, &out, 1, a, rows_in);
+        for (int i = 0; i < reps; i++) launch(i);
         cudaEventRecord(t1);
         CHECK_CUDA(cudaEventSynchronize(t1));
         float ms = 0.0f;
         cudaEventElapsedTime(&ms, t0, t1);
-        const double bytes = static_cast<double>(n) * (type == 8 ? k * 34.0 / 32 : static_cast<double>(m.row_bytes));
-        std::printf("bench matvec %-5s k=%d n=%d rows=%d: %.1f us, %.0f GB/s of weights\n", type_name(type), k, n, rows_in,
-                    1e3 * ms / reps, bytes / (1e-3 * ms / reps) / 1e9);
+        const float us = 1e3f * ms / reps;
+        if (rows_in == 1) one_row_us = us;
+        const double gbs = bytes / (1e-6 * us) / 1e9;
+        std::printf("bench matvec %-5s k=%d n=%d rows=%d: %.1f us (%.2fx 1 row), %.0f GB/s of weights = %.0f%% of copy bandwidth\n",
+                    type_name(type), k, n, rows_in, us, us / one_row_us, gbs, 100.0 * gbs / copy_gbs);
     }
-    int dev = 0, mem_clock_khz = 0, bus_bits = 0;
-    cudaGetDevice(&dev);
-    cudaDeviceGetAttribute(&mem_clock_khz, cudaDevAttrMemoryClockRate, dev);
-    cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, dev);
-    if (mem_clock_khz > 0) std::printf("      roofline (2 · memory clock · bus width): %.0f GB/s\n", 2.0 * mem_clock_khz * 1e3 * bus_bits / 8 / 1e9);
+    cudaFree(y);
+    for (DevMatrix& d : m) {
+        cudaFree(const_cast<uint8_t*>(d.data));
+        if (d.scale) cudaFree(const_cast<float*>(d.scale));
+    }
 }
 
 // Mean time of one launch of `launch` inside a captured graph of 100 launches.
@@ -589,13 +633,16 @@ int main() {
     }
     std::mt19937 rng(1234);
     for (uint32_t type : {0u, 1u, 30u, 8u, 12u, 13u, 14u}) check_matvec(type, 512, 72, rng);
+    for (uint32_t type : {12u, 13u, 14u}) check_matvec(type, 2816, 40, rng);  // 11 super-blocks: a partial iteration
     check_rms_norm(rng);
     check_mtp_input(rng);
     check_argmax();
     check_gdn(rng);
     check_attention(rng);
-    bench_matvec(8, 5120, 17408, rng);
-    bench_matvec(30, 5120, 17408, rng);
+    const double copy_gbs = copy_bandwidth();
+    for (uint32_t type : {8u, 30u, 12u, 13u, 14u}) bench_matvec(type, 5120, 17408, copy_gbs, rng);  // 27B ffn_up
+    bench_matvec(12, 17408, 5120, copy_gbs, rng);                                                 // 27B ffn_down
+    bench_matvec(14, 5120, 65536, copy_gbs, rng);                                                 // a quarter of the 27B LM head
     bench_decode_kernels(rng);
     std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "passed", failures);
     return failures ? 1 : 0;

@@ -3,7 +3,8 @@
  * (cuda/src/models/qwen35-cuda.cu: CudaWeights, CudaSession; test/gpu checks the total against the
  * device's free memory before and after):
  *  - weights as uploaded: Q8_0 matrices repacked into int8 values + a float scale per 32 (36 bytes
- *    per block instead of the file's 34), every other tensor as in the file;
+ *    per block instead of the file's 34), Q6_K into 208-byte super-blocks + a float d (212 bytes
+ *    instead of 210), every other tensor as in the file;
  *  - the F16 KV cache of every full-attention layer for the context, and of the MTP block for one
  *    position more (a greedy step computes MTP rows one position past the trunk's), whatever K is;
  *  - the F32 Gated DeltaNet state (conv window + recurrent matrix) of every GDN layer: the live state
@@ -35,12 +36,19 @@ export interface MemoryEstimate {
 const KV_BYTES_PER_ELEM = 2; // F16, like llama.cpp's default cache type
 const F32 = 4;
 const GGML_TYPE_Q8_0 = 8;
+const GGML_TYPE_Q6_K = 14;
+/** Bytes on the device of a tensor of `nBytes` in the file (the repacked layouts above). */
+function uploadedBytes(type: number, nBytes: number): number {
+  if (type === GGML_TYPE_Q8_0) return (nBytes / 34) * 36;
+  if (type === GGML_TYPE_Q6_K) return (nBytes / 210) * 212;
+  return nBytes;
+}
 /** Activation rows per chunk (kMaxRows in cuda/src/kernels/matvec.cuh). */
 const CHUNK_ROWS = 8;
 
 export function estimateMemory(desc: ModelDescription, opts: MemoryEstimateOptions): MemoryEstimate {
   const hp = desc.hparams;
-  const weightBytes = desc.manifest.reduce((s, t) => s + (t.type === GGML_TYPE_Q8_0 ? (t.nBytes / 34) * 36 : t.nBytes), 0);
+  const weightBytes = desc.manifest.reduce((s, t) => s + uploadedBytes(t.type, t.nBytes), 0);
   const nAttn = desc.layerKinds.filter((k) => k === "attention").length;
   const nMtp = desc.mtp ? hp.nMtp : 0;
   const nGdn = desc.layerKinds.filter((k) => k === "gdn").length;
@@ -72,7 +80,7 @@ export function estimateMemory(desc: ModelDescription, opts: MemoryEstimateOptio
     scratchBytes,
     totalBytes: weightBytes + kvCacheBytes + gdnStateBytes + scratchBytes,
     notes: [
-      "as the CUDA backend allocates it (Q8_0 matrices repacked: 36 bytes per 32 values)",
+      "as the CUDA backend allocates it (repacked: Q8_0 36 bytes per 32 values, Q6_K 212 per 256)",
       `KV cache F16 for ${nAttn} attention layer(s)${nMtp ? ` and the MTP block (ctx + 1 positions)` : ""}`,
       `GDN state F32 for ${nGdn} layer(s) × ${planes} plane(s) (the state + 1 + draft length ${opts.draftMax} snapshots)`,
       "scratch: one chunk of 8 rows, attention scores over the context, logits, a context-long prompt's MTP input",

@@ -89,10 +89,12 @@ export interface EvalOptions {
   logitRows?: readonly number[];
   /** Also return h_final for every row (the MTP head's input). */
   hidden?: boolean;
+  /** Compute the rows' logits but leave them in the backend (a benchmark of the verify step). */
+  dropLogits?: boolean;
 }
 
 export interface EvalResult {
-  /** (logitRows.length, n_vocab) */
+  /** (logitRows.length, n_vocab); empty with dropLogits. */
   logits: Float32Array;
   /** (n_tokens, n_embd), when requested. */
   hidden?: Float32Array;
@@ -135,7 +137,7 @@ export class NativeSession {
     const n = tokens.length;
     const start = this.nPast;
     const rows = Uint32Array.from(options.logitRows ?? (n > 0 ? [n - 1] : []));
-    const logits = new Float32Array(rows.length * this.nVocab);
+    const logits = new Float32Array(options.dropLogits ? 0 : rows.length * this.nVocab);
     const hidden = options.hidden ? new Float32Array(n * this.nEmbd) : null;
     const positions = Int32Array.from({ length: n }, (_, i) => start + i);
     const err = newMtpError();
@@ -146,7 +148,7 @@ export class NativeSession {
       n,
       rows.length ? rows : null,
       rows.length,
-      rows.length ? logits : null,
+      rows.length && !options.dropLogits ? logits : null,
       hidden,
       err,
     ] as const;

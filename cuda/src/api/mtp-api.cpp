@@ -298,7 +298,7 @@ MTP_API mtp_status mtp_session_eval(mtp_session* session, const int32_t* tokens,
         SessionBackend& s = *session->backend;
         const mtp::DecodeBackend& d = s.decode();
         if (n_tokens == 0 || !tokens || !positions) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_eval: expected at least 1 token");
-        if (n_logit_rows && (!logit_rows || !logits)) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_eval: NULL logit_rows or logits");
+        if (n_logit_rows && !logit_rows) mtp::fail(MTP_STATUS_INVALID_ARGUMENT, "mtp_session_eval: NULL logit_rows");
         if (static_cast<uint64_t>(s.n_past()) + n_tokens > static_cast<uint64_t>(d.n_ctx())) {
             mtp::fail(MTP_STATUS_CONTEXT_FULL, "mtp_session_eval: %u tokens at position %u overflow the context of %d positions",
                       n_tokens, s.n_past(), d.n_ctx());

@@ -12,7 +12,7 @@ __device__ float k_scale(const uint8_t* q, int b, bool want_min) {
     return static_cast<float>(want_min ? (q[b + 4] >> 4) | ((q[b] >> 6) << 4) : (q[b + 4] & 0xF) | ((q[b - 4] >> 6) << 4));
 }
 
-// Value i of a row in the device layout of `type` (scale: the Q8_0 row's block scales).
+// Value i of a row in the device layout of `type` (scale: the row's scales, matvec.cuh).
 __device__ float dequant_value(uint32_t type, const uint8_t* row, const float* scale, int i) {
     switch (type) {
         case 0: return reinterpret_cast<const float*>(row)[i];
@@ -30,13 +30,13 @@ __device__ float dequant_value(uint32_t type, const uint8_t* row, const float* s
             if (five) q += 16 * ((blk[16 + e % 32] >> b) & 1);
             return (d * k_scale(blk + 4, b, false)) * static_cast<float>(q) - dmin * k_scale(blk + 4, b, true);
         }
-        case 14: {
-            const uint8_t* blk = row + static_cast<size_t>(i / 256) * 210;
+        case 14: {  // repack_q6_k's 208-byte super-blocks, d in scale
+            const uint8_t* blk = row + static_cast<size_t>(i / 256) * 208;
             const int e = i % 256, n = e / 128, part = (e % 128) / 32, l = e % 32;
             const uint8_t lo = blk[64 * n + l + (part & 1) * 32];
             const int low = part < 2 ? (lo & 0xF) : (lo >> 4);
             const int high = (blk[128 + 32 * n + l] >> (2 * part)) & 3;
-            const float d = f16_bits(static_cast<uint16_t>(blk[208] | (blk[209] << 8)));
+            const float d = scale[i / 256];
             const int8_t sc = static_cast<int8_t>(blk[192 + e / 16]);
             return (d * static_cast<float>(sc)) * static_cast<float>((low | (high << 4)) - 32);
         }
@@ -50,7 +50,7 @@ __global__ void __launch_bounds__(kThreads) embed_kernel(uint32_t type, const ui
     const int tok = tokens[blockIdx.x];
     if (tok < 0 || tok >= n_vocab) return;  // validated on the host; never read out of bounds
     const uint8_t* row = data + static_cast<size_t>(tok) * row_bytes;
-    const float* rs = scale ? scale + static_cast<size_t>(tok) * (k / 32) : nullptr;
+    const float* rs = scale ? scale + static_cast<size_t>(tok) * scales_per_row(type, k) : nullptr;
     float* o = out + static_cast<size_t>(blockIdx.x) * out_stride;
     for (int i = threadIdx.x; i < k; i += kThreads) o[i] = dequant_value(type, row, rs, i);
 }
@@ -66,7 +66,7 @@ __global__ void __launch_bounds__(kThreads) mtp_input_kernel(uint32_t type, cons
         const int tok = tokens[r];
         const bool ok = tok >= 0 && tok < n_vocab;  // validated on the host; never read out of bounds
         const uint8_t* row = data + static_cast<size_t>(ok ? tok : 0) * row_bytes;
-        const float* rs = scale ? scale + static_cast<size_t>(ok ? tok : 0) * (E / 32) : nullptr;
+        const float* rs = scale ? scale + static_cast<size_t>(ok ? tok : 0) * scales_per_row(type, E) : nullptr;
         for (int i = threadIdx.x; i < E; i += kThreads) row_in[i] = ok ? dequant_value(type, row, rs, i) : 0.0f;
     } else {
         for (int i = threadIdx.x; i < E; i += kThreads) row_in[i] = h[static_cast<size_t>(r) * E + i];

@@ -161,86 +161,111 @@ __device__ __forceinline__ void k_scale_min(const uint8_t* q, int b, int& sc, in
     }
 }
 
-// Q4_K (kFive = false, 144-byte blocks) and Q5_K (176-byte blocks), dot_q4_k_or_q5_k: lane l takes
-// super-block 32i + l, the CPU's integer sums, then sum += x.d·d·Σ sc·(q·q8) − x.d·dmin·Σ m·Σq8 over
-// the super-blocks in order.
-template <bool kFive>
-__device__ void row_q45_k(const uint8_t* w, const ActView& x, int n_rows, int lane, float* acc) {
-    constexpr int kBytes = kFive ? 176 : 144;
-    const int nsb = x.k / 256;
-    for (int sb0 = 0; sb0 < nsb; sb0 += kWarp) {
-        const int sb = sb0 + lane, count = min(kWarp, nsb - sb0);
-        const bool has = sb < nsb;
-        const uint8_t* blk = w + static_cast<size_t>(has ? sb : 0) * kBytes;
-        const float d = f16_bits(static_cast<uint16_t>(blk[0] | (blk[1] << 8)));
-        const float dmin = f16_bits(static_cast<uint16_t>(blk[2] | (blk[3] << 8)));
-        const uint8_t* scales = blk + 4;
-        const uint8_t* qh = kFive ? blk + 16 : nullptr;
-        const uint8_t* qs = blk + (kFive ? 48 : 16);
-#pragma unroll 1
-        for (int r = 0; r < kMaxRows; r++) {
-            if (r >= n_rows) break;
-            float p = 0.0f;
-            if (has) {
-                const int8_t* a = x.q + static_cast<size_t>(r) * x.k + 256 * sb;
-                int sumi = 0, summ = 0;
-                for (int b = 0; b < 8; b++) {
-                    int sc, m;
-                    k_scale_min(scales, b, sc, m);
-                    const uint8_t* Q = qs + 32 * (b / 2);
-                    const int shift = 4 * (b & 1);
-                    int s = 0, qsum = 0;
-                    for (int l = 0; l < 32; l++) {
-                        int v = (Q[l] >> shift) & 0xF;
-                        if (kFive) v += 16 * ((qh[l] >> b) & 1);
-                        s += v * a[32 * b + l];
-                        qsum += a[32 * b + l];
-                    }
-                    sumi += sc * s;
-                    summ += m * qsum;
-                }
-                const float xd = x.d[static_cast<size_t>(r) * (x.k / 32) + sb];
-                p = xd * d * static_cast<float>(sumi) - xd * dmin * static_cast<float>(summ);
-            }
-            acc[r] = add_in_lane_order(acc[r], p, count);
-        }
-    }
+__device__ __forceinline__ int4 load16(const void* p) { return __ldg(static_cast<const int4*>(p)); }
+
+// Σ of 16 products of packed signed bytes.
+__device__ __forceinline__ int dot16(const int (&v)[4], int4 a) {
+    int s = __dp4a(v[0], a.x, 0);
+    s = __dp4a(v[1], a.y, s);
+    s = __dp4a(v[2], a.z, s);
+    return __dp4a(v[3], a.w, s);
 }
 
-// Q6_K (210-byte blocks, spec §7.9), dot_q6_k: sum += d·x.d·Σ_j scales[j]·Σ (q − 32)·q8 over
-// 16-value groups, super-blocks in order.
-__device__ void row_q6_k(const uint8_t* w, const ActView& x, int n_rows, int lane, float* acc) {
-    const int nsb = x.k / 256;
-    for (int sb0 = 0; sb0 < nsb; sb0 += kWarp) {
-        const int sb = sb0 + lane, count = min(kWarp, nsb - sb0);
-        const bool has = sb < nsb;
-        const uint8_t* blk = w + static_cast<size_t>(has ? sb : 0) * 210;
-        const uint8_t* ql = blk;
-        const uint8_t* qh = blk + 128;
-        const int8_t* scales = reinterpret_cast<const int8_t*>(blk + 192);
-        const float d = f16_bits(static_cast<uint16_t>(blk[208] | (blk[209] << 8)));
-#pragma unroll 1
-        for (int r = 0; r < kMaxRows; r++) {
-            if (r >= n_rows) break;
-            float p = 0.0f;
-            if (has) {
-                const int8_t* a = x.q + static_cast<size_t>(r) * x.k + 256 * sb;
-                int sumi = 0;
-                for (int j = 0; j < 16; j++) {
-                    int s = 0;
-                    for (int e = 16 * j; e < 16 * j + 16; e++) {
-                        const int n = e / 128, part = (e % 128) / 32, l = e % 32;
-                        const uint8_t lo = ql[64 * n + l + (part & 1) * 32];
-                        const int low = part < 2 ? (lo & 0xF) : (lo >> 4);
-                        const int high = (qh[32 * n + l] >> (2 * part)) & 3;
-                        s += ((low | (high << 4)) - 32) * a[e];
-                    }
-                    sumi += scales[j] * s;
+// Q4_K (144-byte super-blocks), Q5_K (176) and Q6_K (208 on the device: repack_q6_k) rows.
+// 8 lanes share a super-block and a warp takes 4 consecutive ones per iteration, four iterations'
+// loads in flight (the kernel is held to 128 registers, 16 warps per SM, for that): lane t reads 16 bytes of packed quants (Q5_K, Q6_K: and 16 of high bits), the
+// 32 values they hold being 16 of each of two sub-blocks:
+//   Q4_K/Q5_K: sub-blocks 2j and 2j + 1 (j = t / 2; low and high nibbles of qs bytes 32j + 16h …,
+//              h = t % 2), values 16h … 16h + 15 of each;
+//   Q6_K:      values e … e + 15 and e + 64 … e + 79, e = 128·(t / 4) + 32·(t % 4 / 2) + 16·(t % 2)
+//              (low and high nibbles of ql bytes 16t …, their 2 high bits from qh).
+// The integer sums of a lane's 32 values are exact; each lane scales them into its own float sum,
+// and the lanes' sums are added by a warp tree at the end (as llama.cpp's mmvq does): not the CPU's
+// super-block order, so the result agrees with the CPU to rounding (cuda-kernels-check bounds it),
+// not to the bit. The Q4_K/Q5_K min term uses the activation's sums of 32 values (q8k_sums).
+template <uint32_t kType>
+__device__ void row_kquant(const uint8_t* w, const float* w_d, const ActView& x, int n_rows, int lane, float* acc) {
+    constexpr int kBlock = kType == 12 ? 144 : kType == 13 ? 176 : 208;
+    constexpr int kUnroll = 4;
+    const int nsb = x.k / 256, t = lane % 8, slot = lane / 8;
+    const int j = t / 2, h = t % 2;                                   // Q4_K / Q5_K
+    const int e_lo = 128 * (t / 4) + 32 * (t % 4 / 2) + 16 * (t % 2);  // Q6_K
+    for (int sb0 = 0; sb0 < nsb; sb0 += 4 * kUnroll) {
+        int4 qa[kUnroll], qb[kUnroll];
+#pragma unroll
+        for (int u = 0; u < kUnroll; u++) {
+            const int sb = sb0 + 4 * u + slot;
+            qa[u] = qb[u] = make_int4(0, 0, 0, 0);
+            if (sb < nsb) {
+                const uint8_t* blk = w + static_cast<size_t>(sb) * kBlock;
+                if constexpr (kType == 12) {
+                    qa[u] = load16(blk + 16 + 16 * t);
+                } else if constexpr (kType == 13) {
+                    qa[u] = load16(blk + 48 + 16 * t);
+                    qb[u] = load16(blk + 16 + 16 * h);
+                } else {
+                    qa[u] = load16(blk + 16 * t);
+                    qb[u] = load16(blk + 128 + 32 * (t / 4) + 16 * (t % 2));
                 }
-                p = d * x.d[static_cast<size_t>(r) * (x.k / 32) + sb] * static_cast<float>(sumi);
             }
-            acc[r] = add_in_lane_order(acc[r], p, count);
         }
+#pragma unroll
+        for (int u = 0; u < kUnroll; u++) {
+            const int sb = sb0 + 4 * u + slot;
+            if (sb >= nsb) break;
+            const uint8_t* blk = w + static_cast<size_t>(sb) * kBlock;
+            const int wa[4] = {qa[u].x, qa[u].y, qa[u].z, qa[u].w}, wb[4] = {qb[u].x, qb[u].y, qb[u].z, qb[u].w};
+            int lo[4], hi[4];
+            int sc_lo, sc_hi, m_lo = 0, m_hi = 0;
+            float d, dmin = 0.0f;
+            if constexpr (kType == 14) {
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    const int p1 = t % 4 / 2;
+                    lo[i] = __vsub4((wa[i] & 0x0F0F0F0F) | (((wb[i] >> (2 * p1)) & 0x03030303) << 4), 0x20202020);
+                    hi[i] = __vsub4(((wa[i] >> 4) & 0x0F0F0F0F) | (((wb[i] >> (2 * p1 + 4)) & 0x03030303) << 4), 0x20202020);
+                }
+                const int8_t* scales = reinterpret_cast<const int8_t*>(blk + 192);
+                sc_lo = scales[e_lo / 16];
+                sc_hi = scales[e_lo / 16 + 4];
+                d = w_d[sb];
+            } else {
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    lo[i] = wa[i] & 0x0F0F0F0F;
+                    hi[i] = (wa[i] >> 4) & 0x0F0F0F0F;
+                    if constexpr (kType == 13) {
+                        lo[i] |= ((wb[i] >> (2 * j)) & 0x01010101) << 4;
+                        hi[i] |= ((wb[i] >> (2 * j + 1)) & 0x01010101) << 4;
+                    }
+                }
+                k_scale_min(blk + 4, 2 * j, sc_lo, m_lo);
+                k_scale_min(blk + 4, 2 * j + 1, sc_hi, m_hi);
+                if (h != 0) m_lo = m_hi = 0;  // the min term of a sub-block once, from its h = 0 lane
+                d = f16_bits(*reinterpret_cast<const uint16_t*>(blk));
+                dmin = f16_bits(*reinterpret_cast<const uint16_t*>(blk + 2));
+            }
+#pragma unroll
+            for (int r = 0; r < kMaxRows; r++) {
+                if (r < n_rows) {
+                    const int8_t* a = x.q + static_cast<size_t>(r) * x.k + 256 * sb;
+                    const float* xd = x.d + static_cast<size_t>(r) * (x.k / 32);
+                    if constexpr (kType == 14) {
+                        const int si = sc_lo * dot16(lo, load16(a + e_lo)) + sc_hi * dot16(hi, load16(a + e_lo + 64));
+                        acc[r] += xd[sb] * (d * static_cast<float>(si));
+                    } else {
+                        const int si = sc_lo * dot16(lo, load16(a + 64 * j + 16 * h)) + sc_hi * dot16(hi, load16(a + 64 * j + 32 + 16 * h));
+                        const int sums = *reinterpret_cast<const int*>(q8k_sums(xd, x.k) + 8 * sb + 2 * j);  // sub-blocks 2j, 2j + 1
+                        const int sm = m_lo * static_cast<int16_t>(sums & 0xFFFF) + m_hi * (sums >> 16);
+                        acc[r] += xd[sb] * (d * static_cast<float>(si) - dmin * static_cast<float>(sm));
+                    }
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < kMaxRows; r++) {
+        if (r < n_rows) acc[r] = warp_sum(acc[r]);
     }
 }
 
@@ -286,8 +311,10 @@ __device__ void norm_rows_to_shared(const NormIn& norm, int k, int n_rows, ActFo
     __syncthreads();
 }
 
+__host__ __device__ constexpr bool is_kquant(uint32_t type) { return type == 12 || type == 13 || type == 14; }
+
 template <uint32_t kType, bool kNorm>
-__global__ void __launch_bounds__(kThreads) matvec_kernel(MatvecArgs args, ActView x, int n_rows, NormIn norm) {
+__global__ void __launch_bounds__(kThreads, is_kquant(kType) ? 4 : 0) matvec_kernel(MatvecArgs args, ActView x, int n_rows, NormIn norm) {
     const int lane = threadIdx.x % kWarp;
     const int g = blockIdx.x * (kThreads / kWarp) + threadIdx.x / kWarp;
     if constexpr (kNorm) {
@@ -309,11 +336,9 @@ __global__ void __launch_bounds__(kThreads) matvec_kernel(MatvecArgs args, ActVi
 #pragma unroll
     for (int r = 0; r < kMaxRows; r++) acc[r] = 0.0f;
     if constexpr (kType == 8) {
-        row_q8_0(w, args.scale[i] + static_cast<size_t>(o) * (x.k / 32), x, n_rows, lane, acc);
-    } else if constexpr (kType == 12 || kType == 13) {
-        row_q45_k<kType == 13>(w, x, n_rows, lane, acc);
-    } else if constexpr (kType == 14) {
-        row_q6_k(w, x, n_rows, lane, acc);
+        row_q8_0(w, args.scale[i] + static_cast<size_t>(o) * scales_per_row(kType, x.k), x, n_rows, lane, acc);
+    } else if constexpr (is_kquant(kType)) {
+        row_kquant<kType>(w, args.scale[i] + static_cast<size_t>(o) * scales_per_row(kType, x.k), x, n_rows, lane, acc);
     } else if constexpr (kType == 30) {
         row_bf16(w, x, n_rows, lane, acc);
     } else if constexpr (kType == 1) {
@@ -348,6 +373,19 @@ void repack_q8_0(const uint8_t* rows, size_t row_bytes, int k, int n, int8_t* q,
             std::memcpy(&h.x, row + 34 * b, 2);
             scale[r * nb + b] = __half2float(__half(h));
             std::memcpy(q + r * k + 32 * b, row + 34 * b + 2, 32);
+        }
+    }
+}
+
+void repack_q6_k(const uint8_t* rows, size_t row_bytes, int k, int n, uint8_t* q, float* d) {
+    const size_t nsb = static_cast<size_t>(k) / 256;
+    for (size_t r = 0; r < static_cast<size_t>(n); r++) {
+        for (size_t b = 0; b < nsb; b++) {
+            const uint8_t* blk = rows + r * row_bytes + 210 * b;  // ql[128] qh[64] scales[16] d (f16)
+            std::memcpy(q + (r * nsb + b) * 208, blk, 208);
+            __half_raw h;
+            std::memcpy(&h.x, blk + 208, 2);
+            d[r * nsb + b] = __half2float(__half(h));
         }
     }
 }

@@ -7,15 +7,19 @@
 //   Q4_K/Q5_K/Q6_K · x quantized to Q8_K (per 256: iscale = −127/max, nearest even, clamp 127)
 //   BF16 · x rounded to BF16; F16 · x rounded to F16; F32 · x.
 // The integer block sums are exact, so only the float accumulation order differs from the CPU.
+// A Q8_K row keeps in its k/32 scale slots the k/256 block scales and then the k/32 int16 sums of
+// 32 quantized values (q8k_sums), which the Q4_K/Q5_K min term needs.
 //
 // Weight layouts on the device (CudaWeights, qwen35-cuda.cu): Q8_0 repacked into q (n, k) int8 +
-// scales (n, k/32) float, so a block's 32 values are two aligned 16-byte loads; every other type
+// scales (n, k/32) float, so a block's 32 values are two aligned 16-byte loads; Q6_K repacked into
+// 208-byte super-blocks (ql, qh, scales: 16-byte aligned) + d (n, k/256) float; every other type
 // keeps the file's rows.
 //
-// Summation order: the CPU backend's (cpu/ggml-quants.cpp), so the backends agree to the last bit
-// where they can: quantized types add (d_w·d_x)·isum block after block in order, BF16 mirrors the
-// CPU's 2 × 16-lane accumulators and their tree reduction, F16 is one sequential sum; only F32 (whose
-// CPU order depends on the vector ISA) uses a warp tree.
+// Summation order: the CPU backend's (cpu/ggml-quants.cpp) where that costs little, so the backends
+// agree to the last bit: Q8_0 adds (d_w·d_x)·isum block after block in order, BF16 mirrors the CPU's
+// 2 × 16-lane accumulators and their tree reduction, F16 is one sequential sum. The K-quants (the
+// large models' types, where the kernel must run at the memory bandwidth) and F32 (whose CPU order
+// depends on the vector ISA) sum per lane and finish with a warp tree.
 //
 // Launch geometry: 128 threads = 4 warps per block, one warp per output row (with a fused RMSNorm,
 // the block first normalizes the input rows into shared memory as the rms_norm kernel does); lane l reads blocks
@@ -33,12 +37,15 @@ namespace mtp::cuda {
 constexpr int kMaxRows = 8;     // activation rows per launch
 constexpr int kMaxOutputs = 4;  // matrices per launch
 
+// Floats of DevMatrix::scale per matrix row: Q8_0 a scale per 32 values, Q6_K a d per 256.
+__host__ __device__ inline int scales_per_row(uint32_t type, int k) { return type == 8 ? k / 32 : type == 14 ? k / 256 : 0; }
+
 // One weight matrix on the device.
 struct DevMatrix {
     uint32_t type = 0;              // ggml type id
     int k = 0, n = 0;               // ne[0] (inputs), ne[1] (outputs)
-    const uint8_t* data = nullptr;  // rows row_bytes apart; Q8_0: int8 q (n, k)
-    const float* scale = nullptr;   // Q8_0: (n, k/32) block scales
+    const uint8_t* data = nullptr;  // rows row_bytes apart; Q8_0: int8 q (n, k); Q6_K: (n, k/256, 208)
+    const float* scale = nullptr;   // (n, scales_per_row): Q8_0 block scales, Q6_K super-block d
     size_t row_bytes = 0;
 };
 
@@ -54,6 +61,17 @@ ActFormat act_format_for(uint32_t weight_type);
 // Host side: n Q8_0 rows of the file (row_bytes apart, k values each) into the device layout's
 // q (n, k) and scale (n, k/32).
 void repack_q8_0(const uint8_t* rows, size_t row_bytes, int k, int n, int8_t* q, float* scale);
+
+// Host side: n Q6_K rows of the file into the device layout's 208-byte super-blocks q (n, k/256, 208:
+// ql, qh, scales as in the file) and d (n, k/256).
+void repack_q6_k(const uint8_t* rows, size_t row_bytes, int k, int n, uint8_t* q, float* d);
+
+// The int16 sums of 32 values that follow the block scales in a Q8_K row's scale slots (d_row: the
+// row's first slot).
+__device__ __forceinline__ int16_t* q8k_sums(float* d_row, int k) { return reinterpret_cast<int16_t*>(d_row + k / 256); }
+__device__ __forceinline__ const int16_t* q8k_sums(const float* d_row, int k) {
+    return reinterpret_cast<const int16_t*>(d_row + k / 256);
+}
 
 // Quantizes x.f (n_rows, x.k) into x.q / x.d; a no-op for ActFormat::F32.
 cudaError_t launch_quantize(cudaStream_t stream, ActView x, int n_rows, ActFormat fmt);
@@ -89,7 +107,8 @@ __device__ inline void quantize_lanes_q8_0(float v, int8_t* q, float* d, int lan
     if (lane == 0) d[0] = round_to_f16(amax / 127.0f);
 }
 
-__device__ inline void quantize_block_q8_k(const float* x, int8_t* q, float* d, int lane) {
+// One Q8_K block (256 values, lane l quantizes values 8l … 8l + 7) and its 8 sums of 32 values.
+__device__ inline void quantize_block_q8_k(const float* x, int8_t* q, float* d, int16_t* sums, int lane) {
     // The value of largest magnitude, the first one on ties (the CPU scans in order).
     float best = 0.0f;
     int at = 0;
@@ -105,11 +124,20 @@ __device__ inline void quantize_block_q8_k(const float* x, int8_t* q, float* d, 
     }
     if (best == 0.0f) {
         for (int i = 0; i < 8; i++) q[lane * 8 + i] = 0;
+        if (lane % 4 == 0) sums[lane / 4] = 0;
         if (lane == 0) d[0] = 0.0f;
         return;
     }
     const float iscale = -127.0f / x[at];
-    for (int i = 0; i < 8; i++) q[lane * 8 + i] = static_cast<int8_t>(min(127, __float2int_rn(iscale * x[lane * 8 + i])));
+    int sum = 0;
+    for (int i = 0; i < 8; i++) {
+        const int v = min(127, __float2int_rn(iscale * x[lane * 8 + i]));
+        q[lane * 8 + i] = static_cast<int8_t>(v);
+        sum += v;
+    }
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);  // 4 lanes hold a group of 32 values
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    if (lane % 4 == 0) sums[lane / 4] = static_cast<int16_t>(sum);
     if (lane == 0) d[0] = 1.0f / iscale;
 }
 
@@ -119,7 +147,7 @@ __device__ inline void quantize_row(const float* x, int k, int8_t* q, float* d, 
     if (fmt == ActFormat::Q8_0) {
         for (int b = warp; b < k / 32; b += n_warps) quantize_lanes_q8_0(x[32 * b + lane], q + 32 * b, d + b, lane);
     } else if (fmt == ActFormat::Q8_K) {
-        for (int b = warp; b < k / 256; b += n_warps) quantize_block_q8_k(x + 256 * b, q + 256 * b, d + b, lane);
+        for (int b = warp; b < k / 256; b += n_warps) quantize_block_q8_k(x + 256 * b, q + 256 * b, d + b, q8k_sums(d, k) + 8 * b, lane);
     }
 }
 

@@ -172,6 +172,14 @@ struct CudaWeights::Impl {
             m.data = reinterpret_cast<const uint8_t*>(upload<int8_t>(q.data(), q.size(), "upload of a Q8_0 matrix"));
             m.scale = upload<float>(s.data(), s.size(), "upload of Q8_0 scales");
             m.row_bytes = k;
+        } else if (t.type == MTP_GGML_TYPE_Q6_K) {
+            // Repack: 208-byte super-blocks (16-byte aligned loads) and their d as floats.
+            std::vector<uint8_t> q(n * (k / 256) * 208);
+            std::vector<float> d(n * (k / 256));
+            cuda::repack_q6_k(t.data, t.row_bytes, m.k, m.n, q.data(), d.data());
+            m.data = upload<uint8_t>(q.data(), q.size(), "upload of a Q6_K matrix");
+            m.scale = upload<float>(d.data(), d.size(), "upload of Q6_K scales");
+            m.row_bytes = (k / 256) * 208;
         } else {
             m.data = upload<uint8_t>(t.data, n * t.row_bytes, "upload of a weight matrix");
             m.row_bytes = t.row_bytes;
@@ -268,8 +276,8 @@ struct CudaSession::Impl {
     float *ffn_g = nullptr, *ffn_u = nullptr;  // (8, F)
     float* logits = nullptr;                   // (8, V)
 
-    // Captured steps: (kind 0 = trunk / 1 = MTP / 2 = greedy step, rows (k for 2), first logits row
-    // (MTP rows wanted for 2), hidden wanted).
+    // Captured steps: (kind 0 = trunk / 1 = MTP / 2 = greedy step / 4 = trunk with its logits left on
+    // the device, rows (k for 2), first logits row (MTP rows wanted for 2), hidden wanted).
     std::map<std::tuple<int, int, int, bool>, cudaGraphExec_t> graphs;
 
     Impl(const ModelWeights& w_, CudaWeights::Impl& cw_, uint32_t n_ctx_, uint32_t n_draft_max)
@@ -509,8 +517,8 @@ struct CudaSession::Impl {
     }
 
     // The trunk over n tokens (already in h_ints): h_final rows to h_hidden when `hidden`, logits of
-    // the batch rows `rows` (ascending) to h_logits, in their order.
-    void record_trunk(int n, const std::vector<uint32_t>& rows, bool hidden) {
+    // the batch rows `rows` (ascending) to h_logits, in their order (computed only, unless `copy`).
+    void record_trunk(int n, const std::vector<uint32_t>& rows, bool hidden, bool copy) {
         const int E = static_cast<int>(hp.n_embd), V = static_cast<int>(hp.n_vocab);
         check(cudaMemcpyAsync(d_ints, h_ints.p, (2 + n) * sizeof(int), cudaMemcpyHostToDevice, stream), "copy of the step inputs");
         const bool record = n > 1 && static_cast<uint32_t>(n) <= n_snap;
@@ -529,7 +537,7 @@ struct CudaSession::Impl {
             const int lo = static_cast<int>(rows[first]) - r0, hi = static_cast<int>(rows[next - 1]) - r0 + 1;
             matvecs({out(w.lm_head(), logits)}, hf, hi - lo, lo);
             // Consecutive requested rows leave in one copy.
-            for (size_t i = first; i < next;) {
+            for (size_t i = first; copy && i < next;) {
                 size_t j = i + 1;
                 while (j < next && rows[j] == rows[j - 1] + 1) j++;
                 check(cudaMemcpyAsync(h_logits.f() + i * V, logits + static_cast<size_t>(rows[i] - r0 - lo) * V,
@@ -724,14 +732,15 @@ struct CudaSession::Impl {
         bool tail = !rows.empty();
         for (size_t i = 0; i < rows.size(); i++) tail = tail && rows[i] == n - rows.size() + i;
         const int from = rows.empty() ? static_cast<int>(n) : static_cast<int>(rows[0]);
-        run(tail && n <= n_snap, {0, static_cast<int>(n), from, hidden_out != nullptr},
-            [&] { record_trunk(static_cast<int>(n), rows, hidden_out != nullptr); });
+        const bool copy = logits_out != nullptr;
+        run(tail && n <= n_snap, {copy ? 0 : 4, static_cast<int>(n), from, hidden_out != nullptr},
+            [&] { record_trunk(static_cast<int>(n), rows, hidden_out != nullptr, copy); });
         batch_start = n_past;
         batch_n = n;
         n_past += n;
         sync("trunk eval");
         const size_t E = hp.n_embd, V = hp.n_vocab;
-        if (!rows.empty()) std::memcpy(logits_out, h_logits.p, rows.size() * V * sizeof(float));
+        if (!rows.empty() && copy) std::memcpy(logits_out, h_logits.p, rows.size() * V * sizeof(float));
         if (hidden_out) std::memcpy(hidden_out, h_hidden.p, static_cast<size_t>(n) * E * sizeof(float));
     }
 };
@@ -767,7 +776,7 @@ void CudaSession::eval(const int32_t* tokens, uint32_t n, const uint32_t* logit_
         std::stable_sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) { return logit_rows[x] < logit_rows[y]; });
         std::vector<uint32_t> rows(n_logit_rows);
         for (uint32_t i = 0; i < n_logit_rows; i++) rows[i] = logit_rows[order[i]];
-        const bool sorted = std::is_sorted(logit_rows, logit_rows + n_logit_rows);
+        const bool sorted = !logits || std::is_sorted(logit_rows, logit_rows + n_logit_rows);
         std::vector<float> staged(sorted ? 0 : static_cast<size_t>(n_logit_rows) * s.hp.n_vocab);
         s.trunk(tokens, n, rows, sorted ? logits : staged.data(), hidden);
         if (!sorted) {

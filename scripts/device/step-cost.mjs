@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+// What a verify step costs next to a decode step, and how close the decode step is to the memory
+// roofline. Evaluates n = 1 … 8 tokens per call with the LM head over every row, its logits left on
+// the backend as a greedy step leaves them (mtp_session_eval with logits NULL), keeps one token
+// (the rollback a rejected draft costs) and repeats; prints the time per call and its ratio to n = 1.
+// With --copy-gbs (cuda-kernels-check prints the device's copy bandwidth), the 1-row step's weight
+// bytes (every trunk matrix and the LM head as stored in the file, one embedding row) over it.
+//
+//   node scripts/device/step-cost.mjs MODEL.gguf [--backend cuda] [--reps 40] [--copy-gbs GBS] [--json OUT]
+import { writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "../..");
+const { openModel } = await import(join(ROOT, "dist/engine/openModel.js"));
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(name);
+  return i > 0 ? args[i + 1] : dflt;
+};
+const model = args[0];
+if (!model || model.startsWith("-")) {
+  console.error("usage: step-cost.mjs MODEL.gguf [--backend cuda] [--reps 40] [--copy-gbs GBS] [--json OUT]");
+  process.exit(1);
+}
+const reps = Number(opt("--reps", "40"));
+const copyGbs = Number(opt("--copy-gbs", "NaN"));
+const widths = [1, 2, 3, 4, 5, 8];
+
+const m = openModel(model, opt("--backend", "cuda"));
+const d = m.description;
+const session = m.native.createSession({ nCtx: 64 + reps * (widths.length + 1) * 2, nDraftMax: 7 });
+const V = d.hparams.nVocab;
+const tok = (i) => (i * 7919 + 13) % V;
+session.eval(Array.from({ length: 32 }, (_, i) => tok(i)), { dropLogits: true });
+
+const rows = [];
+for (const n of widths) {
+  const batch = Array.from({ length: n }, (_, i) => tok(100 + i));
+  const call = () => {
+    session.eval(batch, { logitRows: batch.map((_, i) => i), dropLogits: true });
+    if (n > 1) session.keep(1);
+  };
+  for (let i = 0; i < 3; i++) call(); // graph capture and warm-up
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < reps; i++) call();
+  const us = Number(process.hrtime.bigint() - t0) / 1e3 / reps;
+  rows.push({ n, us });
+}
+
+// Bytes a decode step reads: the trunk's matrices and the LM head as stored, one embedding row.
+const trunk = d.manifest.filter((t) => t.layer >= 0 && t.layer < d.hparams.nLayer);
+const global = d.manifest.filter((t) => t.layer < 0);
+const embd = global.find((t) => t.name === "token_embd.weight");
+const head = global.find((t) => t.name === d.lmHead);
+const bytes =
+  trunk.reduce((s, t) => s + t.nBytes, 0) +
+  global.filter((t) => t !== embd && t !== head).reduce((s, t) => s + t.nBytes, 0) +
+  head.nBytes +
+  (d.lmHead === "token_embd.weight" ? 0 : embd.nBytes / embd.ne[1]);
+
+const one = rows[0].us;
+const lines = [
+  `## step cost: ${basename(model)} on ${m.backend}`,
+  "",
+  "| rows per step | µs per step | × 1-row step |",
+  "|---:|---:|---:|",
+  ...rows.map((r) => `| ${r.n} | ${r.us.toFixed(1)} | ${(r.us / one).toFixed(2)} |`),
+  "",
+  `A decode step reads ${(bytes / 1e9).toFixed(3)} GB of weights: ${(bytes / (one * 1e-6) / 1e9).toFixed(0)} GB/s` +
+    (Number.isFinite(copyGbs) ? ` = ${((100 * bytes) / (one * 1e-6) / 1e9 / copyGbs).toFixed(1)} % of the copy bandwidth (${copyGbs} GB/s)` : ""),
+];
+console.log(lines.join("\n"));
+const jsonOut = opt("--json", null);
+if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ model: basename(model), backend: m.backend, reps, bytes, copyGbs, rows }, null, 2));
+m.native.free();
