@@ -372,20 +372,44 @@ bool have_avx2() {
 }
 #endif
 
-// Σ over a super-block of sc[b] · Σ_{32 values of sub-block b} q·q8 (Q4_K / Q5_K).
-MTP_HOT int32_t k_block_dot(const uint8_t* q, const uint8_t* sc, const int8_t* q8) {
-    int32_t sumi = 0;
-    for (int b = 0; b < 8; b++) {
+// Σ of the 16 products of each 16-value group of a super-block (s16: 16 sums).
+MTP_HOT void group16_dots(const int8_t* q, const int8_t* q8, int32_t* s16) {
+    for (int g = 0; g < QK_K / 16; g++) {
         int32_t s = 0;
-        for (int l = 0; l < 32; l++) s += q[32 * b + l] * q8[32 * b + l];
-        sumi += sc[b] * s;
+        for (int l = 0; l < 16; l++) s += q[16 * g + l] * q8[16 * g + l];
+        s16[g] = s;
     }
+}
+
+// Σ over a super-block of sc[j] · Σ_{16 values of group j} q·q8 (Q3_K).
+MTP_HOT int32_t scaled16_block_dot(const int8_t* q, const int8_t* sc, const int8_t* q8) {
+    int32_t s16[QK_K / 16];
+    group16_dots(q, q8, s16);
+    int32_t sumi = 0;
+    for (int j = 0; j < QK_K / 16; j++) sumi += sc[j] * s16[j];
     return sumi;
 }
 
+// ---- Q4_K, Q5_K and Q6_K in the CUDA kernel's summation order (cuda/src/kernels/matvec.cu,
+// row_kquant), so that both backends give the same bits: a 32-lane accumulator whose lane
+// 8·(i % 4) + t takes 32 values of super-block i (below), scales their exact integer sums with
+// explicit fmas, and the lanes are added by the kernel's xor butterfly.
+
+float butterfly_sum(float* v) {
+    for (int o = 16; o > 0; o >>= 1) {
+        float w[32];
+        for (int i = 0; i < 32; i++) w[i] = v[i] + v[i ^ o];
+        std::memcpy(v, w, sizeof w);
+    }
+    return v[0];
+}
+
+// Lane t (0..7) of a super-block: Q4_K/Q5_K groups 4j + h and 4j + 2 + h (values 16h … of
+// sub-blocks 2j and 2j + 1, j = t / 2, h = t % 2), the min term of both sub-blocks on h = 0;
+// Q6_K groups g and g + 4, g = 8·(t / 4) + 2·(t % 4 / 2) + t % 2.
 float dot_q4_k_or_q5_k(bool five_bit, const void* w, const BlockQ8_K* x, int64_t nb) {
     const float* t = f16_table().data();
-    float sum = 0.0f;
+    float acc[32] = {};
     for (int64_t i = 0; i < nb; i++) {
         uint8_t q[QK_K], sc[8], m[8];
         uint16_t d, dmin;
@@ -400,34 +424,37 @@ float dot_q4_k_or_q5_k(bool five_bit, const void* w, const BlockQ8_K* x, int64_t
             d = b.d;
             dmin = b.dmin;
         }
-        int32_t summ = 0;  // Σ_b m_b · Σ q8 over sub-block b: the min term
-        for (int b = 0; b < 8; b++) summ += m[b] * (x[i].bsums[2 * b] + x[i].bsums[2 * b + 1]);
-        const int32_t sumi = k_block_dot(q, sc, x[i].qs);
-        sum += x[i].d * t[d] * static_cast<float>(sumi) - x[i].d * t[dmin] * static_cast<float>(summ);
+        int32_t s16[QK_K / 16];
+        group16_dots(reinterpret_cast<const int8_t*>(q), x[i].qs, s16);  // the values are 0 … 31
+        const int16_t* bs = x[i].bsums;
+        for (int lane = 0; lane < 8; lane++) {
+            const int j = lane / 2, h = lane % 2;
+            const int32_t si = sc[2 * j] * s16[4 * j + h] + sc[2 * j + 1] * s16[4 * j + 2 + h];
+            const int32_t sm = h ? 0 : m[2 * j] * (bs[4 * j] + bs[4 * j + 1]) + m[2 * j + 1] * (bs[4 * j + 2] + bs[4 * j + 3]);
+            const float u = std::fma(t[d], static_cast<float>(si), -(t[dmin] * static_cast<float>(sm)));
+            float& a = acc[8 * (i % 4) + lane];
+            a = std::fma(x[i].d, u, a);
+        }
     }
-    return sum;
-}
-
-// Σ over a super-block of sc[j] · Σ_{16 values of group j} q·q8 (Q6_K, Q3_K).
-MTP_HOT int32_t scaled16_block_dot(const int8_t* q, const int8_t* sc, const int8_t* q8) {
-    int32_t sumi = 0;
-    for (int j = 0; j < QK_K / 16; j++) {
-        int32_t s = 0;
-        for (int l = 0; l < 16; l++) s += q[16 * j + l] * q8[16 * j + l];
-        sumi += sc[j] * s;
-    }
-    return sumi;
+    return butterfly_sum(acc);
 }
 
 float dot_q6_k(const BlockQ6_K* w, const BlockQ8_K* x, int64_t nb) {
     const float* t = f16_table().data();
-    float sum = 0.0f;
+    float acc[32] = {};
     for (int64_t i = 0; i < nb; i++) {
         int8_t q[QK_K];
         q6k_unpack(w[i], q);
-        sum += t[w[i].d] * x[i].d * static_cast<float>(scaled16_block_dot(q, w[i].scales, x[i].qs));
+        int32_t s16[QK_K / 16];
+        group16_dots(q, x[i].qs, s16);
+        for (int lane = 0; lane < 8; lane++) {
+            const int g = 8 * (lane / 4) + 2 * (lane % 4 / 2) + lane % 2;
+            const int32_t si = w[i].scales[g] * s16[g] + w[i].scales[g + 4] * s16[g + 4];
+            float& a = acc[8 * (i % 4) + lane];
+            a = std::fma(x[i].d, t[w[i].d] * static_cast<float>(si), a);
+        }
     }
-    return sum;
+    return butterfly_sum(acc);
 }
 
 // Q4_0 / Q5_0 · Q8_0: per block sum += (d_w·d_x)·Σ (q − offset)·q8; Q4_1 / Q5_1 · Q8_1: sum +=

@@ -38,7 +38,7 @@ extern "C" {
 #endif
 
 /* Bumped on every incompatible change of this header; the TS side refuses any other value. */
-#define MTP_ABI_VERSION 3u
+#define MTP_ABI_VERSION 4u
 
 typedef enum mtp_status {
     MTP_STATUS_OK = 0,
@@ -253,6 +253,14 @@ MTP_API uint32_t mtp_abi_get_backends(void);
  * and its sessions really take there. MTP_STATUS_UNSUPPORTED without the CUDA backend or a device.
  */
 MTP_API mtp_status mtp_abi_get_device_memory(uint64_t* free_bytes, uint64_t* total_bytes, mtp_error* err);
+
+/*
+ * Device memory the library's CUDA models and sessions hold now: the sum of their allocations
+ * (weights, KV caches, recurrent states and snapshots, scratch). The free memory above also loses
+ * what the CUDA driver keeps for itself (loaded kernels, CUDA graphs, allocation granularity).
+ * 0 without the CUDA backend.
+ */
+MTP_API uint64_t mtp_abi_get_allocated_device_bytes(void);
 
 /*
  * Dequantizes `n_elements` values of ggml type `type` from `src` (n_src_bytes long, exactly the

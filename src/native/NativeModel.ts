@@ -47,6 +47,14 @@ export function deviceMemory(lib: NativeLibrary = loadNativeLibrary()): { free: 
   return { free: Number(free[0]), total: Number(total[0]) };
 }
 
+/**
+ * What the library's CUDA models and sessions hold on the device now (their allocations); the free
+ * memory of deviceMemory also loses the CUDA driver's own share. 0 without the CUDA backend.
+ */
+export function allocatedDeviceBytes(lib: NativeLibrary = loadNativeLibrary()): number {
+  return Number(lib.fn.mtp_abi_get_allocated_device_bytes());
+}
+
 export interface SessionOptions {
   /** KV cache capacity in positions. */
   nCtx: number;

@@ -7,7 +7,7 @@ import koffi from "koffi";
 import type { TensorRole } from "../arch/ModelDescription.js";
 
 /** Must equal MTP_ABI_VERSION of the loaded library. */
-export const MTP_ABI_VERSION = 3;
+export const MTP_ABI_VERSION = 4;
 
 export const MtpStatus = {
   OK: 0,
@@ -206,6 +206,7 @@ export interface MtpFunctions {
   mtp_abi_get_layout(structId: number, out: BigUint64Array, capacity: number): number;
   mtp_abi_get_backends(): number;
   mtp_abi_get_device_memory(freeBytes: [number | bigint], totalBytes: [number | bigint], err: MtpErrorStruct): number;
+  mtp_abi_get_allocated_device_bytes(): number | bigint;
   mtp_dequantize(type: number, src: Uint8Array, nSrcBytes: number, dst: Float32Array, nElements: number, err: MtpErrorStruct): number;
   mtp_model_load(
     path: string,
@@ -253,6 +254,7 @@ export function bindMtpFunctions(lib: koffi.IKoffiLib): MtpFunctions {
     mtp_abi_get_layout: lib.func("uint32_t mtp_abi_get_layout(uint32_t struct_id, uint64_t* out, uint32_t capacity)"),
     mtp_abi_get_backends: lib.func("uint32_t mtp_abi_get_backends(void)"),
     mtp_abi_get_device_memory: lib.func("int32_t mtp_abi_get_device_memory(_Out_ uint64_t* free_bytes, _Out_ uint64_t* total_bytes, _Inout_ mtp_error* err)"),
+    mtp_abi_get_allocated_device_bytes: lib.func("uint64_t mtp_abi_get_allocated_device_bytes(void)"),
     mtp_dequantize: lib.func(
       "int32_t mtp_dequantize(uint32_t type, const void* src, uint64_t n_src_bytes, float* dst, uint64_t n_elements, _Inout_ mtp_error* err)",
     ),

@@ -143,6 +143,14 @@ MTP_API mtp_status mtp_abi_get_device_memory(uint64_t* free_bytes, uint64_t* tot
     });
 }
 
+MTP_API uint64_t mtp_abi_get_allocated_device_bytes(void) {
+#ifdef MTP_WITH_CUDA
+    return mtp::cuda_allocated_bytes();
+#else
+    return 0;
+#endif
+}
+
 MTP_API uint32_t mtp_abi_get_layout(uint32_t struct_id, uint64_t* out, uint32_t capacity) {
     if (!out) return 0;
     switch (struct_id) {

@@ -172,21 +172,22 @@ __device__ __forceinline__ int dot16(const int (&v)[4], int4 a) {
 }
 
 // Q4_K (144-byte super-blocks), Q5_K (176) and Q6_K (208 on the device: repack_q6_k) rows.
-// 8 lanes share a super-block and a warp takes 4 consecutive ones per iteration, four iterations'
-// loads in flight (the kernel is held to 128 registers, 16 warps per SM, for that): lane t reads 16 bytes of packed quants (Q5_K, Q6_K: and 16 of high bits), the
+// 8 lanes share a super-block and a warp takes 4 consecutive ones per iteration, several
+// iterations' loads in flight (6 for up to 2 rows, else 4): lane t reads 16 bytes of packed quants (Q5_K, Q6_K: and 16 of high bits), the
 // 32 values they hold being 16 of each of two sub-blocks:
 //   Q4_K/Q5_K: sub-blocks 2j and 2j + 1 (j = t / 2; low and high nibbles of qs bytes 32j + 16h …,
 //              h = t % 2), values 16h … 16h + 15 of each;
 //   Q6_K:      values e … e + 15 and e + 64 … e + 79, e = 128·(t / 4) + 32·(t % 4 / 2) + 16·(t % 2)
 //              (low and high nibbles of ql bytes 16t …, their 2 high bits from qh).
 // The integer sums of a lane's 32 values are exact; each lane scales them into its own float sum,
-// and the lanes' sums are added by a warp tree at the end (as llama.cpp's mmvq does): not the CPU's
-// super-block order, so the result agrees with the CPU to rounding (cuda-kernels-check bounds it),
-// not to the bit. The Q4_K/Q5_K min term uses the activation's sums of 32 values (q8k_sums).
-template <uint32_t kType>
+// and the lanes' sums are added by a warp tree at the end (as llama.cpp's mmvq does); the CPU
+// backend sums in this same order (dot_q4_k_or_q5_k, dot_q6_k), so the backends agree to the bit.
+// The Q4_K/Q5_K min term uses the activation's sums of 32 values (q8k_sums). kRows: the launch's
+// row capacity (n_rows <= kRows), a template so that one row does not pay the registers of eight.
+template <uint32_t kType, int kRows>
 __device__ void row_kquant(const uint8_t* w, const float* w_d, const ActView& x, int n_rows, int lane, float* acc) {
     constexpr int kBlock = kType == 12 ? 144 : kType == 13 ? 176 : 208;
-    constexpr int kUnroll = 4;
+    constexpr int kUnroll = kRows <= 2 && kType == 12 ? 6 : 4;
     const int nsb = x.k / 256, t = lane % 8, slot = lane / 8;
     const int j = t / 2, h = t % 2;                                   // Q4_K / Q5_K
     const int e_lo = 128 * (t / 4) + 32 * (t % 4 / 2) + 16 * (t % 2);  // Q6_K
@@ -246,25 +247,27 @@ __device__ void row_kquant(const uint8_t* w, const float* w_d, const ActView& x,
                 dmin = f16_bits(*reinterpret_cast<const uint16_t*>(blk + 2));
             }
 #pragma unroll
-            for (int r = 0; r < kMaxRows; r++) {
+            for (int r = 0; r < kRows; r++) {
                 if (r < n_rows) {
                     const int8_t* a = x.q + static_cast<size_t>(r) * x.k + 256 * sb;
                     const float* xd = x.d + static_cast<size_t>(r) * (x.k / 32);
+                    // Explicit fmas: the CPU (dot_q4_k_or_q5_k, dot_q6_k) rounds exactly so.
                     if constexpr (kType == 14) {
                         const int si = sc_lo * dot16(lo, load16(a + e_lo)) + sc_hi * dot16(hi, load16(a + e_lo + 64));
-                        acc[r] += xd[sb] * (d * static_cast<float>(si));
+                        acc[r] = __fmaf_rn(xd[sb], d * static_cast<float>(si), acc[r]);
                     } else {
                         const int si = sc_lo * dot16(lo, load16(a + 64 * j + 16 * h)) + sc_hi * dot16(hi, load16(a + 64 * j + 32 + 16 * h));
                         const int sums = *reinterpret_cast<const int*>(q8k_sums(xd, x.k) + 8 * sb + 2 * j);  // sub-blocks 2j, 2j + 1
                         const int sm = m_lo * static_cast<int16_t>(sums & 0xFFFF) + m_hi * (sums >> 16);
-                        acc[r] += xd[sb] * (d * static_cast<float>(si) - dmin * static_cast<float>(sm));
+                        const float u = __fmaf_rn(d, static_cast<float>(si), -(dmin * static_cast<float>(sm)));
+                        acc[r] = __fmaf_rn(xd[sb], u, acc[r]);
                     }
                 }
             }
         }
     }
 #pragma unroll
-    for (int r = 0; r < kMaxRows; r++) {
+    for (int r = 0; r < kRows; r++) {
         if (r < n_rows) acc[r] = warp_sum(acc[r]);
     }
 }
@@ -313,8 +316,14 @@ __device__ void norm_rows_to_shared(const NormIn& norm, int k, int n_rows, ActFo
 
 __host__ __device__ constexpr bool is_kquant(uint32_t type) { return type == 12 || type == 13 || type == 14; }
 
-template <uint32_t kType, bool kNorm>
-__global__ void __launch_bounds__(kThreads, is_kquant(kType) ? 4 : 0) matvec_kernel(MatvecArgs args, ActView x, int n_rows, NormIn norm) {
+// Blocks per SM the K-quant kernels are held to (registers: 65536 / (128 · blocks)), by row capacity:
+// as many as run without spilling.
+__host__ __device__ constexpr int kquant_min_blocks(uint32_t type, int rows) {
+    return rows == 1 ? (type == 12 ? 8 : 6) : rows == 2 ? 6 : rows == 4 ? 4 : 3;
+}
+
+template <uint32_t kType, bool kNorm, int kRows = kMaxRows>
+__global__ void __launch_bounds__(kThreads, is_kquant(kType) ? kquant_min_blocks(kType, kRows) : 0) matvec_kernel(MatvecArgs args, ActView x, int n_rows, NormIn norm) {
     const int lane = threadIdx.x % kWarp;
     const int g = blockIdx.x * (kThreads / kWarp) + threadIdx.x / kWarp;
     if constexpr (kNorm) {
@@ -332,13 +341,13 @@ __global__ void __launch_bounds__(kThreads, is_kquant(kType) ? 4 : 0) matvec_ker
     if (i >= args.count) return;
     const int o = g - args.first[i];
     const uint8_t* w = args.w[i] + static_cast<size_t>(o) * args.row_bytes[i];
-    float acc[kMaxRows];
+    float acc[kRows];
 #pragma unroll
-    for (int r = 0; r < kMaxRows; r++) acc[r] = 0.0f;
+    for (int r = 0; r < kRows; r++) acc[r] = 0.0f;
     if constexpr (kType == 8) {
         row_q8_0(w, args.scale[i] + static_cast<size_t>(o) * scales_per_row(kType, x.k), x, n_rows, lane, acc);
     } else if constexpr (is_kquant(kType)) {
-        row_kquant<kType>(w, args.scale[i] + static_cast<size_t>(o) * scales_per_row(kType, x.k), x, n_rows, lane, acc);
+        row_kquant<kType, kRows>(w, args.scale[i] + static_cast<size_t>(o) * scales_per_row(kType, x.k), x, n_rows, lane, acc);
     } else if constexpr (kType == 30) {
         row_bf16(w, x, n_rows, lane, acc);
     } else if constexpr (kType == 1) {
@@ -348,7 +357,7 @@ __global__ void __launch_bounds__(kThreads, is_kquant(kType) ? 4 : 0) matvec_ker
     }
     if (lane == 0) {
 #pragma unroll
-        for (int r = 0; r < kMaxRows; r++) {
+        for (int r = 0; r < kRows; r++) {
             if (r < n_rows) {
                 float* y = args.y[i] + static_cast<size_t>(r) * args.y_stride[i] + o;
                 *y = args.add[i] ? *y + acc[r] : acc[r];
@@ -432,6 +441,21 @@ size_t norm_shared_bytes(uint32_t type, int k, int n_rows) {
     return type == 8 ? rows * k + rows * (k / 32) * sizeof(float) : rows * k * sizeof(float);
 }
 
+// A K-quant launch with the smallest row capacity that holds n_rows.
+template <uint32_t kType>
+cudaError_t dispatch_kquant(cudaStream_t stream, int blocks, const MatvecArgs& args, ActView x, int n_rows) {
+    if (n_rows == 1) {
+        matvec_kernel<kType, false, 1><<<blocks, kThreads, 0, stream>>>(args, x, n_rows, NormIn{});
+    } else if (n_rows == 2) {
+        matvec_kernel<kType, false, 2><<<blocks, kThreads, 0, stream>>>(args, x, n_rows, NormIn{});
+    } else if (n_rows <= 4) {
+        matvec_kernel<kType, false, 4><<<blocks, kThreads, 0, stream>>>(args, x, n_rows, NormIn{});
+    } else {
+        matvec_kernel<kType, false, 8><<<blocks, kThreads, 0, stream>>>(args, x, n_rows, NormIn{});
+    }
+    return cudaGetLastError();
+}
+
 template <bool kNorm>
 cudaError_t dispatch(cudaStream_t stream, uint32_t type, const MatvecArgs& args, ActView x, int n_rows, NormIn norm,
                      size_t shared) {
@@ -444,9 +468,9 @@ cudaError_t dispatch(cudaStream_t stream, uint32_t type, const MatvecArgs& args,
         default:
             if constexpr (kNorm) return cudaErrorInvalidValue;
             switch (type) {
-                case 12: matvec_kernel<12, false><<<blocks, kThreads, 0, stream>>>(args, x, n_rows, norm); break;
-                case 13: matvec_kernel<13, false><<<blocks, kThreads, 0, stream>>>(args, x, n_rows, norm); break;
-                case 14: matvec_kernel<14, false><<<blocks, kThreads, 0, stream>>>(args, x, n_rows, norm); break;
+                case 12: return dispatch_kquant<12>(stream, blocks, args, x, n_rows);
+                case 13: return dispatch_kquant<13>(stream, blocks, args, x, n_rows);
+                case 14: return dispatch_kquant<14>(stream, blocks, args, x, n_rows);
                 default: return cudaErrorInvalidValue;
             }
     }

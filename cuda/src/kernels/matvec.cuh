@@ -15,19 +15,20 @@
 // 208-byte super-blocks (ql, qh, scales: 16-byte aligned) + d (n, k/256) float; every other type
 // keeps the file's rows.
 //
-// Summation order: the CPU backend's (cpu/ggml-quants.cpp) where that costs little, so the backends
-// agree to the last bit: Q8_0 adds (d_w·d_x)·isum block after block in order, BF16 mirrors the CPU's
-// 2 × 16-lane accumulators and their tree reduction, F16 is one sequential sum. The K-quants (the
-// large models' types, where the kernel must run at the memory bandwidth) and F32 (whose CPU order
-// depends on the vector ISA) sum per lane and finish with a warp tree.
+// Summation order: the CPU backend's (cpu/ggml-quants.cpp), so the backends agree to the last bit:
+// Q8_0 adds (d_w·d_x)·isum block after block in order, BF16 mirrors the CPU's 2 × 16-lane
+// accumulators and their tree reduction, F16 is one sequential sum; for the K-quants (the large
+// models' types, where the kernel must run at the memory bandwidth) the CPU follows the kernel
+// instead: 32 lane sums and a warp tree. Only F32 (whose CPU order depends on the vector ISA) is not
+// mirrored.
 //
 // Launch geometry: 128 threads = 4 warps per block, one warp per output row (with a fused RMSNorm,
-// the block first normalizes the input rows into shared memory as the rms_norm kernel does); lane l reads blocks
-// l, l + 32, … of the row (or its share of values for F32/F16/BF16) and the block results are added
-// in block order across the lanes by shuffles. The operations for activation row r are the same
-// whatever n_rows is (the loop over rows is predicated, never specialized), so every output is
-// bitwise independent of how many rows share the launch. Several matrices with the same input and
-// type (q/k/v, gate/up, …) go in one launch.
+// the block first normalizes the input rows into shared memory as the rms_norm kernel does); lane l
+// reads blocks l, l + 32, … of the row (or its share of values for F32/F16/BF16; K-quants: see
+// row_kquant). The operations for activation row r are the same whatever n_rows is (the loop over
+// rows is predicated; the K-quant kernels come in row capacities 1, 2, 4, 8 that run the same
+// operations per row), so every output is bitwise independent of how many rows share the launch.
+// Several matrices with the same input and type (q/k/v, gate/up, …) go in one launch.
 #pragma once
 
 #include "common.cuh"

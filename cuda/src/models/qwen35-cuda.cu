@@ -30,6 +30,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -73,21 +74,28 @@ bool env_is(const char* name, const char* value) {
 }
 
 // Device allocations freed together.
+std::atomic<uint64_t> g_allocated_bytes{0};  // cuda_allocated_bytes: all arenas' allocations
+
 class DeviceArena {
 public:
     ~DeviceArena() {
         for (void* p : blocks_) cudaFree(p);
+        g_allocated_bytes -= bytes_;
     }
     template <typename T>
     T* alloc(size_t count, const char* what) {
         void* p = nullptr;
-        check(cudaMalloc(&p, std::max<size_t>(1, count * sizeof(T))), what);
+        const size_t bytes = std::max<size_t>(1, count * sizeof(T));
+        check(cudaMalloc(&p, bytes), what);
         blocks_.push_back(p);
+        bytes_ += bytes;
+        g_allocated_bytes += bytes;
         return static_cast<T*>(p);
     }
 
 private:
     std::vector<void*> blocks_;
+    uint64_t bytes_ = 0;
 };
 
 }  // namespace
@@ -118,6 +126,8 @@ bool cuda_supports_type(uint32_t type) {
         default: return false;
     }
 }
+
+uint64_t cuda_allocated_bytes() { return g_allocated_bytes.load(); }
 
 void cuda_device_memory(uint64_t* free_bytes, uint64_t* total_bytes) {
     std::string why;

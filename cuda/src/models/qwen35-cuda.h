@@ -25,6 +25,9 @@ bool cuda_supports_type(uint32_t type);
 // The current device's free and total memory (cudaMemGetInfo).
 void cuda_device_memory(uint64_t* free_bytes, uint64_t* total_bytes);
 
+// Bytes the CUDA models and sessions of this process hold (every DeviceArena's allocations).
+uint64_t cuda_allocated_bytes();
+
 // A model's weights on the device, uploaded once (Q8_0 repacked, see kernels/matvec.cuh) and
 // shared by every CUDA session of the model. Must outlive them.
 class CudaWeights {
