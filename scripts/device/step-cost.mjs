@@ -5,6 +5,7 @@
 // (the rollback a rejected draft costs) and repeats; prints the time per call and its ratio to n = 1.
 // With --copy-gbs (cuda-kernels-check prints the device's copy bandwidth), the 1-row step's weight
 // bytes (every trunk matrix and the LM head as stored in the file, one embedding row) over it.
+// Also: what the model and the session allocated on the device next to inspect-gguf's estimate.
 //
 //   node scripts/device/step-cost.mjs MODEL.gguf [--backend cuda] [--reps 40] [--copy-gbs GBS] [--json OUT]
 import { writeFileSync } from "node:fs";
@@ -13,6 +14,8 @@ import { fileURLToPath } from "node:url";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "../..");
 const { openModel } = await import(join(ROOT, "dist/engine/openModel.js"));
+const { estimateMemory } = await import(join(ROOT, "dist/arch/memoryEstimate.js"));
+const { allocatedDeviceBytes } = await import(join(ROOT, "dist/native/NativeModel.js"));
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -30,7 +33,8 @@ const widths = [1, 2, 3, 4, 5, 8];
 
 const m = openModel(model, opt("--backend", "cuda"));
 const d = m.description;
-const session = m.native.createSession({ nCtx: 64 + reps * (widths.length + 1) * 2, nDraftMax: 7 });
+const nCtx = 64 + reps * (widths.length + 1) * 2;
+const session = m.native.createSession({ nCtx, nDraftMax: 7 });
 const V = d.hparams.nVocab;
 const tok = (i) => (i * 7919 + 13) % V;
 session.eval(Array.from({ length: 32 }, (_, i) => tok(i)), { dropLogits: true });
@@ -61,6 +65,8 @@ const bytes =
   (d.lmHead === "token_embd.weight" ? 0 : embd.nBytes / embd.ne[1]);
 
 const one = rows[0].us;
+const allocated = allocatedDeviceBytes();
+const est = estimateMemory(d, { ctx: nCtx, draftMax: 7 }).totalBytes;
 const lines = [
   `## step cost: ${basename(model)} on ${m.backend}`,
   "",
@@ -70,8 +76,11 @@ const lines = [
   "",
   `A decode step reads ${(bytes / 1e9).toFixed(3)} GB of weights: ${(bytes / (one * 1e-6) / 1e9).toFixed(0)} GB/s` +
     (Number.isFinite(copyGbs) ? ` = ${((100 * bytes) / (one * 1e-6) / 1e9 / copyGbs).toFixed(1)} % of the copy bandwidth (${copyGbs} GB/s)` : ""),
+  "",
+  `Device memory (ctx ${nCtx}, K 7): allocated ${(allocated / 2 ** 20).toFixed(1)} MiB, inspect-gguf's estimate ` +
+    `${(est / 2 ** 20).toFixed(1)} MiB (${((100 * (est - allocated)) / allocated).toFixed(1)} %)`,
 ];
 console.log(lines.join("\n"));
 const jsonOut = opt("--json", null);
-if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ model: basename(model), backend: m.backend, reps, bytes, copyGbs, rows }, null, 2));
+if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ model: basename(model), backend: m.backend, reps, bytes, copyGbs, rows, allocated, estimate: est }, null, 2));
 m.native.free();

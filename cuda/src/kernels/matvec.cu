@@ -173,7 +173,8 @@ __device__ __forceinline__ int dot16(const int (&v)[4], int4 a) {
 
 // Q4_K (144-byte super-blocks), Q5_K (176) and Q6_K (208 on the device: repack_q6_k) rows.
 // 8 lanes share a super-block and a warp takes 4 consecutive ones per iteration, several
-// iterations' loads in flight (6 for up to 2 rows, else 4): lane t reads 16 bytes of packed quants (Q5_K, Q6_K: and 16 of high bits), the
+// iterations' loads in flight (Q4_K up to 4 rows: 6, so that a 5120-wide row is one round of loads;
+// else 4): lane t reads 16 bytes of packed quants (Q5_K, Q6_K: and 16 of high bits), the
 // 32 values they hold being 16 of each of two sub-blocks:
 //   Q4_K/Q5_K: sub-blocks 2j and 2j + 1 (j = t / 2; low and high nibbles of qs bytes 32j + 16h …,
 //              h = t % 2), values 16h … 16h + 15 of each;
@@ -187,7 +188,7 @@ __device__ __forceinline__ int dot16(const int (&v)[4], int4 a) {
 template <uint32_t kType, int kRows>
 __device__ void row_kquant(const uint8_t* w, const float* w_d, const ActView& x, int n_rows, int lane, float* acc) {
     constexpr int kBlock = kType == 12 ? 144 : kType == 13 ? 176 : 208;
-    constexpr int kUnroll = kRows <= 2 && kType == 12 ? 6 : 4;
+    constexpr int kUnroll = kType == 12 && kRows <= 4 ? 6 : 4;
     const int nsb = x.k / 256, t = lane % 8, slot = lane / 8;
     const int j = t / 2, h = t % 2;                                   // Q4_K / Q5_K
     const int e_lo = 128 * (t / 4) + 32 * (t % 4 / 2) + 16 * (t % 2);  // Q6_K
@@ -319,7 +320,7 @@ __host__ __device__ constexpr bool is_kquant(uint32_t type) { return type == 12 
 // Blocks per SM the K-quant kernels are held to (registers: 65536 / (128 · blocks)), by row capacity:
 // as many as run without spilling.
 __host__ __device__ constexpr int kquant_min_blocks(uint32_t type, int rows) {
-    return rows == 1 ? (type == 12 ? 8 : 6) : rows == 2 ? 6 : rows == 4 ? 4 : 3;
+    return rows == 1 ? (type == 12 ? 8 : 6) : rows == 2 ? 6 : rows == 4 ? (type == 14 ? 5 : 6) : 3;
 }
 
 template <uint32_t kType, bool kNorm, int kRows = kMaxRows>
