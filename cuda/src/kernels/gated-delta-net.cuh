@@ -10,8 +10,9 @@
 //   out   (n, Hv, Dv); with out_q / out_d also quantized to Q8_0 for ssm_out (q (n, Hv·Dv) int8,
 //         d (n, Hv·Dv/32)): a block of 32 outputs is one warp's
 //
-// Launch geometry: one block per value head j (key head j mod Hk), Dv threads; thread b keeps row
-// b of S_j (Dk floats) in registers for the whole batch and sums over a in order. Dk ∈ {64, 128}.
+// Launch geometry: one block per value head j (key head j mod Hk), Dv <= 128 threads; thread b keeps
+// row b of S_j (Dk floats) in registers for the whole batch (n <= 8 tokens) and sums over a in order.
+// Dk ∈ {64, 128}.
 #pragma once
 
 #include "common.cuh"

@@ -367,9 +367,20 @@ __global__ void __launch_bounds__(kThreads, is_kquant(kType) ? kquant_min_blocks
     }
 }
 
-__global__ void quantize_kernel(ActView x, ActFormat fmt) {
+__global__ void quantize_q8_0_kernel(ActView x) {
     const int r = blockIdx.x;
-    quantize_row(x.f + static_cast<size_t>(r) * x.k, x.k, x.q + static_cast<size_t>(r) * x.k, x.d + static_cast<size_t>(r) * (x.k / 32), fmt);
+    quantize_row_q8_0(x.f + static_cast<size_t>(r) * x.k, x.k, x.q + static_cast<size_t>(r) * x.k, x.d + static_cast<size_t>(r) * (x.k / 32));
+}
+
+// Block (g, r): 256-value blocks 4g … 4g + 3 of row r, a warp each.
+__global__ void __launch_bounds__(kQ8kWarps * kWarp) quantize_q8_k_kernel(ActView x) {
+    const int lane = threadIdx.x % kWarp, b = blockIdx.x * kQ8kWarps + threadIdx.x / kWarp, r = blockIdx.y;
+    if (b >= x.k / 256) return;
+    const float4* src = reinterpret_cast<const float4*>(x.f + static_cast<size_t>(r) * x.k + 256 * b + 8 * lane);
+    const float4 lo = src[0], hi = src[1];
+    const float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+    float* d = x.d + static_cast<size_t>(r) * (x.k / 32);
+    quantize_lanes_q8_k(v, x.q + static_cast<size_t>(r) * x.k + 256 * b, d + b, q8k_sums(d, x.k) + 8 * b, lane);
 }
 
 }  // namespace
@@ -411,7 +422,11 @@ ActFormat act_format_for(uint32_t weight_type) {
 cudaError_t launch_quantize(cudaStream_t stream, ActView x, int n_rows, ActFormat fmt) {
     if (fmt == ActFormat::F32) return cudaSuccess;
     if (n_rows <= 0 || x.k % (fmt == ActFormat::Q8_0 ? 32 : 256) != 0) return cudaErrorInvalidValue;
-    quantize_kernel<<<n_rows, 128, 0, stream>>>(x, fmt);
+    if (fmt == ActFormat::Q8_0) {
+        quantize_q8_0_kernel<<<n_rows, 128, 0, stream>>>(x);
+    } else {
+        quantize_q8_k_kernel<<<q8k_grid(x.k, n_rows), kQ8kWarps * kWarp, 0, stream>>>(x);
+    }
     return cudaGetLastError();
 }
 

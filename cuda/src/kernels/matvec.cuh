@@ -97,8 +97,7 @@ bool matvec_norm_supported(uint32_t weight_type, int k);
 // into shared memory itself (the normed rows are not written out), which saves a launch per norm.
 cudaError_t launch_matvec_norm(cudaStream_t stream, const MatvecOut* outs, int count, NormIn norm, int k, int n_rows);
 
-// ---- Row quantizers other kernels run on a row they produced (every thread of the block calls it,
-// after a __syncthreads that makes the row's floats visible). One warp per quantization block.
+// ---- Quantizers other kernels run on values they produced. One warp per quantization block.
 
 // One Q8_0 block from the 32 lanes' values v (lane l holds value l); the whole warp calls it.
 __device__ inline void quantize_lanes_q8_0(float v, int8_t* q, float* d, int lane) {
@@ -108,48 +107,63 @@ __device__ inline void quantize_lanes_q8_0(float v, int8_t* q, float* d, int lan
     if (lane == 0) d[0] = round_to_f16(amax / 127.0f);
 }
 
-// One Q8_K block (256 values, lane l quantizes values 8l … 8l + 7) and its 8 sums of 32 values.
-__device__ inline void quantize_block_q8_k(const float* x, int8_t* q, float* d, int16_t* sums, int lane) {
+// One Q8_K block of 256 values from the warp's registers (lane l holds values 8l … 8l + 7 in v),
+// with its 8 sums of 32 values; the whole warp calls it. q, d, sums: the block's values, scale and sums.
+__device__ inline void quantize_lanes_q8_k(const float (&v)[8], int8_t* q, float* d, int16_t* sums, int lane) {
     // The value of largest magnitude, the first one on ties (the CPU scans in order).
-    float best = 0.0f;
+    float best = 0.0f, max = 0.0f;
     int at = 0;
+#pragma unroll
     for (int i = 0; i < 8; i++) {
-        const float a = fabsf(x[lane * 8 + i]);
-        if (a > best) { best = a; at = lane * 8 + i; }
+        if (fabsf(v[i]) > best) {
+            best = fabsf(v[i]);
+            max = v[i];
+            at = lane * 8 + i;
+        }
     }
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) {
-        const float ob = __shfl_xor_sync(0xffffffffu, best, o);
+        const float ob = __shfl_xor_sync(0xffffffffu, best, o), om = __shfl_xor_sync(0xffffffffu, max, o);
         const int oa = __shfl_xor_sync(0xffffffffu, at, o);
-        if (ob > best || (ob == best && oa < at)) { best = ob; at = oa; }
+        if (ob > best || (ob == best && oa < at)) {
+            best = ob;
+            max = om;
+            at = oa;
+        }
     }
     if (best == 0.0f) {
-        for (int i = 0; i < 8; i++) q[lane * 8 + i] = 0;
+        *reinterpret_cast<int2*>(q + lane * 8) = make_int2(0, 0);
         if (lane % 4 == 0) sums[lane / 4] = 0;
         if (lane == 0) d[0] = 0.0f;
         return;
     }
-    const float iscale = -127.0f / x[at];
+    const float iscale = -127.0f / max;
     int sum = 0;
+    uint32_t packed[2] = {0, 0};
+#pragma unroll
     for (int i = 0; i < 8; i++) {
-        const int v = min(127, __float2int_rn(iscale * x[lane * 8 + i]));
-        q[lane * 8 + i] = static_cast<int8_t>(v);
-        sum += v;
+        const int x = min(127, __float2int_rn(iscale * v[i]));
+        packed[i / 4] |= (static_cast<uint32_t>(x) & 0xFF) << (8 * (i % 4));
+        sum += x;
     }
+    *reinterpret_cast<int2*>(q + lane * 8) = make_int2(static_cast<int>(packed[0]), static_cast<int>(packed[1]));
     sum += __shfl_xor_sync(0xffffffffu, sum, 1);  // 4 lanes hold a group of 32 values
     sum += __shfl_xor_sync(0xffffffffu, sum, 2);
     if (lane % 4 == 0) sums[lane / 4] = static_cast<int16_t>(sum);
     if (lane == 0) d[0] = 1.0f / iscale;
 }
 
-// Quantizes one row x (k floats) into q (k) and d; the calling block's warps share the blocks.
-__device__ inline void quantize_row(const float* x, int k, int8_t* q, float* d, ActFormat fmt) {
+// Q8_K producers give each warp one 256-value block: a block of 128 threads takes 4 of a row's
+// (blockIdx.x), rows in blockIdx.y, so a row's blocks spread over the device instead of queuing in
+// one thread block.
+constexpr int kQ8kWarps = 4;
+inline dim3 q8k_grid(int k, int n_rows) { return dim3((k / 256 + kQ8kWarps - 1) / kQ8kWarps, n_rows); }
+
+// Quantizes one row x (k floats) into Q8_0 blocks q (k) and d (k/32); the calling block's warps share
+// the blocks (every thread calls it, after a barrier that makes the row's floats visible).
+__device__ inline void quantize_row_q8_0(const float* x, int k, int8_t* q, float* d) {
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp, n_warps = blockDim.x / kWarp;
-    if (fmt == ActFormat::Q8_0) {
-        for (int b = warp; b < k / 32; b += n_warps) quantize_lanes_q8_0(x[32 * b + lane], q + 32 * b, d + b, lane);
-    } else if (fmt == ActFormat::Q8_K) {
-        for (int b = warp; b < k / 256; b += n_warps) quantize_block_q8_k(x + 256 * b, q + 256 * b, d + b, q8k_sums(d, k) + 8 * b, lane);
-    }
+    for (int b = warp; b < k / 32; b += n_warps) quantize_lanes_q8_0(x[32 * b + lane], q + 32 * b, d + b, lane);
 }
 
 }  // namespace mtp::cuda

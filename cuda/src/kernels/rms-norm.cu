@@ -7,11 +7,12 @@ namespace mtp::cuda {
 namespace {
 
 constexpr int kThreads = 128;
+static_assert(kThreads == kQ8kWarps * kWarp, "a Q8_K row block quantizes one 256-value block per warp");
 
 __global__ void __launch_bounds__(kThreads) rms_norm_kernel(const float* x, int x_stride, const float* w, float* y,
                                                              int y_stride, int k, float eps, ActView quant, ActFormat fmt) {
     __shared__ double scratch[kWarp];
-    const int r = blockIdx.x, lane = threadIdx.x % kWarp;
+    const int r = blockIdx.y, lane = threadIdx.x % kWarp;
     const float* xr = x + static_cast<size_t>(r) * x_stride;
     float* yr = y + static_cast<size_t>(r) * y_stride;
     double part = 0.0;
@@ -19,6 +20,21 @@ __global__ void __launch_bounds__(kThreads) rms_norm_kernel(const float* x, int 
     const double sum = block_sum(part, scratch);
     const float mean = static_cast<float>(sum / static_cast<double>(k));
     const float scale = 1.0f / sqrtf(mean + eps);
+    if (fmt == ActFormat::Q8_K) {
+        // Block g of the row's grid: 256-value blocks 4g … 4g + 3, a warp each, quantized in registers.
+        const int b = blockIdx.x * kQ8kWarps + threadIdx.x / kWarp;
+        if (b >= k / 256) return;
+        float v[8];
+#pragma unroll
+        for (int i = 0; i < 8; i++) {
+            const int e = 256 * b + 8 * lane + i;
+            v[i] = (xr[e] * scale) * w[e];
+            yr[e] = v[i];
+        }
+        float* d = quant.d + static_cast<size_t>(r) * (k / 32);
+        quantize_lanes_q8_k(v, quant.q + static_cast<size_t>(r) * k + 256 * b, d + b, q8k_sums(d, k) + 8 * b, lane);
+        return;
+    }
     // Warp w's values in pass i are elements 32·(w + 4i) … + 31: one Q8_0 block, quantized in registers.
     for (int i = threadIdx.x; i < k; i += kThreads) {
         const float v = (xr[i] * scale) * w[i];
@@ -26,10 +42,6 @@ __global__ void __launch_bounds__(kThreads) rms_norm_kernel(const float* x, int 
         if (fmt == ActFormat::Q8_0) {
             quantize_lanes_q8_0(v, quant.q + static_cast<size_t>(r) * k + (i - lane), quant.d + static_cast<size_t>(r) * (k / 32) + i / 32, lane);
         }
-    }
-    if (fmt == ActFormat::Q8_K) {
-        __syncthreads();
-        quantize_row(yr, k, quant.q + static_cast<size_t>(r) * k, quant.d + static_cast<size_t>(r) * (k / 32), fmt);
     }
 }
 
@@ -39,7 +51,9 @@ cudaError_t launch_rms_norm(cudaStream_t stream, const float* x, int x_stride, c
                             int k, int n_rows, float eps, ActView quant, ActFormat fmt) {
     if (n_rows <= 0 || k <= 0) return cudaErrorInvalidValue;
     if (fmt != ActFormat::F32 && (y_stride != k || k % (fmt == ActFormat::Q8_0 ? 32 : 256) != 0)) return cudaErrorInvalidValue;
-    rms_norm_kernel<<<n_rows, kThreads, 0, stream>>>(x, x_stride, w, y, y_stride, k, eps, quant, fmt);
+    // Q8_K: every block of a row's grid sums the row's squares itself (the same partials, the same bits).
+    const dim3 grid = fmt == ActFormat::Q8_K ? q8k_grid(k, n_rows) : dim3(1, n_rows);
+    rms_norm_kernel<<<grid, kThreads, 0, stream>>>(x, x_stride, w, y, y_stride, k, eps, quant, fmt);
     return cudaGetLastError();
 }
 

@@ -5,7 +5,9 @@
 // The sum of squares is accumulated in double, as the CPU backend does. Launch geometry: one block
 // of 128 threads per row; thread t sums elements t, t + 128, … and the block adds the partials in a
 // fixed order, so a row's result does not depend on the other rows of the launch. Q8_0 output is
-// quantized in registers (a warp's 32 values of a pass are one block); Q8_K after a block barrier.
+// quantized in registers (a warp's 32 values of a pass are one block); for Q8_K output a row has a
+// block per 4 quantization blocks (matvec.cuh's q8k_grid), each summing the squares the same way
+// and then normalizing and quantizing its 4 × 256 values, a warp each.
 #pragma once
 
 #include "common.cuh"

@@ -19,12 +19,20 @@ __global__ void __launch_bounds__(kThreads) swiglu_kernel(const float* gate, con
     if (h.q) quantize_lanes_q8_0(v, h.q + at + (i - lane), h.d + (at + i) / 32, lane);
 }
 
-// Q8_K output: one block per row, the row quantizer after a barrier.
-__global__ void __launch_bounds__(kThreads) swiglu_q8_k_kernel(const float* gate, const float* up, int F, ActView h) {
-    const size_t at = static_cast<size_t>(blockIdx.x) * F;
-    for (int i = threadIdx.x; i < F; i += kThreads) h.f[at + i] = silu_cpu(gate[at + i]) * up[at + i];
-    __syncthreads();
-    quantize_row(h.f + at, F, h.q + at, h.d + at / 32, ActFormat::Q8_K);
+// Q8_K output: block (g, r) does 256-value blocks 4g … 4g + 3 of row r, a warp each, quantized in
+// registers.
+__global__ void __launch_bounds__(kQ8kWarps * kWarp) swiglu_q8_k_kernel(const float* gate, const float* up, int F, ActView h) {
+    const int lane = threadIdx.x % kWarp, b = blockIdx.x * kQ8kWarps + threadIdx.x / kWarp;
+    if (b >= F / 256) return;
+    const size_t row = static_cast<size_t>(blockIdx.y) * F, at = row + 256 * b + 8 * lane;
+    float v[8];
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        v[i] = silu_cpu(gate[at + i]) * up[at + i];
+        h.f[at + i] = v[i];
+    }
+    float* d = h.d + row / 32;
+    quantize_lanes_q8_k(v, h.q + row + 256 * b, d + b, q8k_sums(d, F) + 8 * b, lane);
 }
 
 }  // namespace
@@ -33,7 +41,7 @@ cudaError_t launch_swiglu(cudaStream_t stream, const float* gate, const float* u
                           ActFormat fmt) {
     if (n_rows <= 0 || h.k != n_ff || n_ff % (fmt == ActFormat::Q8_K ? 256 : 32)) return cudaErrorInvalidValue;
     if (fmt == ActFormat::Q8_K) {
-        swiglu_q8_k_kernel<<<n_rows, kThreads, 0, stream>>>(gate, up, n_ff, h);
+        swiglu_q8_k_kernel<<<q8k_grid(n_ff, n_rows), kQ8kWarps * kWarp, 0, stream>>>(gate, up, n_ff, h);
     } else {
         ActView out = h;
         if (fmt == ActFormat::F32) out.q = nullptr;
