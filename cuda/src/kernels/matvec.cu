@@ -171,11 +171,11 @@ __device__ __forceinline__ int dot16(const int (&v)[4], int4 a) {
     return __dp4a(v[3], a.w, s);
 }
 
-// Q4_K (144-byte super-blocks), Q5_K (176) and Q6_K (208 on the device: repack_q6_k) rows.
-// 8 lanes share a super-block and a warp takes 4 consecutive ones per iteration, several
-// iterations' loads in flight (Q4_K up to 4 rows: 6, so that a 5120-wide row is one round of loads;
-// else 4): lane t reads 16 bytes of packed quants (Q5_K, Q6_K: and 16 of high bits), the
-// 32 values they hold being 16 of each of two sub-blocks:
+// Q4_K (144-byte super-blocks), Q5_K (176) and Q6_K (208 on the device: repack_q6_k) rows: kOut
+// weight rows of one matrix times the kRows activation rows (n_rows <= kRows), acc[o][r].
+// 8 lanes share a super-block and a warp takes 4 consecutive ones of each weight row per iteration,
+// kUnroll iterations' loads in flight: lane t reads 16 bytes of packed quants (Q5_K, Q6_K: and 16 of
+// high bits), the 32 values they hold being 16 of each of two sub-blocks:
 //   Q4_K/Q5_K: sub-blocks 2j and 2j + 1 (j = t / 2; low and high nibbles of qs bytes 32j + 16h …,
 //              h = t % 2), values 16h … 16h + 15 of each;
 //   Q6_K:      values e … e + 15 and e + 64 … e + 79, e = 128·(t / 4) + 32·(t % 4 / 2) + 16·(t % 2)
@@ -183,31 +183,38 @@ __device__ __forceinline__ int dot16(const int (&v)[4], int4 a) {
 // The integer sums of a lane's 32 values are exact; each lane scales them into its own float sum,
 // and the lanes' sums are added by a warp tree at the end (as llama.cpp's mmvq does); the CPU
 // backend sums in this same order (dot_q4_k_or_q5_k, dot_q6_k), so the backends agree to the bit.
-// The Q4_K/Q5_K min term uses the activation's sums of 32 values (q8k_sums). kRows: the launch's
-// row capacity (n_rows <= kRows), a template so that one row does not pay the registers of eight.
-template <uint32_t kType, int kRows>
-__device__ void row_kquant(const uint8_t* w, const float* w_d, const ActView& x, int n_rows, int lane, float* acc) {
+// The Q4_K/Q5_K min term uses the activation's sums of 32 values (q8k_sums).
+// Several weight rows per warp (kOut) share each activation load: with several activation rows the
+// kernel is otherwise bound by re-reading them from L1, one weight row at a time.
+template <uint32_t kType, int kRows, int kOut>
+__device__ void rows_kquant(const uint8_t* const (&w)[kOut], const float* const (&w_d)[kOut], const ActView& x, int n_rows,
+                            int lane, float (&acc)[kOut][kRows]) {
     constexpr int kBlock = kType == 12 ? 144 : kType == 13 ? 176 : 208;
-    constexpr int kUnroll = kType == 12 && kRows <= 4 ? 6 : 4;
+    // Iterations in flight: one weight row 6 for Q4_K (a 5120-wide row in one round of loads), else
+    // 4; several rows share 8 (Q4_K) or 4 (Q5_K, Q6_K: 32 bytes a lane) among them.
+    constexpr int kUnroll = kOut == 1 ? (kType == 12 ? 6 : 4) : (kType == 12 ? 8 : 4) / kOut;
     const int nsb = x.k / 256, t = lane % 8, slot = lane / 8;
     const int j = t / 2, h = t % 2;                                   // Q4_K / Q5_K
     const int e_lo = 128 * (t / 4) + 32 * (t % 4 / 2) + 16 * (t % 2);  // Q6_K
     for (int sb0 = 0; sb0 < nsb; sb0 += 4 * kUnroll) {
-        int4 qa[kUnroll], qb[kUnroll];
+        int4 qa[kOut][kUnroll], qb[kOut][kUnroll];
 #pragma unroll
         for (int u = 0; u < kUnroll; u++) {
             const int sb = sb0 + 4 * u + slot;
-            qa[u] = qb[u] = make_int4(0, 0, 0, 0);
-            if (sb < nsb) {
-                const uint8_t* blk = w + static_cast<size_t>(sb) * kBlock;
-                if constexpr (kType == 12) {
-                    qa[u] = load16(blk + 16 + 16 * t);
-                } else if constexpr (kType == 13) {
-                    qa[u] = load16(blk + 48 + 16 * t);
-                    qb[u] = load16(blk + 16 + 16 * h);
-                } else {
-                    qa[u] = load16(blk + 16 * t);
-                    qb[u] = load16(blk + 128 + 32 * (t / 4) + 16 * (t % 2));
+#pragma unroll
+            for (int o = 0; o < kOut; o++) {
+                qa[o][u] = qb[o][u] = make_int4(0, 0, 0, 0);
+                if (sb < nsb) {
+                    const uint8_t* blk = w[o] + static_cast<size_t>(sb) * kBlock;
+                    if constexpr (kType == 12) {
+                        qa[o][u] = load16(blk + 16 + 16 * t);
+                    } else if constexpr (kType == 13) {
+                        qa[o][u] = load16(blk + 48 + 16 * t);
+                        qb[o][u] = load16(blk + 16 + 16 * h);
+                    } else {
+                        qa[o][u] = load16(blk + 16 * t);
+                        qb[o][u] = load16(blk + 128 + 32 * (t / 4) + 16 * (t % 2));
+                    }
                 }
             }
         }
@@ -215,37 +222,43 @@ __device__ void row_kquant(const uint8_t* w, const float* w_d, const ActView& x,
         for (int u = 0; u < kUnroll; u++) {
             const int sb = sb0 + 4 * u + slot;
             if (sb >= nsb) break;
-            const uint8_t* blk = w + static_cast<size_t>(sb) * kBlock;
-            const int wa[4] = {qa[u].x, qa[u].y, qa[u].z, qa[u].w}, wb[4] = {qb[u].x, qb[u].y, qb[u].z, qb[u].w};
-            int lo[4], hi[4];
-            int sc_lo, sc_hi, m_lo = 0, m_hi = 0;
-            float d, dmin = 0.0f;
-            if constexpr (kType == 14) {
+            int lo[kOut][4], hi[kOut][4];
+            int sc_lo[kOut], sc_hi[kOut], m_lo[kOut], m_hi[kOut];
+            float d[kOut], dmin[kOut];
 #pragma unroll
-                for (int i = 0; i < 4; i++) {
+            for (int o = 0; o < kOut; o++) {
+                const uint8_t* blk = w[o] + static_cast<size_t>(sb) * kBlock;
+                const int wa[4] = {qa[o][u].x, qa[o][u].y, qa[o][u].z, qa[o][u].w};
+                const int wb[4] = {qb[o][u].x, qb[o][u].y, qb[o][u].z, qb[o][u].w};
+                if constexpr (kType == 14) {
                     const int p1 = t % 4 / 2;
-                    lo[i] = __vsub4((wa[i] & 0x0F0F0F0F) | (((wb[i] >> (2 * p1)) & 0x03030303) << 4), 0x20202020);
-                    hi[i] = __vsub4(((wa[i] >> 4) & 0x0F0F0F0F) | (((wb[i] >> (2 * p1 + 4)) & 0x03030303) << 4), 0x20202020);
-                }
-                const int8_t* scales = reinterpret_cast<const int8_t*>(blk + 192);
-                sc_lo = scales[e_lo / 16];
-                sc_hi = scales[e_lo / 16 + 4];
-                d = w_d[sb];
-            } else {
 #pragma unroll
-                for (int i = 0; i < 4; i++) {
-                    lo[i] = wa[i] & 0x0F0F0F0F;
-                    hi[i] = (wa[i] >> 4) & 0x0F0F0F0F;
-                    if constexpr (kType == 13) {
-                        lo[i] |= ((wb[i] >> (2 * j)) & 0x01010101) << 4;
-                        hi[i] |= ((wb[i] >> (2 * j + 1)) & 0x01010101) << 4;
+                    for (int i = 0; i < 4; i++) {
+                        lo[o][i] = __vsub4((wa[i] & 0x0F0F0F0F) | (((wb[i] >> (2 * p1)) & 0x03030303) << 4), 0x20202020);
+                        hi[o][i] = __vsub4(((wa[i] >> 4) & 0x0F0F0F0F) | (((wb[i] >> (2 * p1 + 4)) & 0x03030303) << 4), 0x20202020);
                     }
+                    const int8_t* scales = reinterpret_cast<const int8_t*>(blk + 192);
+                    sc_lo[o] = scales[e_lo / 16];
+                    sc_hi[o] = scales[e_lo / 16 + 4];
+                    m_lo[o] = m_hi[o] = 0;
+                    d[o] = w_d[o][sb];
+                    dmin[o] = 0.0f;
+                } else {
+#pragma unroll
+                    for (int i = 0; i < 4; i++) {
+                        lo[o][i] = wa[i] & 0x0F0F0F0F;
+                        hi[o][i] = (wa[i] >> 4) & 0x0F0F0F0F;
+                        if constexpr (kType == 13) {
+                            lo[o][i] |= ((wb[i] >> (2 * j)) & 0x01010101) << 4;
+                            hi[o][i] |= ((wb[i] >> (2 * j + 1)) & 0x01010101) << 4;
+                        }
+                    }
+                    k_scale_min(blk + 4, 2 * j, sc_lo[o], m_lo[o]);
+                    k_scale_min(blk + 4, 2 * j + 1, sc_hi[o], m_hi[o]);
+                    if (h != 0) m_lo[o] = m_hi[o] = 0;  // the min term of a sub-block once, from its h = 0 lane
+                    d[o] = f16_bits(*reinterpret_cast<const uint16_t*>(blk));
+                    dmin[o] = f16_bits(*reinterpret_cast<const uint16_t*>(blk + 2));
                 }
-                k_scale_min(blk + 4, 2 * j, sc_lo, m_lo);
-                k_scale_min(blk + 4, 2 * j + 1, sc_hi, m_hi);
-                if (h != 0) m_lo = m_hi = 0;  // the min term of a sub-block once, from its h = 0 lane
-                d = f16_bits(*reinterpret_cast<const uint16_t*>(blk));
-                dmin = f16_bits(*reinterpret_cast<const uint16_t*>(blk + 2));
             }
 #pragma unroll
             for (int r = 0; r < kRows; r++) {
@@ -254,22 +267,34 @@ __device__ void row_kquant(const uint8_t* w, const float* w_d, const ActView& x,
                     const float* xd = x.d + static_cast<size_t>(r) * (x.k / 32);
                     // Explicit fmas: the CPU (dot_q4_k_or_q5_k, dot_q6_k) rounds exactly so.
                     if constexpr (kType == 14) {
-                        const int si = sc_lo * dot16(lo, load16(a + e_lo)) + sc_hi * dot16(hi, load16(a + e_lo + 64));
-                        acc[r] = __fmaf_rn(xd[sb], d * static_cast<float>(si), acc[r]);
+                        const int4 a_lo = load16(a + e_lo), a_hi = load16(a + e_lo + 64);
+#pragma unroll
+                        for (int o = 0; o < kOut; o++) {
+                            const int si = sc_lo[o] * dot16(lo[o], a_lo) + sc_hi[o] * dot16(hi[o], a_hi);
+                            acc[o][r] = __fmaf_rn(xd[sb], d[o] * static_cast<float>(si), acc[o][r]);
+                        }
                     } else {
-                        const int si = sc_lo * dot16(lo, load16(a + 64 * j + 16 * h)) + sc_hi * dot16(hi, load16(a + 64 * j + 32 + 16 * h));
+                        const int4 a_lo = load16(a + 64 * j + 16 * h), a_hi = load16(a + 64 * j + 32 + 16 * h);
                         const int sums = *reinterpret_cast<const int*>(q8k_sums(xd, x.k) + 8 * sb + 2 * j);  // sub-blocks 2j, 2j + 1
-                        const int sm = m_lo * static_cast<int16_t>(sums & 0xFFFF) + m_hi * (sums >> 16);
-                        const float u = __fmaf_rn(d, static_cast<float>(si), -(dmin * static_cast<float>(sm)));
-                        acc[r] = __fmaf_rn(xd[sb], u, acc[r]);
+                        const int s_lo = static_cast<int16_t>(sums & 0xFFFF), s_hi = sums >> 16;
+#pragma unroll
+                        for (int o = 0; o < kOut; o++) {
+                            const int si = sc_lo[o] * dot16(lo[o], a_lo) + sc_hi[o] * dot16(hi[o], a_hi);
+                            const int sm = m_lo[o] * s_lo + m_hi[o] * s_hi;
+                            const float uo = __fmaf_rn(d[o], static_cast<float>(si), -(dmin[o] * static_cast<float>(sm)));
+                            acc[o][r] = __fmaf_rn(xd[sb], uo, acc[o][r]);
+                        }
                     }
                 }
             }
         }
     }
 #pragma unroll
-    for (int r = 0; r < kRows; r++) {
-        if (r < n_rows) acc[r] = warp_sum(acc[r]);
+    for (int o = 0; o < kOut; o++) {
+#pragma unroll
+        for (int r = 0; r < kRows; r++) {
+            if (r < n_rows) acc[o][r] = warp_sum(acc[o][r]);
+        }
     }
 }
 
@@ -317,14 +342,8 @@ __device__ void norm_rows_to_shared(const NormIn& norm, int k, int n_rows, ActFo
 
 __host__ __device__ constexpr bool is_kquant(uint32_t type) { return type == 12 || type == 13 || type == 14; }
 
-// Blocks per SM the K-quant kernels are held to (registers: 65536 / (128 · blocks)), by row capacity:
-// as many as run without spilling.
-__host__ __device__ constexpr int kquant_min_blocks(uint32_t type, int rows) {
-    return rows == 1 ? (type == 12 ? 8 : 6) : rows == 2 ? 6 : rows == 4 ? (type == 14 ? 5 : 6) : 3;
-}
-
-template <uint32_t kType, bool kNorm, int kRows = kMaxRows>
-__global__ void __launch_bounds__(kThreads, is_kquant(kType) ? kquant_min_blocks(kType, kRows) : 0) matvec_kernel(MatvecArgs args, ActView x, int n_rows, NormIn norm) {
+template <uint32_t kType, bool kNorm>
+__global__ void __launch_bounds__(kThreads) matvec_kernel(MatvecArgs args, ActView x, int n_rows, NormIn norm) {
     const int lane = threadIdx.x % kWarp;
     const int g = blockIdx.x * (kThreads / kWarp) + threadIdx.x / kWarp;
     if constexpr (kNorm) {
@@ -342,13 +361,11 @@ __global__ void __launch_bounds__(kThreads, is_kquant(kType) ? kquant_min_blocks
     if (i >= args.count) return;
     const int o = g - args.first[i];
     const uint8_t* w = args.w[i] + static_cast<size_t>(o) * args.row_bytes[i];
-    float acc[kRows];
+    float acc[kMaxRows];
 #pragma unroll
-    for (int r = 0; r < kRows; r++) acc[r] = 0.0f;
+    for (int r = 0; r < kMaxRows; r++) acc[r] = 0.0f;
     if constexpr (kType == 8) {
         row_q8_0(w, args.scale[i] + static_cast<size_t>(o) * scales_per_row(kType, x.k), x, n_rows, lane, acc);
-    } else if constexpr (is_kquant(kType)) {
-        row_kquant<kType, kRows>(w, args.scale[i] + static_cast<size_t>(o) * scales_per_row(kType, x.k), x, n_rows, lane, acc);
     } else if constexpr (kType == 30) {
         row_bf16(w, x, n_rows, lane, acc);
     } else if constexpr (kType == 1) {
@@ -358,7 +375,7 @@ __global__ void __launch_bounds__(kThreads, is_kquant(kType) ? kquant_min_blocks
     }
     if (lane == 0) {
 #pragma unroll
-        for (int r = 0; r < kRows; r++) {
+        for (int r = 0; r < kMaxRows; r++) {
             if (r < n_rows) {
                 float* y = args.y[i] + static_cast<size_t>(r) * args.y_stride[i] + o;
                 *y = args.add[i] ? *y + acc[r] : acc[r];
@@ -366,6 +383,61 @@ __global__ void __launch_bounds__(kThreads, is_kquant(kType) ? kquant_min_blocks
         }
     }
 }
+
+// K-quant launch shapes by row capacity kRows: the weight rows per warp (kOut) and the blocks per
+// SM the kernel is held to (registers 65536 / (128 · blocks)), as many as run without spilling.
+__host__ __device__ constexpr int kquant_out(int rows) { return rows == 1 ? 1 : rows == 2 ? 2 : 4; }
+__host__ __device__ constexpr int kquant_min_blocks(uint32_t type, int rows) {
+    return rows == 1 ? (type == 12 ? 8 : 6) : rows == 2 ? 4 : rows == 4 ? 3 : 2;
+}
+
+// Warp g of the launch computes weight rows kOut·(g − firstw[i]) … of matrix i (firstw counting
+// ceil(n_i / kOut) warps per matrix); rows past a matrix's end are computed on its last row and
+// not stored.
+template <uint32_t kType, int kRows>
+__global__ void __launch_bounds__(kThreads, kquant_min_blocks(kType, kRows)) kquant_kernel(MatvecArgs args, ActView x, int n_rows) {
+    constexpr int kOut = kquant_out(kRows);
+    const int lane = threadIdx.x % kWarp;
+    const int g = blockIdx.x * (kThreads / kWarp) + threadIdx.x / kWarp;
+    int i = 0, first = 0;
+    for (; i < args.count; i++) {
+        const int warps = (args.first[i + 1] - args.first[i] + kOut - 1) / kOut;
+        if (g < first + warps) break;
+        first += warps;
+    }
+    if (i >= args.count) return;
+    const int n = args.first[i + 1] - args.first[i], o0 = kOut * (g - first);
+    const uint8_t* w[kOut];
+    const float* w_d[kOut];
+#pragma unroll
+    for (int o = 0; o < kOut; o++) {
+        const int row = min(o0 + o, n - 1);
+        w[o] = args.w[i] + static_cast<size_t>(row) * args.row_bytes[i];
+        w_d[o] = args.scale[i] + static_cast<size_t>(row) * scales_per_row(kType, x.k);
+    }
+    float acc[kOut][kRows];
+#pragma unroll
+    for (int o = 0; o < kOut; o++) {
+#pragma unroll
+        for (int r = 0; r < kRows; r++) acc[o][r] = 0.0f;
+    }
+    rows_kquant<kType, kRows, kOut>(w, w_d, x, n_rows, lane, acc);
+    if (lane == 0) {
+#pragma unroll
+        for (int o = 0; o < kOut; o++) {
+            if (o0 + o >= n) break;
+#pragma unroll
+            for (int r = 0; r < kRows; r++) {
+                if (r < n_rows) {
+                    float* y = args.y[i] + static_cast<size_t>(r) * args.y_stride[i] + o0 + o;
+                    *y = args.add[i] ? *y + acc[o][r] : acc[o][r];
+                }
+            }
+        }
+    }
+}
+
+
 
 __global__ void quantize_q8_0_kernel(ActView x) {
     const int r = blockIdx.x;
@@ -458,18 +530,21 @@ size_t norm_shared_bytes(uint32_t type, int k, int n_rows) {
 }
 
 // A K-quant launch with the smallest row capacity that holds n_rows.
-template <uint32_t kType>
-cudaError_t dispatch_kquant(cudaStream_t stream, int blocks, const MatvecArgs& args, ActView x, int n_rows) {
-    if (n_rows == 1) {
-        matvec_kernel<kType, false, 1><<<blocks, kThreads, 0, stream>>>(args, x, n_rows, NormIn{});
-    } else if (n_rows == 2) {
-        matvec_kernel<kType, false, 2><<<blocks, kThreads, 0, stream>>>(args, x, n_rows, NormIn{});
-    } else if (n_rows <= 4) {
-        matvec_kernel<kType, false, 4><<<blocks, kThreads, 0, stream>>>(args, x, n_rows, NormIn{});
-    } else {
-        matvec_kernel<kType, false, 8><<<blocks, kThreads, 0, stream>>>(args, x, n_rows, NormIn{});
-    }
+template <uint32_t kType, int kRows>
+cudaError_t launch_kquant(cudaStream_t stream, const MatvecArgs& args, ActView x, int n_rows) {
+    constexpr int kOut = kquant_out(kRows), kWarps = kThreads / kWarp;
+    int warps = 0;
+    for (int i = 0; i < args.count; i++) warps += (args.first[i + 1] - args.first[i] + kOut - 1) / kOut;
+    kquant_kernel<kType, kRows><<<(warps + kWarps - 1) / kWarps, kThreads, 0, stream>>>(args, x, n_rows);
     return cudaGetLastError();
+}
+
+template <uint32_t kType>
+cudaError_t dispatch_kquant(cudaStream_t stream, const MatvecArgs& args, ActView x, int n_rows) {
+    if (n_rows == 1) return launch_kquant<kType, 1>(stream, args, x, n_rows);
+    if (n_rows == 2) return launch_kquant<kType, 2>(stream, args, x, n_rows);
+    if (n_rows <= 4) return launch_kquant<kType, 4>(stream, args, x, n_rows);
+    return launch_kquant<kType, 8>(stream, args, x, n_rows);
 }
 
 template <bool kNorm>
@@ -484,9 +559,9 @@ cudaError_t dispatch(cudaStream_t stream, uint32_t type, const MatvecArgs& args,
         default:
             if constexpr (kNorm) return cudaErrorInvalidValue;
             switch (type) {
-                case 12: return dispatch_kquant<12>(stream, blocks, args, x, n_rows);
-                case 13: return dispatch_kquant<13>(stream, blocks, args, x, n_rows);
-                case 14: return dispatch_kquant<14>(stream, blocks, args, x, n_rows);
+                case 12: return dispatch_kquant<12>(stream, args, x, n_rows);
+                case 13: return dispatch_kquant<13>(stream, args, x, n_rows);
+                case 14: return dispatch_kquant<14>(stream, args, x, n_rows);
                 default: return cudaErrorInvalidValue;
             }
     }
