@@ -1,6 +1,7 @@
 // See matvec.cuh: activation quantizers, then one matvec kernel per weight type, then launchers.
 #include "matvec.cuh"
 
+#include <cmath>
 #include <cstring>
 
 namespace mtp::cuda {
@@ -384,19 +385,19 @@ __global__ void __launch_bounds__(kThreads) matvec_kernel(MatvecArgs args, ActVi
     }
 }
 
-// K-quant launch shapes by row capacity kRows: the weight rows per warp (kOut) and the blocks per
-// SM the kernel is held to (registers 65536 / (128 · blocks)), as many as run without spilling.
+// K-quant launch shapes: the weight rows per warp kOut by row capacity kRows (one row: 1, or 2 when
+// that fills the device's last wave of warps better), and the blocks per SM the kernel is held to
+// (registers 65536 / (128 · blocks)), as many as run without spilling.
 __host__ __device__ constexpr int kquant_out(int rows) { return rows == 1 ? 1 : rows == 2 ? 2 : 4; }
-__host__ __device__ constexpr int kquant_min_blocks(uint32_t type, int rows) {
-    return rows == 1 ? (type == 12 ? 8 : 6) : rows == 2 ? 4 : rows == 4 ? 3 : 2;
+__host__ __device__ constexpr int kquant_min_blocks(uint32_t type, int rows, int out) {
+    return rows == 1 ? (type == 12 ? (out == 1 ? 8 : 5) : 6) : rows == 2 ? 4 : rows == 4 ? 3 : 2;
 }
 
 // Warp g of the launch computes weight rows kOut·(g − firstw[i]) … of matrix i (firstw counting
 // ceil(n_i / kOut) warps per matrix); rows past a matrix's end are computed on its last row and
 // not stored.
-template <uint32_t kType, int kRows>
-__global__ void __launch_bounds__(kThreads, kquant_min_blocks(kType, kRows)) kquant_kernel(MatvecArgs args, ActView x, int n_rows) {
-    constexpr int kOut = kquant_out(kRows);
+template <uint32_t kType, int kRows, int kOut>
+__global__ void __launch_bounds__(kThreads, kquant_min_blocks(kType, kRows, kOut)) kquant_kernel(MatvecArgs args, ActView x, int n_rows) {
     const int lane = threadIdx.x % kWarp;
     const int g = blockIdx.x * (kThreads / kWarp) + threadIdx.x / kWarp;
     int i = 0, first = 0;
@@ -530,18 +531,38 @@ size_t norm_shared_bytes(uint32_t type, int k, int n_rows) {
 }
 
 // A K-quant launch with the smallest row capacity that holds n_rows.
-template <uint32_t kType, int kRows>
+template <uint32_t kType, int kRows, int kOut = kquant_out(kRows)>
 cudaError_t launch_kquant(cudaStream_t stream, const MatvecArgs& args, ActView x, int n_rows) {
-    constexpr int kOut = kquant_out(kRows), kWarps = kThreads / kWarp;
+    constexpr int kWarps = kThreads / kWarp;
     int warps = 0;
     for (int i = 0; i < args.count; i++) warps += (args.first[i + 1] - args.first[i] + kOut - 1) / kOut;
-    kquant_kernel<kType, kRows><<<(warps + kWarps - 1) / kWarps, kThreads, 0, stream>>>(args, x, n_rows);
+    kquant_kernel<kType, kRows, kOut><<<(warps + kWarps - 1) / kWarps, kThreads, 0, stream>>>(args, x, n_rows);
     return cudaGetLastError();
+}
+
+// The fraction of the last wave's warp slots a launch of `warps` warps fills on the device, at
+// `per_sm` resident warps per SM (1 = no idle tail).
+double wave_fill(int warps, int per_sm) {
+    static const int sms = [] {
+        int dev = 0, n = 0;
+        cudaGetDevice(&dev);
+        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
+        return n > 0 ? n : 1;
+    }();
+    const double waves = static_cast<double>(warps) / (static_cast<double>(sms) * per_sm);
+    return waves / std::ceil(waves);
 }
 
 template <uint32_t kType>
 cudaError_t dispatch_kquant(cudaStream_t stream, const MatvecArgs& args, ActView x, int n_rows) {
-    if (n_rows == 1) return launch_kquant<kType, 1>(stream, args, x, n_rows);
+    if (n_rows == 1) {
+        // Two weight rows per warp when one per warp would leave most of a last wave idle (a
+        // 5120-row matrix on 132 SMs: 1.2 waves of one row per warp, 0.6 of two).
+        const int rows = args.first[args.count], warps_per_block = kThreads / kWarp;
+        const bool two = wave_fill((rows + 1) / 2, warps_per_block * kquant_min_blocks(kType, 1, 2)) >
+                         wave_fill(rows, warps_per_block * kquant_min_blocks(kType, 1, 1));
+        return two ? launch_kquant<kType, 1, 2>(stream, args, x, n_rows) : launch_kquant<kType, 1, 1>(stream, args, x, n_rows);
+    }
     if (n_rows == 2) return launch_kquant<kType, 2>(stream, args, x, n_rows);
     if (n_rows <= 4) return launch_kquant<kType, 4>(stream, args, x, n_rows);
     return launch_kquant<kType, 8>(stream, args, x, n_rows);
