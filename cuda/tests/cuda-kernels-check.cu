@@ -287,9 +287,10 @@ void rms_ref(float* x, const float* w, int n, float eps) {
     for (int i = 0; i < n; i++) x[i] = w ? (x[i] * scale) * w[i] : x[i] * scale;
 }
 
-// conv1d + GDN over T tokens from zero state, tiny-code's shapes (Hk 4, Hv 8, Dk = Dv 64, Kc 4).
-void check_gdn(std::mt19937& rng) {
-    const int Hk = 4, Hv = 8, Dk = 64, Dv = 64, Kc = 4, Cc = 2 * Hk * Dk + Hv * Dv, T = 6;
+// conv1d + GDN over T tokens from zero state: Hk key heads, Hv value heads, Dk = Dv (tiny-code:
+// 4, 8, 64; the real models' heads of 128 with 3 value heads per key head: 2, 6, 128), Kc 4.
+void check_gdn(int Hk, int Hv, int Dk, std::mt19937& rng) {
+    const int Dv = Dk, Kc = 4, Cc = 2 * Hk * Dk + Hv * Dv, T = 6;
     const float eps = 1e-6f;
     std::normal_distribution<float> g(0.0f, 1.0f);
     auto randv = [&](size_t n, float sc) { std::vector<float> v(n); for (auto& x : v) x = sc * g(rng); return v; };
@@ -350,12 +351,18 @@ void check_gdn(std::mt19937& rng) {
     CHECK_CUDA(launch_conv1d_update(nullptr, dx, dconv, dw, dy, nullptr, 0, 0, T, Cc, Kc));
     const GdnParams p{Hk, Hv, Dk, Dv, Cc, eps};
     CHECK_CUDA(launch_gated_delta_net(nullptr, p, dy, dz, db, da, ddt, dA, dnw, dS, nullptr, 0, 0, T, dout, nullptr, nullptr));
-    std::vector<float> out(ref.size()), state(S.size());
+    std::vector<float> out(ref.size()), dev_state(S.size()), state(S.size());
     CHECK_CUDA(cudaMemcpy(out.data(), dout, out.size() * sizeof(float), cudaMemcpyDeviceToHost));
-    CHECK_CUDA(cudaMemcpy(state.data(), dS, state.size() * sizeof(float), cudaMemcpyDeviceToHost));
+    CHECK_CUDA(cudaMemcpy(dev_state.data(), dS, dev_state.size() * sizeof(float), cudaMemcpyDeviceToHost));
+    // The device keeps S_j[r][c] at (j·Dk + r)·Dv + c; the reference at (j·Dv + c)·Dk + r.
+    for (int j = 0; j < Hv; j++) {
+        for (int c = 0; c < Dv; c++) {
+            for (int r = 0; r < Dk; r++) state[(static_cast<size_t>(j) * Dv + c) * Dk + r] = dev_state[(static_cast<size_t>(j) * Dk + r) * Dv + c];
+        }
+    }
     char what[160];
-    std::snprintf(what, sizeof what, "conv1d + gated_delta_net, %d tokens: max rel error %.2e (out), %.2e (state) (<= 1e-6)", T,
-                  maxrel(out, ref), maxrel(state, S));
+    std::snprintf(what, sizeof what, "conv1d + gated_delta_net, %d/%d heads of %d, %d tokens: max rel error %.2e (out), %.2e (state) (<= 1e-6)",
+                  Hk, Hv, Dk, T, maxrel(out, ref), maxrel(state, S));
     expect(maxrel(out, ref) <= 1e-6f && maxrel(state, S) <= 1e-6f, what);
 }
 
@@ -637,7 +644,8 @@ int main() {
     check_rms_norm(rng);
     check_mtp_input(rng);
     check_argmax();
-    check_gdn(rng);
+    check_gdn(4, 8, 64, rng);
+    check_gdn(2, 6, 128, rng);
     check_attention(rng);
     const double copy_gbs = copy_bandwidth();
     for (uint32_t type : {8u, 30u, 12u, 13u, 14u}) bench_matvec(type, 5120, 17408, copy_gbs, rng);  // 27B ffn_up

@@ -44,15 +44,18 @@ __device__ float dequant_value(uint32_t type, const uint8_t* row, const float* s
     }
 }
 
+constexpr int kEmbedChunk = 1024;  // values of a row per block (grid.x), 8 a thread
+
 __global__ void __launch_bounds__(kThreads) embed_kernel(uint32_t type, const uint8_t* data, const float* scale,
                                                           size_t row_bytes, int k, int n_vocab, const int* tokens,
                                                           float* out, int out_stride) {
-    const int tok = tokens[blockIdx.x];
+    const int tok = tokens[blockIdx.y];
     if (tok < 0 || tok >= n_vocab) return;  // validated on the host; never read out of bounds
     const uint8_t* row = data + static_cast<size_t>(tok) * row_bytes;
     const float* rs = scale ? scale + static_cast<size_t>(tok) * scales_per_row(type, k) : nullptr;
-    float* o = out + static_cast<size_t>(blockIdx.x) * out_stride;
-    for (int i = threadIdx.x; i < k; i += kThreads) o[i] = dequant_value(type, row, rs, i);
+    float* o = out + static_cast<size_t>(blockIdx.y) * out_stride;
+    const int end = min(k, (static_cast<int>(blockIdx.x) + 1) * kEmbedChunk);
+    for (int i = blockIdx.x * kEmbedChunk + threadIdx.x; i < end; i += kThreads) o[i] = dequant_value(type, row, rs, i);
 }
 
 __global__ void __launch_bounds__(kThreads) mtp_input_kernel(uint32_t type, const uint8_t* data, const float* scale,
@@ -101,7 +104,7 @@ cudaError_t launch_mtp_input(cudaStream_t stream, const DevMatrix& table, const 
 cudaError_t launch_embed(cudaStream_t stream, const DevMatrix& table, const int* tokens, int n_rows, float* out,
                          int out_stride) {
     if (n_rows <= 0) return cudaErrorInvalidValue;
-    embed_kernel<<<n_rows, kThreads, 0, stream>>>(table.type, table.data, table.scale, table.row_bytes, table.k, table.n,
+    embed_kernel<<<dim3((table.k + kEmbedChunk - 1) / kEmbedChunk, n_rows), kThreads, 0, stream>>>(table.type, table.data, table.scale, table.row_bytes, table.k, table.n,
                                                   tokens, out, out_stride);
     return cudaGetLastError();
 }

@@ -6,7 +6,7 @@ namespace mtp::cuda {
 
 namespace {
 
-constexpr int kMaxValueDim = 128;  // threads per block: one per value row of the head state
+constexpr int kMaxValueDim = 128;  // threads per block: two per value row of the head state
 
 // q, k of key head i at row t into qs, ks, each L2-normed as llama.cpp builds it (RMSNorm with
 // eps/Dk, then × 1/sqrt(Dk)).
@@ -32,73 +32,96 @@ __device__ void load_qk(const GdnParams& p, const float* yt, int i, float* qs, f
     __syncthreads();
 }
 
-// Three phases, so that only float FMAs run while the Dk state values of a thread are live in
-// registers (the norms' double sums and libm's double exp / log beside them would spill the state):
-// the batch's normed q/k and scalars first, then the recurrence, then the gated norms of the outputs.
+// Three phases, so that only float FMAs run while a thread's share of the state is live in registers
+// (the norms' double sums and libm's double exp / log beside it would spill it): the batch's normed
+// q/k and scalars first, then the recurrence, then the gated norms of the outputs. In the recurrence
+// two adjacent lanes share a state row: lane 2b + h holds S_j[a][b] for a in [h·Dk/2, (h + 1)·Dk/2),
+// and each sum over a runs in order across the pair (the even lane's half, then the odd lane carries
+// on from its partial), so the arithmetic is the one-thread-per-row loop's, the CPU's.
 template <int DK>
-__global__ void __launch_bounds__(kMaxValueDim) gated_delta_net_kernel(GdnParams p, const float* y, const float* z, const float* beta_raw,
-                                                               const float* alpha_raw, const float* dt_bias, const float* a_neg,
-                                                               const float* norm_w, float* state, float* snap, int snap_offset,
-                                                               int n_snap, int n_rows, float* out, int8_t* out_q, float* out_d) {
+__global__ void __launch_bounds__(2 * kMaxValueDim) gated_delta_net_kernel(GdnParams p, const float* y, const float* z,
+                                                                         const float* beta_raw, const float* alpha_raw,
+                                                                         const float* dt_bias, const float* a_neg,
+                                                                         const float* norm_w, float* state, float* snap,
+                                                                         int snap_offset, int n_snap, int n_rows, float* out,
+                                                                         int8_t* out_q, float* out_d) {
+    constexpr int Dv = DK, kHalf = DK / 2;  // the launcher checks value_dim == key_dim
     __shared__ float qs[kMaxRows][DK], ks[kMaxRows][DK];  // the batch's normed q, k of key head i
-    __shared__ float os[kMaxRows][kMaxValueDim];          // Sᵀq / sqrt(Dk) of every token
-    __shared__ double scratch[kWarp];
-    const int j = blockIdx.x, b = threadIdx.x, Hv = p.n_value_heads, Dv = p.value_dim, Cc = p.channels;
-    const int i = j % p.n_key_heads;
-    const size_t row = (static_cast<size_t>(j) * Dv + b) * DK;
-    const size_t plane = static_cast<size_t>(Hv) * Dv * DK;
+    __shared__ float os[kMaxRows][Dv];                    // Sᵀq / sqrt(Dk) of every token
     __shared__ float beta[kMaxRows], decay[kMaxRows];
+    __shared__ double scratch[kWarp];
+    const int j = blockIdx.x, Hv = p.n_value_heads, Cc = p.channels, i = j % p.n_key_heads;
+    const int lane = threadIdx.x % kWarp, b = threadIdx.x / 2, h = threadIdx.x % 2, a0 = h * kHalf;
     for (int t = 0; t < n_rows; t++) {
         load_qk<DK>(p, y + static_cast<size_t>(t) * Cc, i, qs[t], ks[t], scratch);
-        if (b == 0) {
+        if (threadIdx.x == 0) {
             const float x = alpha_raw[t * Hv + j] + dt_bias[j];
             beta[t] = 1.0f / (1.0f + libm_expf(-beta_raw[t * Hv + j]));
             decay[t] = libm_expf((x > 20.0f ? x : libm_logf(1.0f + libm_expf(x))) * a_neg[j]);  // ssm_a holds -exp(A_log)
         }
     }
     __syncthreads();
-    float S[DK];
+    // S_j[a][b] at (j·Dk + a)·Dv + b: for one a, a warp's 16 rows b are 64 consecutive bytes.
+    const size_t col = (static_cast<size_t>(j) * DK + a0) * Dv + b;
+    const size_t plane = static_cast<size_t>(Hv) * Dv * DK;
+    float S[kHalf];
 #pragma unroll
-    for (int a = 0; a < DK; a += 4) {
-        const float4 v = *reinterpret_cast<const float4*>(state + row + a);
-        S[a] = v.x; S[a + 1] = v.y; S[a + 2] = v.z; S[a + 3] = v.w;
-    }
+    for (int a = 0; a < kHalf; a++) S[a] = state[col + static_cast<size_t>(a) * Dv];
     const float scale = 1.0f / sqrtf(static_cast<float>(DK));
 #pragma unroll 1
     for (int t = 0; t < n_rows; t++) {
-        const float v = y[static_cast<size_t>(t) * Cc + 2 * p.n_key_heads * DK + j * Dv + b];
+        const float* kt = ks[t] + a0;
+        const float* qt = qs[t] + a0;
+#pragma unroll
+        for (int a = 0; a < kHalf; a++) S[a] *= decay[t];
         float sum = 0.0f;
+        if (h == 0) {
 #pragma unroll
-        for (int a = 0; a < DK; a++) {
-            S[a] *= decay[t];
-            sum += S[a] * ks[t][a];
+            for (int a = 0; a < kHalf; a++) sum += S[a] * kt[a];
         }
-        const float delta = (v - sum) * beta[t];
+        sum = __shfl_sync(0xffffffffu, sum, lane & ~1);  // the odd lane carries on from the even one's partial
+        if (h == 1) {
+#pragma unroll
+            for (int a = 0; a < kHalf; a++) sum += S[a] * kt[a];
+        }
+        const float v = y[static_cast<size_t>(t) * Cc + 2 * p.n_key_heads * DK + j * Dv + b];
+        const float delta = __shfl_sync(0xffffffffu, (v - sum) * beta[t], lane | 1);
+#pragma unroll
+        for (int a = 0; a < kHalf; a++) S[a] = fmaf(kt[a], delta, S[a]);
         float o = 0.0f;
+        if (h == 0) {
 #pragma unroll
-        for (int a = 0; a < DK; a++) {
-            S[a] = fmaf(ks[t][a], delta, S[a]);
-            o += S[a] * qs[t][a];
+            for (int a = 0; a < kHalf; a++) o += S[a] * qt[a];
         }
-        os[t][b] = o * scale;
-        if (snap && snap_offset + t < n_snap) {
-            float* dst = snap + (snap_offset + t) * plane + row;
+        o = __shfl_sync(0xffffffffu, o, lane & ~1);
+        if (h == 1) {
 #pragma unroll
-            for (int a = 0; a < DK; a += 4) *reinterpret_cast<float4*>(dst + a) = make_float4(S[a], S[a + 1], S[a + 2], S[a + 3]);
+            for (int a = 0; a < kHalf; a++) o += S[a] * qt[a];
+            os[t][b] = o * scale;
+        }
+        if (snap && snap_offset + t < n_snap) {
+            float* dst = snap + (snap_offset + t) * plane + col;
+#pragma unroll
+            for (int a = 0; a < kHalf; a++) dst[static_cast<size_t>(a) * Dv] = S[a];
         }
     }
 #pragma unroll
-    for (int a = 0; a < DK; a += 4) *reinterpret_cast<float4*>(state + row + a) = make_float4(S[a], S[a + 1], S[a + 2], S[a + 3]);
-    // Gated RMSNorm over the head's Dv outputs, token by token.
-    const float nw = norm_w[b];
+    for (int a = 0; a < kHalf; a++) state[col + static_cast<size_t>(a) * Dv] = S[a];
+    __syncthreads();  // os complete
+    // Gated RMSNorm over the head's Dv outputs, token by token: thread c < Dv takes output c (the other
+    // threads add zeros after them, so the block sum adds the same values in the same order).
+    const int c = threadIdx.x;
+    const float nw = c < Dv ? norm_w[c] : 0.0f;
     for (int t = 0; t < n_rows; t++) {
-        const float o = os[t][b];
+        const float o = c < Dv ? os[t][c] : 0.0f;
         const double ss = block_sum(static_cast<double>(o * o), scratch);
-        const float nscale = 1.0f / sqrtf(static_cast<float>(ss / Dv) + p.eps);
-        const size_t at = (static_cast<size_t>(t) * Hv + j) * Dv + b;
-        const float ov = ((o * nscale) * nw) * silu_cpu(z[at]);
-        out[at] = ov;
-        if (out_q) quantize_lanes_q8_0(ov, out_q + at - b % kWarp, out_d + at / 32, b % kWarp);
+        if (c < Dv) {
+            const float nscale = 1.0f / sqrtf(static_cast<float>(ss / Dv) + p.eps);
+            const size_t at = (static_cast<size_t>(t) * Hv + j) * Dv + c;
+            const float ov = ((o * nscale) * nw) * silu_cpu(z[at]);
+            out[at] = ov;
+            if (out_q) quantize_lanes_q8_0(ov, out_q + at - lane, out_d + at / 32, lane);
+        }
     }
 }
 
@@ -108,10 +131,10 @@ cudaError_t launch_gated_delta_net(cudaStream_t stream, const GdnParams& p, cons
                                    const float* beta, const float* alpha, const float* dt_bias, const float* a_neg,
                                    const float* norm_w, float* state, float* snap, int snap_offset, int n_snap,
                                    int n_rows, float* out, int8_t* out_q, float* out_d) {
-    if (n_rows <= 0 || n_rows > kMaxRows || p.value_dim % kWarp || p.value_dim > kMaxValueDim || p.n_value_heads % p.n_key_heads) {
+    if (n_rows <= 0 || n_rows > kMaxRows || p.value_dim != p.key_dim || p.value_dim > kMaxValueDim || p.n_value_heads % p.n_key_heads) {
         return cudaErrorInvalidValue;
     }
-    const dim3 grid(p.n_value_heads), block(p.value_dim);
+    const dim3 grid(p.n_value_heads), block(2 * p.value_dim);
     switch (p.key_dim) {
         case 64:
             gated_delta_net_kernel<64><<<grid, block, 0, stream>>>(p, y, z, beta, alpha, dt_bias, a_neg, norm_w, state, snap,

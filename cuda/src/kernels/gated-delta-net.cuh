@@ -5,14 +5,14 @@
 //
 //   y     (n, Cc)           conv output [q (Hk, Dk) | k (Hk, Dk) | v (Hv, Dv)]
 //   z     (n, Hv, Dv)       attn_gate output;   beta, alpha (n, Hv) raw ssm_beta / ssm_alpha outputs
-//   state (Hv, Dv, Dk)      S_j[a][b] at (j·Dv + b)·Dk + a (updated in place)
-//   snap  (n_snap, Hv, Dv, Dk) or null: plane snap_offset + t = the state after token t
+//   state (Hv, Dk, Dv)      S_j[a][b] at (j·Dk + a)·Dv + b (updated in place)
+//   snap  (n_snap, Hv, Dk, Dv) or null: plane snap_offset + t = the state after token t
 //   out   (n, Hv, Dv); with out_q / out_d also quantized to Q8_0 for ssm_out (q (n, Hv·Dv) int8,
 //         d (n, Hv·Dv/32)): a block of 32 outputs is one warp's
 //
-// Launch geometry: one block per value head j (key head j mod Hk), Dv <= 128 threads; thread b keeps
-// row b of S_j (Dk floats) in registers for the whole batch (n <= 8 tokens) and sums over a in order.
-// Dk ∈ {64, 128}.
+// Launch geometry: one block per value head j (key head j mod Hk), 2·Dv <= 256 threads; lanes 2b and
+// 2b + 1 keep row b of S_j (Dk/2 floats each) in registers for the whole batch (n <= 8 tokens) and
+// sum over a in order across the pair. Dk = Dv ∈ {64, 128} (every Qwen3.5 / 3.6 release).
 #pragma once
 
 #include "common.cuh"

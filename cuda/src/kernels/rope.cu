@@ -26,8 +26,10 @@ __device__ void rope_angle(const RopeParams& p, int pos, int i, float& c, float&
     s = libm_sinf(angle) * p.attn_factor;
 }
 
-// RMSNorm + rope of one head (D values at src) by one warp, through the warp's slice sh.
-__device__ void norm_rope_head(const RopeParams& p, const float* src, const float* w, int pos, float* sh, int lane) {
+// RMSNorm + rope of one head (D values at src) by one warp, through the warp's slice sh; cs, sn: the
+// position's n_rot / 2 angles.
+__device__ void norm_rope_head(const RopeParams& p, const float* src, const float* w, const float* cs, const float* sn, float* sh,
+                               int lane) {
     const int D = p.head_dim;
     double part = 0.0;
     for (int d = lane; d < D; d += kWarp) {
@@ -40,9 +42,7 @@ __device__ void norm_rope_head(const RopeParams& p, const float* src, const floa
     __syncwarp();
     const int half = p.n_rot / 2;
     for (int i = lane; i < half; i += kWarp) {
-        float c, s;
-        rope_angle(p, pos, i, c, s);
-        const float x0 = sh[i], x1 = sh[i + half];
+        const float c = cs[i], s = sn[i], x0 = sh[i], x1 = sh[i + half];
         sh[i] = x0 * c - x1 * s;
         sh[i + half] = x0 * s + x1 * c;
     }
@@ -54,26 +54,30 @@ __global__ void __launch_bounds__(kThreads) qk_norm_rope_store_kernel(RopeParams
                                                                        const float* k_norm, const int* pos_base,
                                                                        int pos_offset, __half* q16, __half* kc, __half* vc) {
     __shared__ float sh_all[kWarps][kMaxHeadDim];
-    const int t = blockIdx.x, lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+    __shared__ float cs[kMaxHeadDim / 2], sn[kMaxHeadDim / 2];
+    const int t = blockIdx.y, lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
     const int H = p.n_head, Hkv = p.n_head_kv, D = p.head_dim;
     const int pos = *pos_base + pos_offset + t;
+    // The position's angles once per block (every block of the row computes the same ones).
+    for (int i = threadIdx.x; i < p.n_rot / 2; i += kThreads) rope_angle(p, pos, i, cs[i], sn[i]);
+    __syncthreads();
     float* sh = sh_all[warp];
-    for (int h = warp; h < H + Hkv; h += kWarps) {
-        if (h < H) {
-            norm_rope_head(p, qg + (static_cast<size_t>(t) * H + h) * 2 * D, q_norm, pos, sh, lane);
-            __half* dst = q16 + (static_cast<size_t>(t) * H + h) * D;
-            for (int d = lane; d < D; d += kWarp) dst[d] = __float2half_rn(sh[d]);
-        } else {
-            const int j = h - H;
-            norm_rope_head(p, k + (static_cast<size_t>(t) * Hkv + j) * D, k_norm, pos, sh, lane);
-            __half* dst = kc + (static_cast<size_t>(pos) * Hkv + j) * D;
-            for (int d = lane; d < D; d += kWarp) dst[d] = __float2half_rn(sh[d]);
-        }
-        __syncwarp();  // the slice is reused by the warp's next head
+    const int h = blockIdx.x * kWarps + warp;  // head h of the row: a query head, then the KV heads
+    if (h < H) {
+        norm_rope_head(p, qg + (static_cast<size_t>(t) * H + h) * 2 * D, q_norm, cs, sn, sh, lane);
+        __half* dst = q16 + (static_cast<size_t>(t) * H + h) * D;
+        for (int d = lane; d < D; d += kWarp) dst[d] = __float2half_rn(sh[d]);
+    } else if (h < H + Hkv) {
+        const int j = h - H;
+        norm_rope_head(p, k + (static_cast<size_t>(t) * Hkv + j) * D, k_norm, cs, sn, sh, lane);
+        __half* dst = kc + (static_cast<size_t>(pos) * Hkv + j) * D;
+        for (int d = lane; d < D; d += kWarp) dst[d] = __float2half_rn(sh[d]);
     }
-    const float* vt = v + static_cast<size_t>(t) * Hkv * D;
-    __half* vdst = vc + static_cast<size_t>(pos) * Hkv * D;
-    for (int e = threadIdx.x; e < Hkv * D; e += kThreads) vdst[e] = __float2half_rn(vt[e]);
+    if (blockIdx.x == 0) {
+        const float* vt = v + static_cast<size_t>(t) * Hkv * D;
+        __half* vdst = vc + static_cast<size_t>(pos) * Hkv * D;
+        for (int e = threadIdx.x; e < Hkv * D; e += kThreads) vdst[e] = __float2half_rn(vt[e]);
+    }
 }
 
 }  // namespace
@@ -84,7 +88,8 @@ cudaError_t launch_qk_norm_rope_store(cudaStream_t stream, const RopeParams& p, 
     if (n_rows <= 0 || p.head_dim <= 0 || p.head_dim > kMaxHeadDim || p.n_rot > p.head_dim || p.n_rot % 2) {
         return cudaErrorInvalidValue;
     }
-    qk_norm_rope_store_kernel<<<n_rows, kThreads, 0, stream>>>(p, qg, k, v, q_norm, k_norm, pos_base, pos_offset, q16, kc, vc);
+    const dim3 grid((p.n_head + p.n_head_kv + kWarps - 1) / kWarps, n_rows);  // a warp per head
+    qk_norm_rope_store_kernel<<<grid, kThreads, 0, stream>>>(p, qg, k, v, q_norm, k_norm, pos_base, pos_offset, q16, kc, vc);
     return cudaGetLastError();
 }
 

@@ -6,8 +6,9 @@
 //   k, v (n, Hkv, D)  from attn_k / attn_v                          → kc, vc (n_ctx, Hkv, D) f16 at pos
 //   pos  = *pos_base + pos_offset + t  (read on the device, so a captured graph serves every step)
 //
-// Launch geometry: one block of 256 threads per token row; warp w handles heads w, w + 8, … of the
-// H query and Hkv key heads (a warp-private D-float slice of shared memory), all threads copy V.
+// Launch geometry: blocks of 256 threads, (ceil((H + Hkv) / 8), n_rows): each block computes the
+// row's rope angles into shared memory, then warp w of block g handles head 8g + w of the H query
+// and Hkv key heads (a warp-private D-float slice of shared memory); block 0 copies V.
 #pragma once
 
 #include "common.cuh"
