@@ -341,8 +341,6 @@ __device__ void norm_rows_to_shared(const NormIn& norm, int k, int n_rows, ActFo
     __syncthreads();
 }
 
-__host__ __device__ constexpr bool is_kquant(uint32_t type) { return type == 12 || type == 13 || type == 14; }
-
 template <uint32_t kType, bool kNorm>
 __global__ void __launch_bounds__(kThreads) matvec_kernel(MatvecArgs args, ActView x, int n_rows, NormIn norm) {
     const int lane = threadIdx.x % kWarp;
@@ -388,7 +386,7 @@ __global__ void __launch_bounds__(kThreads) matvec_kernel(MatvecArgs args, ActVi
 // K-quant launch shapes: the weight rows per warp kOut by row capacity kRows (one row: 1, or 2 when
 // that fills the device's last wave of warps better), and the blocks per SM the kernel is held to
 // (registers 65536 / (128 · blocks)), as many as run without spilling.
-__host__ __device__ constexpr int kquant_out(int rows) { return rows == 1 ? 1 : rows == 2 ? 2 : 4; }
+[[maybe_unused]] constexpr int kquant_out(int rows) { return rows == 1 ? 1 : rows == 2 ? 2 : 4; }  // host side only
 __host__ __device__ constexpr int kquant_min_blocks(uint32_t type, int rows, int out) {
     return rows == 1 ? (type == 12 ? (out == 1 ? 8 : 5) : 6) : rows == 2 ? 4 : rows == 4 ? 3 : 2;
 }
