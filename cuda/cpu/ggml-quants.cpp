@@ -2,6 +2,7 @@
 // kernels are written with intrinsics for AVX2 and AVX512-VNNI and picked at run time.
 #include "ggml-quants.h"
 #include "hot.h"
+#include "iq-grids.h"
 
 #include <algorithm>
 #include <array>
@@ -35,6 +36,11 @@ const TypeTraits kQ3_K{"Q3_K", QK_K, sizeof(BlockQ3_K)};
 const TypeTraits kIQ4_NL{"IQ4_NL", QK8_0, sizeof(BlockIQ4_NL)};
 const TypeTraits kIQ4_XS{"IQ4_XS", QK_K, sizeof(BlockIQ4_XS)};
 const TypeTraits kMXFP4{"MXFP4", QK8_0, sizeof(BlockMXFP4)};
+const TypeTraits kIQ2_XXS{"IQ2_XXS", QK_K, sizeof(BlockIQ2_XXS)};
+const TypeTraits kIQ2_XS{"IQ2_XS", QK_K, sizeof(BlockIQ2_XS)};
+const TypeTraits kIQ2_S{"IQ2_S", QK_K, sizeof(BlockIQ2_S)};
+const TypeTraits kIQ3_XXS{"IQ3_XXS", QK_K, sizeof(BlockIQ3_XXS)};
+const TypeTraits kIQ3_S{"IQ3_S", QK_K, sizeof(BlockIQ3_S)};
 
 // IQ4_NL / IQ4_XS: the non-linear 4-bit value table; MXFP4: the E2M1 values, doubled (spec §7).
 constexpr int8_t kIQ4Values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
@@ -72,6 +78,78 @@ inline int iq4xs_scale(const BlockIQ4_XS& b, int ib) {
     const int low = (b.scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF;
     const int high = (b.scales_h >> (2 * ib)) & 3;
     return (low | (high << 4)) - 32;
+}
+
+// IQ2_XXS / IQ3_XXS: the u32 at p (little endian) of a 32-value sub-block: its 4 sign indices → the
+// sign bytes of its 4 groups of 8 values (signs: 4), its scale → both 16-value halves (sc: 2).
+inline void iq_signs_scale(const uint8_t* p, uint8_t* signs, uint8_t* sc) {
+    uint32_t aux;
+    std::memcpy(&aux, p, 4);
+    for (int k = 0; k < 4; k++) signs[k] = kIQSigns[(aux >> (7 * k)) & 127];
+    sc[0] = sc[1] = static_cast<uint8_t>(aux >> 28);
+}
+
+// The 256 values of an IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS or IQ3_S block in element order as signed
+// grid magnitudes (q: 256) and the 4-bit scale of each 16 values (sc: 16; the formats with a scale
+// per 32 values give both halves the same one); returns the block's f16 d.
+MTP_HOT uint16_t iq_grid_unpack(uint32_t type, const void* blk, int8_t* q, uint8_t* sc) {
+    uint8_t signs[QK_K / 8];  // a byte per 8 values, bit j set: value j negative
+    uint16_t d;
+    // The grids' magnitudes are below 64, so their bytes copy as int8.
+    switch (type) {
+        case 16: {
+            const BlockIQ2_XXS& b = *static_cast<const BlockIQ2_XXS*>(blk);
+            for (int ib = 0; ib < QK_K / 32; ib++) {
+                for (int k = 0; k < 4; k++) std::memcpy(q + 32 * ib + 8 * k, kIQ2XXSGrid[b.qs[8 * ib + k]], 8);
+                iq_signs_scale(b.qs + 8 * ib + 4, signs + 4 * ib, sc + 2 * ib);
+            }
+            d = b.d;
+            break;
+        }
+        case 17: {
+            const BlockIQ2_XS& b = *static_cast<const BlockIQ2_XS*>(blk);
+            for (int i = 0; i < QK_K / 8; i++) {
+                std::memcpy(q + 8 * i, kIQ2XSGrid[b.qs[i] & 511], 8);
+                signs[i] = kIQSigns[b.qs[i] >> 9];
+            }
+            for (int j = 0; j < QK_K / 16; j++) sc[j] = (b.scales[j / 2] >> (4 * (j % 2))) & 0xF;
+            d = b.d;
+            break;
+        }
+        case 22: {
+            const BlockIQ2_S& b = *static_cast<const BlockIQ2_S*>(blk);
+            for (int i = 0; i < QK_K / 8; i++) {
+                std::memcpy(q + 8 * i, kIQ2SGrid[b.qs[i] | (((b.qh[i / 4] >> (2 * (i % 4))) & 3) << 8)], 8);
+            }
+            std::memcpy(signs, b.signs, sizeof signs);
+            for (int j = 0; j < QK_K / 16; j++) sc[j] = (b.scales[j / 2] >> (4 * (j % 2))) & 0xF;
+            d = b.d;
+            break;
+        }
+        case 18: {
+            const BlockIQ3_XXS& b = *static_cast<const BlockIQ3_XXS*>(blk);
+            for (int i = 0; i < QK_K / 4; i++) std::memcpy(q + 4 * i, kIQ3XXSGrid[b.qs[i]], 4);
+            for (int ib = 0; ib < QK_K / 32; ib++) iq_signs_scale(b.scales_signs + 4 * ib, signs + 4 * ib, sc + 2 * ib);
+            d = b.d;
+            break;
+        }
+        default: {  // 21, IQ3_S
+            const BlockIQ3_S& b = *static_cast<const BlockIQ3_S*>(blk);
+            for (int i = 0; i < QK_K / 4; i++) {
+                std::memcpy(q + 4 * i, kIQ3SGrid[b.qs[i] | (((b.qh[i / 8] >> (i % 8)) & 1) << 8)], 4);
+            }
+            std::memcpy(signs, b.signs, sizeof signs);
+            for (int j = 0; j < QK_K / 16; j++) sc[j] = (b.scales[j / 4] >> (4 * (j / 2 % 2))) & 0xF;
+            d = b.d;
+            break;
+        }
+    }
+    // Without a branch (random signs would mispredict half the time): neg is 0 or −1, (v ^ neg) − neg = ±v.
+    for (int e = 0; e < QK_K; e++) {
+        const int neg = -((signs[e / 8] >> (e % 8)) & 1);
+        q[e] = static_cast<int8_t>((q[e] ^ neg) - neg);
+    }
+    return d;
 }
 
 // Value i (0 … 31) of a 32-value block of 4-bit indices: nibble i / 16 of byte i % 16.
@@ -558,6 +636,24 @@ float dot_mxfp4(const BlockMXFP4* w, const BlockQ8_0* x, int64_t nb) {
     return sum;
 }
 
+// IQ2_XXS … IQ3_S · Q8_K: a value is d·(2s + 1)·k·q, k = 1/8 for the IQ2 types (gguf-py's
+// d·(0.5 + s)·0.25), 1/4 for IQ3_XXS (d·(0.5 + s)·0.5), 1 for IQ3_S (d·(1 + 2s)); so per super-block
+// sum += d·x.d·k·Σ_j (2 s_j + 1)·Σ_{16 values of j} q·q8, the sum exact in int32.
+float dot_iq_grid(uint32_t type, const uint8_t* w, const BlockQ8_K* x, int64_t nb) {
+    const float* t = f16_table().data();
+    const size_t bytes = type_traits(type)->block_bytes;
+    const float k = type == 21 ? 1.0f : type == 18 ? 0.25f : 0.125f;
+    float sum = 0.0f;
+    for (int64_t i = 0; i < nb; i++) {
+        int8_t q[QK_K], m[QK_K / 16];
+        uint8_t sc[QK_K / 16];
+        const uint16_t d = iq_grid_unpack(type, w + i * bytes, q, sc);
+        for (int j = 0; j < QK_K / 16; j++) m[j] = static_cast<int8_t>(2 * sc[j] + 1);
+        sum += t[d] * x[i].d * k * static_cast<float>(scaled16_block_dot(q, m, x[i].qs));
+    }
+    return sum;
+}
+
 }  // namespace
 
 const TypeTraits* type_traits(uint32_t type) {
@@ -577,6 +673,11 @@ const TypeTraits* type_traits(uint32_t type) {
         case 20: return &kIQ4_NL;
         case 23: return &kIQ4_XS;
         case 39: return &kMXFP4;
+        case 16: return &kIQ2_XXS;
+        case 17: return &kIQ2_XS;
+        case 22: return &kIQ2_S;
+        case 18: return &kIQ3_XXS;
+        case 21: return &kIQ3_S;
         case 30: return &kBF16;
         default: return nullptr;
     }
@@ -785,6 +886,23 @@ void dequantize_row(uint32_t type, const void* src, float* dst, int64_t n) {
             }
             return;
         }
+        // gguf-py's operation order: db = d·(0.5 + s)·0.25 (IQ2), d·(0.5 + s)·0.5 (IQ3_XXS) or d·(1 + 2s)
+        // (IQ3_S), then db · grid · sign (the sign's factor ±1 commutes with the rounding).
+        case 16: case 17: case 18: case 21: case 22: {
+            const size_t bytes = type_traits(type)->block_bytes;
+            for (int64_t i = 0; i < n / QK_K; i++) {
+                int8_t q[QK_K];
+                uint8_t sc[QK_K / 16];
+                const float d = f16_to_f32(iq_grid_unpack(type, static_cast<const uint8_t*>(src) + i * bytes, q, sc));
+                for (int e = 0; e < QK_K; e++) {
+                    const uint8_t s = sc[e / 16];
+                    const float db = type == 21 ? d * static_cast<float>(1 + 2 * s)
+                                                : d * (0.5f + static_cast<float>(s)) * (type == 18 ? 0.5f : 0.25f);
+                    dst[i * QK_K + e] = db * static_cast<float>(q[e]);
+                }
+            }
+            return;
+        }
         default: return;  // callers check type_traits first
     }
 }
@@ -834,6 +952,8 @@ float vec_dot(uint32_t weight_type, const void* w_row, const void* act_row, int6
         case 23: return dot_iq4_xs(static_cast<const BlockIQ4_XS*>(w_row), static_cast<const BlockQ8_K*>(act_row), n / QK_K);
         case 20: return dot_iq4_nl(static_cast<const BlockIQ4_NL*>(w_row), static_cast<const BlockQ8_0*>(act_row), n / QK8_0);
         case 39: return dot_mxfp4(static_cast<const BlockMXFP4*>(w_row), static_cast<const BlockQ8_0*>(act_row), n / QK8_0);
+        case 16: case 17: case 18: case 21: case 22:
+            return dot_iq_grid(weight_type, static_cast<const uint8_t*>(w_row), static_cast<const BlockQ8_K*>(act_row), n / QK_K);
         default: return 0.0f;  // callers check type_traits first
     }
 }

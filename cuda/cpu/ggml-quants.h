@@ -3,7 +3,7 @@
 // product (spec §3.11), so our logits round the way the oracle's do:
 //   Q8_0, Q4_0, Q5_0, IQ4_NL, MXFP4 weight · activation quantized to Q8_0 (x86 AVX rule: id = 127/amax, round half to even)
 //   Q4_1, Q5_1   · activation quantized to Q8_1 (Q8_0's rule, plus s = d · Σ q)
-//   K-quant, IQ4_XS · activation quantized to Q8_K (per 256: iscale = -127/max, nearest even, clamp 127)
+//   K-quant, IQ4_XS, IQ2_*, IQ3_* · activation quantized to Q8_K (per 256: iscale = -127/max, nearest even, clamp 127)
 //   BF16 weight  · activation rounded to BF16 (nearest even);  F16 · F16;  F32 · F32.
 // Written from the format description in the spec; no ggml code is copied.
 #pragma once
@@ -82,6 +82,37 @@ struct BlockIQ4_XS {
     uint8_t scales_l[QK_K / 64];
     uint8_t qs[QK_K / 2];
 };
+// IQ2_XXS … IQ3_S: each value is ±(a magnitude of a grid entry: 8 values for IQ2, 4 for IQ3; the
+// grids are in iq-grids.h), with a sign bit per value and a 4-bit scale per 16 or 32 values. Where a
+// 7-bit sign index is stored, it selects 8 sign bits from kIQSigns.
+struct BlockIQ2_XXS {
+    uint16_t d;
+    uint8_t qs[QK_K / 4];      // per 32 values: 4 grid indices, then a u32 of 4 sign indices (bits 0-27) and the scale (28-31)
+};
+struct BlockIQ2_XS {
+    uint16_t d;
+    uint16_t qs[QK_K / 8];     // per 8 values: the 9-bit grid index, the sign index above it
+    uint8_t scales[QK_K / 32]; // per 16 values a nibble, low nibble first
+};
+struct BlockIQ2_S {
+    uint16_t d;
+    uint8_t qs[QK_K / 8];      // per 8 values: low 8 bits of the 10-bit grid index
+    uint8_t signs[QK_K / 8];   // per 8 values: bit j set, value j negative
+    uint8_t qh[QK_K / 32];     // grid index bits 8-9, 2 bits per 8 values, low bits first
+    uint8_t scales[QK_K / 32]; // per 16 values a nibble, low nibble first
+};
+struct BlockIQ3_XXS {
+    uint16_t d;
+    uint8_t qs[QK_K / 4];      // per 4 values: the grid index
+    uint8_t scales_signs[QK_K / 8]; // per 32 values: a u32 of 4 sign indices (bits 0-27) and the scale (28-31)
+};
+struct BlockIQ3_S {
+    uint16_t d;
+    uint8_t qs[QK_K / 4];      // per 4 values: low 8 bits of the 9-bit grid index
+    uint8_t qh[QK_K / 32];     // grid index bit 8, one bit per 4 values, low bits first
+    uint8_t signs[QK_K / 8];   // per 8 values: bit j set, value j negative
+    uint8_t scales[QK_K / 64]; // per 32 values a nibble, low nibble first
+};
 struct BlockMXFP4 {
     uint8_t e;                 // E8M0 shared exponent
     uint8_t qs[QK8_0 / 2];     // 4-bit E2M1 values
@@ -96,7 +127,8 @@ static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_K) == 144 && sizeof(Bloc
               sizeof(BlockQ6_K) == 210 && sizeof(BlockQ2_K) == 84 && sizeof(BlockQ3_K) == 110 &&
               sizeof(BlockIQ4_NL) == 18 && sizeof(BlockIQ4_XS) == 136 && sizeof(BlockMXFP4) == 17 &&
               sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ5_0) == 22 && sizeof(BlockQ5_1) == 24 &&
-              sizeof(BlockQ8_1) == 36,
+              sizeof(BlockQ8_1) == 36 && sizeof(BlockIQ2_XXS) == 66 && sizeof(BlockIQ2_XS) == 74 &&
+              sizeof(BlockIQ2_S) == 82 && sizeof(BlockIQ3_XXS) == 98 && sizeof(BlockIQ3_S) == 110,
               "ggml block layouts");
 
 struct TypeTraits {
@@ -107,7 +139,7 @@ struct TypeTraits {
 
 // nullptr for a type the engine does not execute.
 const TypeTraits* type_traits(uint32_t type);
-// Name for messages, also for types the engine refuses ("IQ4_XS", "retired", "unknown").
+// Name for messages, also for types the engine refuses ("IQ1_S", "retired", "unknown").
 const char* type_name(uint32_t type);
 
 // f16 → f32 for all 65536 bit patterns: the dot products read F16 weights and KV entries through it.

@@ -121,7 +121,7 @@ typedef enum mtp_tensor_role {
 typedef enum mtp_ggml_type {
     MTP_GGML_TYPE_F32 = 0,
     MTP_GGML_TYPE_F16 = 1,
-    MTP_GGML_TYPE_Q4_0 = 2, /* Q4_0 … Q5_1, Q2_K, Q3_K, IQ4_*, MXFP4: CPU backend only for now */
+    MTP_GGML_TYPE_Q4_0 = 2, /* Q4_0 … Q5_1, Q2_K, Q3_K, IQ2_*, IQ3_*, IQ4_*, MXFP4: CPU backend only for now */
     MTP_GGML_TYPE_Q4_1 = 3,
     MTP_GGML_TYPE_Q5_0 = 6,
     MTP_GGML_TYPE_Q5_1 = 7,
@@ -131,7 +131,12 @@ typedef enum mtp_ggml_type {
     MTP_GGML_TYPE_Q4_K = 12,
     MTP_GGML_TYPE_Q5_K = 13,
     MTP_GGML_TYPE_Q6_K = 14,
+    MTP_GGML_TYPE_IQ2_XXS = 16,
+    MTP_GGML_TYPE_IQ2_XS = 17,
+    MTP_GGML_TYPE_IQ3_XXS = 18,
     MTP_GGML_TYPE_IQ4_NL = 20,
+    MTP_GGML_TYPE_IQ3_S = 21,
+    MTP_GGML_TYPE_IQ2_S = 22,
     MTP_GGML_TYPE_IQ4_XS = 23,
     MTP_GGML_TYPE_BF16 = 30,
     MTP_GGML_TYPE_MXFP4 = 39

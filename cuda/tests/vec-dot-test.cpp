@@ -46,7 +46,7 @@ int main() {
     std::uniform_int_distribution<int> byte(0, 255);
     std::normal_distribution<float> g(0.0f, 1.0f);
     const int64_t n = 1024;
-    for (uint32_t type : {2u, 3u, 6u, 7u, 10u, 11u, 12u, 13u, 14u, 20u, 23u, 39u}) {
+    for (uint32_t type : {2u, 3u, 6u, 7u, 10u, 11u, 12u, 13u, 14u, 16u, 17u, 18u, 20u, 21u, 22u, 23u, 39u}) {
         const TypeTraits* tt = type_traits(type);
         CHECK(tt != nullptr, "type %u is executed", type);
         if (!tt) continue;
@@ -61,7 +61,7 @@ int main() {
                 const uint16_t h = f32_to_f16(0.01f + 0.05f * std::fabs(g(rng)));
                 const uint16_t h2 = f32_to_f16(0.01f + 0.05f * std::fabs(g(rng)));
                 switch (type) {
-                    case 2: case 6: case 20: case 23: std::memcpy(p, &h, 2); break;       // d first
+                    case 2: case 6: case 16: case 17: case 18: case 20: case 21: case 22: case 23: std::memcpy(p, &h, 2); break;  // d first
                     case 3: case 7: case 12: case 13: std::memcpy(p, &h, 2); std::memcpy(p + 2, &h2, 2); break;
                     case 10: std::memcpy(p + 80, &h, 2); std::memcpy(p + 82, &h2, 2); break;
                     case 11: std::memcpy(p + 108, &h, 2); break;

@@ -148,6 +148,11 @@ export const ENGINE_WEIGHT_TYPES: ReadonlySet<number> = new Set([
   12, // Q4_K
   13, // Q5_K
   14, // Q6_K
+  16, // IQ2_XXS
+  17, // IQ2_XS
+  22, // IQ2_S
+  18, // IQ3_XXS
+  21, // IQ3_S
   20, // IQ4_NL
   23, // IQ4_XS
   39, // MXFP4

@@ -79,8 +79,8 @@ describe("bad input at load", () => {
   });
 
   it("an unsupported weight type, named with its tensor", () => {
-    const bad = withTensor("blk.2.ssm_out.weight", (t) => ({ type: 16 /* IQ2_XXS */, nBytes: (t.nBytes / 34 / 8) * 66 }));
-    expectNative(() => NativeModel.load(PATH, bad), MtpStatus.UNSUPPORTED, /'blk\.2\.ssm_out\.weight': type IQ2_XXS \(id 16\) is not supported/);
+    const bad = withTensor("blk.2.ssm_out.weight", (t) => ({ type: 19 /* IQ1_S */, nBytes: (t.nBytes / 34 / 8) * 50 }));
+    expectNative(() => NativeModel.load(PATH, bad), MtpStatus.UNSUPPORTED, /'blk\.2\.ssm_out\.weight': type IQ1_S \(id 19\) is not supported/);
   });
 
   it("a required tensor missing from the manifest", () => {

@@ -32,7 +32,7 @@ describe("decode loop on a toy backend, and the CPU kernels' own checks", () => 
   it("every weight type's dot product equals the sum over its dequantized values (vec-dot-test)", () => {
     const out = runCheck("vec-dot-test");
     expect(out).toMatch(/all vec_dot checks passed/);
-    expect(out.match(/^ok vec_dot/gm)?.length).toBe(12);
+    expect(out.match(/^ok vec_dot/gm)?.length).toBe(17);
   });
   it("speculative loop: greedy == plain, EOG/budget/context edges, sampled joint distribution", () => {
     const out = runCheck("speculative-test");

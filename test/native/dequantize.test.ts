@@ -31,6 +31,11 @@ const TYPES: Array<[number, string, number, number, number[]]> = [
   [20, "IQ4_NL", 32, 18, [0]],
   [23, "IQ4_XS", 256, 136, [0]],
   [39, "MXFP4", 32, 17, []],
+  [16, "IQ2_XXS", 256, 66, [0]],
+  [17, "IQ2_XS", 256, 74, [0]],
+  [22, "IQ2_S", 256, 82, [0]],
+  [18, "IQ3_XXS", 256, 98, [0]],
+  [21, "IQ3_S", 256, 110, [0]],
 ];
 
 /** xorshift32: reproducible random bytes. */
@@ -103,7 +108,7 @@ describe.skipIf(!canRun)("dequantize vs gguf-py (needs git, python3 + numpy, the
   }
 
   it("refuses a type it does not execute and a byte count that does not match", () => {
-    expect(() => dequantize(16 /* IQ2_XXS */, new Uint8Array(66), 256)).toThrow(/IQ2_XXS \(id 16\) is not supported/);
+    expect(() => dequantize(19 /* IQ1_S */, new Uint8Array(50), 256)).toThrow(/IQ1_S \(id 19\) is not supported/);
     expect(() => dequantize(8, new Uint8Array(33), 32)).toThrow(/expected 34 source bytes/);
     expect(() => dequantize(12, new Uint8Array(144), 100)).toThrow(/multiple of 256/);
   });

@@ -198,7 +198,7 @@ std::unique_ptr<ModelWeights> load_weights(const char* path, const mtp_hparams* 
         }
 
         const TypeTraits* tt = type_traits(t.type);
-        if (!tt) fail(MTP_STATUS_UNSUPPORTED, "tensor '%s': type %s (id %u) is not supported by the engine (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS, MXFP4)", name,
+        if (!tt) fail(MTP_STATUS_UNSUPPORTED, "tensor '%s': type %s (id %u) is not supported by the engine (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ4_NL, IQ4_XS, MXFP4)", name,
                             type_name(t.type), t.type);
         if (t.n_dims < 1 || t.n_dims > 4) fail(MTP_STATUS_BAD_MODEL, "tensor '%s': expected 1..4 dims, got %u", name, t.n_dims);
         int64_t ne[4];
