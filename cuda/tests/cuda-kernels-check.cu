@@ -101,20 +101,11 @@ DevMatrix upload_matrix(uint32_t type, const std::vector<uint8_t>& rows, int k, 
     m.k = k;
     m.n = n;
     m.row_bytes = static_cast<size_t>(k) / tt->block_elems * tt->block_bytes;
-    if (type == 8) {
-        std::vector<int8_t> q(static_cast<size_t>(n) * k);
-        std::vector<float> s(static_cast<size_t>(n) * (k / 32));
-        repack_q8_0(rows.data(), m.row_bytes, k, n, q.data(), s.data());
-        m.data = reinterpret_cast<const uint8_t*>(to_device(q));
-        m.scale = to_device(s);
-        m.row_bytes = k;
-    } else if (type == 14) {
-        std::vector<uint8_t> q(static_cast<size_t>(n) * (k / 256) * 208);
-        std::vector<float> d(static_cast<size_t>(n) * (k / 256));
-        repack_q6_k(rows.data(), m.row_bytes, k, n, q.data(), d.data());
-        m.data = to_device(q);
-        m.scale = to_device(d);
-        m.row_bytes = (k / 256) * 208;
+    if (repacked(type)) {
+        const RepackedMatrix r = repack_matrix(type, rows.data(), m.row_bytes, k, n);
+        m.data = to_device(r.data);
+        m.scale = to_device(r.scale);
+        m.row_bytes = r.row_bytes;
     } else {
         m.data = to_device(rows);
     }

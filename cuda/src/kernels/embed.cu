@@ -30,7 +30,7 @@ __device__ float dequant_value(uint32_t type, const uint8_t* row, const float* s
             if (five) q += 16 * ((blk[16 + e % 32] >> b) & 1);
             return (d * k_scale(blk + 4, b, false)) * static_cast<float>(q) - dmin * k_scale(blk + 4, b, true);
         }
-        case 14: {  // repack_q6_k's 208-byte super-blocks, d in scale
+        case 14: {  // repack_matrix's 208-byte super-blocks, d in scale
             const uint8_t* blk = row + static_cast<size_t>(i / 256) * 208;
             const int e = i % 256, n = e / 128, part = (e % 128) / 32, l = e % 32;
             const uint8_t lo = blk[64 * n + l + (part & 1) * 32];

@@ -172,7 +172,7 @@ __device__ __forceinline__ int dot16(const int (&v)[4], int4 a) {
     return __dp4a(v[3], a.w, s);
 }
 
-// Q4_K (144-byte super-blocks), Q5_K (176) and Q6_K (208 on the device: repack_q6_k) rows: kOut
+// Q4_K (144-byte super-blocks), Q5_K (176) and Q6_K (208 on the device: repack_matrix) rows: kOut
 // weight rows of one matrix times the kRows activation rows (n_rows <= kRows), acc[o][r].
 // 8 lanes share a super-block and a warp takes 4 consecutive ones of each weight row per iteration,
 // kUnroll iterations' loads in flight: lane t reads 16 bytes of packed quants (Q5_K, Q6_K: and 16 of
@@ -436,8 +436,6 @@ __global__ void __launch_bounds__(kThreads, kquant_min_blocks(kType, kRows, kOut
     }
 }
 
-
-
 __global__ void quantize_q8_0_kernel(ActView x) {
     const int r = blockIdx.x;
     quantize_row_q8_0(x.f + static_cast<size_t>(r) * x.k, x.k, x.q + static_cast<size_t>(r) * x.k, x.d + static_cast<size_t>(r) * (x.k / 32));
@@ -450,36 +448,47 @@ __global__ void __launch_bounds__(kQ8kWarps * kWarp) quantize_q8_k_kernel(ActVie
     const float4* src = reinterpret_cast<const float4*>(x.f + static_cast<size_t>(r) * x.k + 256 * b + 8 * lane);
     const float4 lo = src[0], hi = src[1];
     const float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
-    float* d = x.d + static_cast<size_t>(r) * (x.k / 32);
-    quantize_lanes_q8_k(v, x.q + static_cast<size_t>(r) * x.k + 256 * b, d + b, q8k_sums(d, x.k) + 8 * b, lane);
+    quantize_lanes_q8_k(v, x.q + static_cast<size_t>(r) * x.k, x.d + static_cast<size_t>(r) * (x.k / 32), x.k, b, lane);
 }
 
 }  // namespace
 
-void repack_q8_0(const uint8_t* rows, size_t row_bytes, int k, int n, int8_t* q, float* scale) {
-    const size_t nb = static_cast<size_t>(k) / 32;
-    for (size_t r = 0; r < static_cast<size_t>(n); r++) {
-        const uint8_t* row = rows + r * row_bytes;
-        for (size_t b = 0; b < nb; b++) {
-            __half_raw h;
-            std::memcpy(&h.x, row + 34 * b, 2);
-            scale[r * nb + b] = __half2float(__half(h));
-            std::memcpy(q + r * k + 32 * b, row + 34 * b + 2, 32);
-        }
-    }
-}
+bool repacked(uint32_t type) { return type == 8 || type == 14; }
 
-void repack_q6_k(const uint8_t* rows, size_t row_bytes, int k, int n, uint8_t* q, float* d) {
-    const size_t nsb = static_cast<size_t>(k) / 256;
-    for (size_t r = 0; r < static_cast<size_t>(n); r++) {
-        for (size_t b = 0; b < nsb; b++) {
-            const uint8_t* blk = rows + r * row_bytes + 210 * b;  // ql[128] qh[64] scales[16] d (f16)
-            std::memcpy(q + (r * nsb + b) * 208, blk, 208);
-            __half_raw h;
-            std::memcpy(&h.x, blk + 208, 2);
-            d[r * nsb + b] = __half2float(__half(h));
+RepackedMatrix repack_matrix(uint32_t type, const uint8_t* rows, size_t row_bytes, int k, int n) {
+    RepackedMatrix m;
+    const size_t rows_n = static_cast<size_t>(n);
+    auto f16 = [](const uint8_t* p) {
+        __half_raw h;
+        std::memcpy(&h.x, p, 2);
+        return __half2float(__half(h));
+    };
+    if (type == 8) {  // [f16 d][32 × int8] per 32 values
+        const size_t nb = static_cast<size_t>(k) / 32;
+        m.row_bytes = static_cast<size_t>(k);
+        m.data.resize(rows_n * m.row_bytes);
+        m.scale.resize(rows_n * nb);
+        for (size_t r = 0; r < rows_n; r++) {
+            for (size_t b = 0; b < nb; b++) {
+                const uint8_t* blk = rows + r * row_bytes + 34 * b;
+                m.scale[r * nb + b] = f16(blk);
+                std::memcpy(&m.data[r * m.row_bytes + 32 * b], blk + 2, 32);
+            }
+        }
+    } else if (type == 14) {  // ql[128] qh[64] scales[16] d (f16) per 256 values
+        const size_t nsb = static_cast<size_t>(k) / 256;
+        m.row_bytes = nsb * 208;
+        m.data.resize(rows_n * m.row_bytes);
+        m.scale.resize(rows_n * nsb);
+        for (size_t r = 0; r < rows_n; r++) {
+            for (size_t b = 0; b < nsb; b++) {
+                const uint8_t* blk = rows + r * row_bytes + 210 * b;
+                std::memcpy(&m.data[r * m.row_bytes + 208 * b], blk, 208);
+                m.scale[r * nsb + b] = f16(blk + 208);
+            }
         }
     }
+    return m;
 }
 
 ActFormat act_format_for(uint32_t weight_type) {

@@ -34,6 +34,8 @@
 
 #include "common.cuh"
 
+#include <vector>
+
 namespace mtp::cuda {
 
 constexpr int kMaxRows = 8;     // activation rows per launch
@@ -60,13 +62,16 @@ struct MatvecOut {
 
 ActFormat act_format_for(uint32_t weight_type);
 
-// Host side: n Q8_0 rows of the file (row_bytes apart, k values each) into the device layout's
-// q (n, k) and scale (n, k/32).
-void repack_q8_0(const uint8_t* rows, size_t row_bytes, int k, int n, int8_t* q, float* scale);
-
-// Host side: n Q6_K rows of the file into the device layout's 208-byte super-blocks q (n, k/256, 208:
-// ql, qh, scales as in the file) and d (n, k/256).
-void repack_q6_k(const uint8_t* rows, size_t row_bytes, int k, int n, uint8_t* q, float* d);
+// Host side: a matrix of the file (n rows row_bytes apart, k values each) in its device layout, for
+// the types whose layout differs (repacked(type)): Q8_0 as q (n, k) int8 + scales (n, k/32), Q6_K as
+// 208-byte super-blocks (ql, qh, scales as in the file) + d (n, k/256). Other types upload as is.
+struct RepackedMatrix {
+    std::vector<uint8_t> data;  // n rows of row_bytes
+    std::vector<float> scale;   // (n, scales_per_row)
+    size_t row_bytes = 0;
+};
+bool repacked(uint32_t type);
+RepackedMatrix repack_matrix(uint32_t type, const uint8_t* rows, size_t row_bytes, int k, int n);
 
 // The int16 sums of 32 values that follow the block scales in a Q8_K row's scale slots (d_row: the
 // row's first slot).
@@ -108,9 +113,13 @@ __device__ inline void quantize_lanes_q8_0(float v, int8_t* q, float* d, int lan
     if (lane == 0) d[0] = round_to_f16(amax / 127.0f);
 }
 
-// One Q8_K block of 256 values from the warp's registers (lane l holds values 8l … 8l + 7 in v),
-// with its 8 sums of 32 values; the whole warp calls it. q, d, sums: the block's values, scale and sums.
-__device__ inline void quantize_lanes_q8_k(const float (&v)[8], int8_t* q, float* d, int16_t* sums, int lane) {
+// Block b (256 values) of a Q8_K row of k values from the warp's registers (lane l holds values
+// 8l … 8l + 7 of the block in v), with its 8 sums of 32 values; the whole warp calls it. q_row, d_row:
+// the row's quantized values and scale slots.
+__device__ inline void quantize_lanes_q8_k(const float (&v)[8], int8_t* q_row, float* d_row, int k, int b, int lane) {
+    int8_t* q = q_row + 256 * b;
+    float* d = d_row + b;
+    int16_t* sums = q8k_sums(d_row, k) + 8 * b;
     // The value of largest magnitude, the first one on ties (the CPU scans in order).
     float best = 0.0f, max = 0.0f;
     int at = 0;

@@ -31,8 +31,7 @@ __global__ void __launch_bounds__(kThreads) rms_norm_kernel(const float* x, int 
             v[i] = (xr[e] * scale) * w[e];
             yr[e] = v[i];
         }
-        float* d = quant.d + static_cast<size_t>(r) * (k / 32);
-        quantize_lanes_q8_k(v, quant.q + static_cast<size_t>(r) * k + 256 * b, d + b, q8k_sums(d, k) + 8 * b, lane);
+        quantize_lanes_q8_k(v, quant.q + static_cast<size_t>(r) * k, quant.d + static_cast<size_t>(r) * (k / 32), k, b, lane);
         return;
     }
     // Warp w's values in pass i are elements 32·(w + 4i) … + 31: one Q8_0 block, quantized in registers.

@@ -31,8 +31,7 @@ __global__ void __launch_bounds__(kQ8kWarps * kWarp) swiglu_q8_k_kernel(const fl
         v[i] = silu_cpu(gate[at + i]) * up[at + i];
         h.f[at + i] = v[i];
     }
-    float* d = h.d + row / 32;
-    quantize_lanes_q8_k(v, h.q + row + 256 * b, d + b, q8k_sums(d, F) + 8 * b, lane);
+    quantize_lanes_q8_k(v, h.q + row, h.d + row / 32, F, b, lane);
 }
 
 }  // namespace

@@ -173,23 +173,13 @@ struct CudaWeights::Impl {
         m.type = t.type;
         m.k = static_cast<int>(t.ne[0]);
         m.n = static_cast<int>(t.ne[1]);
-        const size_t n = static_cast<size_t>(m.n), k = static_cast<size_t>(m.k);
-        if (t.type == MTP_GGML_TYPE_Q8_0) {
-            // Repack: q (n, k) int8 and scales (n, k/32) float, so a block is two aligned 16-byte loads.
-            std::vector<int8_t> q(n * k);
-            std::vector<float> s(n * (k / 32));
-            cuda::repack_q8_0(t.data, t.row_bytes, m.k, m.n, q.data(), s.data());
-            m.data = reinterpret_cast<const uint8_t*>(upload<int8_t>(q.data(), q.size(), "upload of a Q8_0 matrix"));
-            m.scale = upload<float>(s.data(), s.size(), "upload of Q8_0 scales");
-            m.row_bytes = k;
-        } else if (t.type == MTP_GGML_TYPE_Q6_K) {
-            // Repack: 208-byte super-blocks (16-byte aligned loads) and their d as floats.
-            std::vector<uint8_t> q(n * (k / 256) * 208);
-            std::vector<float> d(n * (k / 256));
-            cuda::repack_q6_k(t.data, t.row_bytes, m.k, m.n, q.data(), d.data());
-            m.data = upload<uint8_t>(q.data(), q.size(), "upload of a Q6_K matrix");
-            m.scale = upload<float>(d.data(), d.size(), "upload of Q6_K scales");
-            m.row_bytes = (k / 256) * 208;
+        const size_t n = static_cast<size_t>(m.n);
+        if (cuda::repacked(t.type)) {
+            // Q8_0, Q6_K: blocks the kernels read with aligned 16-byte loads, scales as floats.
+            const cuda::RepackedMatrix r = cuda::repack_matrix(t.type, t.data, t.row_bytes, m.k, m.n);
+            m.data = upload<uint8_t>(r.data.data(), r.data.size(), "upload of a repacked matrix");
+            m.scale = upload<float>(r.scale.data(), r.scale.size(), "upload of a repacked matrix's scales");
+            m.row_bytes = r.row_bytes;
         } else {
             m.data = upload<uint8_t>(t.data, n * t.row_bytes, "upload of a weight matrix");
             m.row_bytes = t.row_bytes;
