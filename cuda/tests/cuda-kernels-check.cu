@@ -3,6 +3,8 @@
 //   - matvec, every weight type: bitwise equal to the CPU's vec_dot on the same converted activation
 //     (F32, whose CPU summation order depends on the ISA: within 1e-5 of the row's Σ|w·x|), and
 //     bitwise the same for 1..8 rows;
+//   - the Q8_0 tensor-core GEMM over ragged and full tiles: bitwise equal to the matvec row by row,
+//     and its time at a 27B prefill shape against 8-row matvecs (as the K-quants' prefill runs);
 //   - rms_norm against a double-accumulated reference; argmax with ties;
 //   - conv1d + Gated DeltaNet and q/k norm + rope + gated attention over several tokens, against
 //     scalar references written from the CPU backend's loops (cpu/qwen35-cpu.cpp);
@@ -27,6 +29,7 @@
 #include "../src/kernels/conv1d.cuh"
 #include "../src/kernels/embed.cuh"
 #include "../src/kernels/gated-delta-net.cuh"
+#include "../src/kernels/gemm.cuh"
 #include "../src/kernels/matvec.cuh"
 #include "../src/kernels/rms-norm.cuh"
 #include "../src/kernels/rope.cuh"
@@ -112,13 +115,67 @@ DevMatrix upload_matrix(uint32_t type, const std::vector<uint8_t>& rows, int k, 
     return m;
 }
 
-ActView device_act(int k) {
+ActView device_act(int k, int rows = kMaxRows) {
     ActView a{};
     a.k = k;
-    CHECK_CUDA(cudaMalloc(&a.f, sizeof(float) * kMaxRows * k));
-    CHECK_CUDA(cudaMalloc(&a.q, kMaxRows * k));
-    CHECK_CUDA(cudaMalloc(&a.d, sizeof(float) * kMaxRows * (k / 32 + 1)));
+    const size_t n = static_cast<size_t>(rows);
+    CHECK_CUDA(cudaMalloc(&a.f, sizeof(float) * n * k));
+    CHECK_CUDA(cudaMalloc(&a.q, n * k));
+    CHECK_CUDA(cudaMalloc(&a.d, sizeof(float) * n * (k / 32 + 1)));
     return a;
+}
+
+void free_act(ActView& a) {
+    cudaFree(a.f);
+    cudaFree(a.q);
+    cudaFree(a.d);
+}
+
+void free_matrix(DevMatrix& m) {
+    cudaFree(const_cast<uint8_t*>(m.data));
+    if (m.scale) cudaFree(const_cast<float*>(m.scale));
+}
+
+// The GEMM over n_rows activation rows against the matvec run on 8-row pieces of the same rows
+// (bitwise: the matvec is itself bitwise equal to the CPU), with and without the residual add.
+void check_gemm(uint32_t type, int k, int n, int n_rows, std::mt19937& rng) {
+    const DevMatrix m = upload_matrix(type, random_rows(type, k, n, rng), k, n);
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    std::vector<float> x(static_cast<size_t>(n_rows) * k), y0(static_cast<size_t>(n_rows) * n);
+    for (auto& v : x) v = g(rng);
+    for (auto& v : y0) v = g(rng);
+    ActView a = device_act(k, n_rows);
+    CHECK_CUDA(cudaMemcpy(a.f, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice));
+    CHECK_CUDA(launch_quantize(nullptr, a, n_rows, act_format_for(type)));
+    float *y_mv = nullptr, *y_mm = nullptr;
+    const size_t bytes = sizeof(float) * y0.size();
+    CHECK_CUDA(cudaMalloc(&y_mv, bytes));
+    CHECK_CUDA(cudaMalloc(&y_mm, bytes));
+    bool same = true;
+    for (const bool add : {false, true}) {
+        CHECK_CUDA(cudaMemcpy(y_mv, y0.data(), bytes, cudaMemcpyHostToDevice));
+        CHECK_CUDA(cudaMemcpy(y_mm, y0.data(), bytes, cudaMemcpyHostToDevice));
+        for (int r = 0; r < n_rows; r += kMaxRows) {
+            const MatvecOut piece{&m, y_mv + static_cast<size_t>(r) * n, n, add};
+            const ActView ar{a.f + static_cast<size_t>(r) * k, a.q + static_cast<size_t>(r) * k, a.d + static_cast<size_t>(r) * (k / 32), k};
+            CHECK_CUDA(launch_matvec(nullptr, &piece, 1, ar, std::min(kMaxRows, n_rows - r)));
+        }
+        const MatvecOut all{&m, y_mm, n, add};
+        CHECK_CUDA(launch_gemm(nullptr, all, a, n_rows));
+        std::vector<float> mv(y0.size()), mm(y0.size());
+        CHECK_CUDA(cudaMemcpy(mv.data(), y_mv, bytes, cudaMemcpyDeviceToHost));
+        CHECK_CUDA(cudaMemcpy(mm.data(), y_mm, bytes, cudaMemcpyDeviceToHost));
+        same = same && std::memcmp(mv.data(), mm.data(), bytes) == 0;
+    }
+    char what[160];
+    std::snprintf(what, sizeof what, "gemm %-5s k=%d n=%d rows=%d: bitwise equal to the matvec (y = W·x and y += W·x)", type_name(type), k,
+                  n, n_rows);
+    expect(same, what);
+    cudaFree(y_mv);
+    cudaFree(y_mm);
+    free_act(a);
+    DevMatrix dm = m;
+    free_matrix(dm);
 }
 
 void check_matvec(uint32_t type, int k, int n, std::mt19937& rng) {
@@ -510,10 +567,49 @@ void bench_matvec(uint32_t type, int k, int n, double copy_gbs, std::mt19937& rn
                     type_name(type), k, n, rows_in, us, us / one_row_us, gbs, 100.0 * gbs / copy_gbs);
     }
     cudaFree(y);
-    for (DevMatrix& d : m) {
-        cudaFree(const_cast<uint8_t*>(d.data));
-        if (d.scale) cudaFree(const_cast<float*>(d.scale));
-    }
+    for (DevMatrix& d : m) free_matrix(d);
+}
+
+// The GEMM of a (k → n) matrix over a prefill chunk of n_rows rows: µs, the tensor-core rate in
+// int8 TOPS (2·k·n·rows operations) and the time of the same rows through 8-row matvecs.
+void bench_gemm(uint32_t type, int k, int n, int n_rows, std::mt19937& rng) {
+    DevMatrix m = upload_matrix(type, random_rows(type, k, n, rng), k, n);
+    ActView a = device_act(k, n_rows);
+    CHECK_CUDA(cudaMemset(a.f, 0, sizeof(float) * n_rows * k));
+    CHECK_CUDA(launch_quantize(nullptr, a, n_rows, act_format_for(type)));
+    float* y = nullptr;
+    CHECK_CUDA(cudaMalloc(&y, sizeof(float) * n_rows * n));
+    const MatvecOut out{&m, y, n, false};
+    auto time_us = [&](auto&& launch) {
+        cudaEvent_t t0, t1;
+        cudaEventCreate(&t0);
+        cudaEventCreate(&t1);
+        CHECK_CUDA(launch());
+        cudaEventRecord(t0);
+        constexpr int kReps = 10;
+        for (int i = 0; i < kReps; i++) launch();
+        cudaEventRecord(t1);
+        CHECK_CUDA(cudaEventSynchronize(t1));
+        float ms = 0.0f;
+        cudaEventElapsedTime(&ms, t0, t1);
+        return 1e3f * ms / kReps;
+    };
+    const float gemm_us = time_us([&] { return launch_gemm(nullptr, out, a, n_rows); });
+    const float mv_us = time_us([&] {
+        for (int r = 0; r < n_rows; r += kMaxRows) {
+            const MatvecOut piece{&m, y + static_cast<size_t>(r) * n, n, false};
+            const ActView ar{a.f + static_cast<size_t>(r) * k, a.q + static_cast<size_t>(r) * k, a.d + static_cast<size_t>(r) * (k / 32), k};
+            const cudaError_t e = launch_matvec(nullptr, &piece, 1, ar, std::min(kMaxRows, n_rows - r));
+            if (e != cudaSuccess) return e;
+        }
+        return cudaSuccess;
+    });
+    const double tops = 2.0 * k * n * n_rows / (1e-6 * gemm_us) / 1e12;
+    std::printf("bench gemm %-5s k=%d n=%d rows=%d: %.1f us = %.1f TOPS (8-row matvecs: %.1f us, %.1fx)\n", type_name(type), k, n, n_rows,
+                gemm_us, tops, mv_us, mv_us / gemm_us);
+    cudaFree(y);
+    free_act(a);
+    free_matrix(m);
 }
 
 // Mean time of one launch of `launch` inside a captured graph of 100 launches.
@@ -632,6 +728,9 @@ int main() {
     for (uint32_t type : {0u, 1u, 30u, 8u, 12u, 13u, 14u}) check_matvec(type, 512, 72, rng);
     for (uint32_t type : {12u, 13u, 14u}) check_matvec(type, 2816, 37, rng);  // 11 super-blocks, a partial warp of rows
     for (uint32_t type : {12u, 13u, 14u}) check_matvec(type, 512, 5121, rng);  // one row: two weight rows per warp
+    check_gemm(8, 512, 72, 9, rng);     // one ragged tile of each kind
+    check_gemm(8, 2816, 37, 77, rng);   // partial tiles
+    check_gemm(8, 1024, 96, 128, rng);  // full tiles
     check_rms_norm(rng);
     check_mtp_input(rng);
     check_argmax();
@@ -642,6 +741,7 @@ int main() {
     for (uint32_t type : {8u, 30u, 12u, 13u, 14u}) bench_matvec(type, 5120, 17408, copy_gbs, rng);  // 27B ffn_up
     bench_matvec(12, 17408, 5120, copy_gbs, rng);                                                 // 27B ffn_down
     bench_matvec(14, 5120, 65536, copy_gbs, rng);                                                 // a quarter of the 27B LM head
+    bench_gemm(8, 5120, 17408, 128, rng);  // 27B ffn_up, a 128-row prefill chunk
     bench_decode_kernels(rng);
     std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "passed", failures);
     return failures ? 1 : 0;

@@ -9,8 +9,8 @@
  *    position more (a greedy step computes MTP rows one position past the trunk's), whatever K is;
  *  - the F32 Gated DeltaNet state (conv window + recurrent matrix) of every GDN layer: the live state
  *    and n_max + 1 snapshot planes for rollback (../shared/docs/qwen35-mtp-spec.md §3.7, §5.6);
- *  - scratch for one chunk of 8 rows (activations, attention scores over the context, logits) and the
- *    MTP input rows of a prompt as long as the context.
+ *  - scratch for one chunk of 128 rows (activations), attention scores over the context and logits
+ *    for 8-row pieces, and the MTP input rows of a prompt as long as the context.
  * The CPU backend keeps the weights memory-mapped and fewer state planes (docs/native-engine.md).
  */
 import type { ModelDescription } from "./ModelDescription.js";
@@ -43,8 +43,10 @@ function uploadedBytes(type: number, nBytes: number): number {
   if (type === GGML_TYPE_Q6_K) return (nBytes / 210) * 212;
   return nBytes;
 }
-/** Activation rows per chunk (kMaxRows in cuda/src/kernels/matvec.cuh). */
-const CHUNK_ROWS = 8;
+/** Activation rows per chunk (kChunkRows in cuda/src/models/qwen35-cuda.cu). */
+const CHUNK_ROWS = 128;
+/** Rows of the attention-score and logits scratch (kMaxRows in cuda/src/kernels/matvec.cuh). */
+const PIECE_ROWS = 8;
 
 export function estimateMemory(desc: ModelDescription, opts: MemoryEstimateOptions): MemoryEstimate {
   const hp = desc.hparams;
@@ -68,8 +70,8 @@ export function estimateMemory(desc: ModelDescription, opts: MemoryEstimateOptio
   const rows = (k: number) => CHUNK_ROWS * k * F32;
   const scratchBytes =
     rows(E) + [E, 2 * E, HD, vD, hp.nFf, E, E].reduce((s, k) => s + act(k), 0) +
-    rows(2 * HD) + 2 * rows(kvD) + CHUNK_ROWS * HD * 2 + rows(hp.nHead * (opts.ctx + 1)) +
-    2 * rows(g.convChannels) + rows(vD) + 2 * rows(g.nValueHeads) + 2 * rows(hp.nFf) + rows(hp.nVocab) +
+    rows(2 * HD) + 2 * rows(kvD) + CHUNK_ROWS * HD * 2 + PIECE_ROWS * hp.nHead * (opts.ctx + 1) * F32 +
+    2 * rows(g.convChannels) + rows(vD) + 2 * rows(g.nValueHeads) + 2 * rows(hp.nFf) + PIECE_ROWS * hp.nVocab * F32 +
     (2 + opts.ctx) * 4 + (desc.mtp ? opts.ctx * E * F32 : 0);
   return {
     ctx: opts.ctx,
@@ -83,7 +85,7 @@ export function estimateMemory(desc: ModelDescription, opts: MemoryEstimateOptio
       "as the CUDA backend allocates it (repacked: Q8_0 36 bytes per 32 values, Q6_K 212 per 256)",
       `KV cache F16 for ${nAttn} attention layer(s)${nMtp ? ` and the MTP block (ctx + 1 positions)` : ""}`,
       `GDN state F32 for ${nGdn} layer(s) × ${planes} plane(s) (the state + 1 + draft length ${opts.draftMax} snapshots)`,
-      "scratch: one chunk of 8 rows, attention scores over the context, logits, a context-long prompt's MTP input",
+      "scratch: one chunk of 128 rows, attention scores over the context and logits for 8 rows, a context-long prompt's MTP input",
     ],
   };
 }

@@ -99,6 +99,49 @@ __device__ __forceinline__ float libm_powf(float x, float y) {
     return static_cast<float>(pow(static_cast<double>(x), static_cast<double>(y)));
 }
 
+// ---- int8 tensor-core and asynchronous-copy primitives (sm_80+), for the matrix kernels.
+
+// c = A·B for A 16 × 16 int8 (a0: row lane / 4, a1: row lane / 4 + 8, bytes 4·(lane % 4) … of each)
+// and B 16 × 8 (b: bytes 4·(lane % 4) … of column lane / 4); c0, c1: row lane / 4, columns
+// 2·(lane % 4) + 0, 1; c2, c3: row lane / 4 + 8.
+__device__ __forceinline__ void mma_k16(int (&c)[4], int a0, int a1, int b) {
+    asm("mma.sync.aligned.m16n8k16.row.col.s32.s8.s8.s32 {%0, %1, %2, %3}, {%4, %5}, {%6}, {%7, %7, %7, %7};"
+        : "=r"(c[0]), "=r"(c[1]), "=r"(c[2]), "=r"(c[3])
+        : "r"(a0), "r"(a1), "r"(b), "r"(0));
+}
+
+// The same over 32 values: a2, a3 and b1 hold bytes 16 + 4·(lane % 4) ….
+__device__ __forceinline__ void mma_k32(int (&c)[4], int a0, int a1, int a2, int a3, int b0, int b1) {
+    asm("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%10, %10, %10, %10};"
+        : "=r"(c[0]), "=r"(c[1]), "=r"(c[2]), "=r"(c[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1), "r"(0));
+}
+
+// Four 8 × 16-byte shared-memory matrices, lane 8i + r giving row r of matrix i; r[i] = bytes
+// 4·(lane % 4) … of row lane / 4 of matrix i (an mma fragment).
+__device__ __forceinline__ void ldmatrix_x4(int (&r)[4], const void* row) {
+    const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(row));
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(a));
+}
+
+// Copies to shared memory that complete asynchronously, in commit groups; wait_async<n>() waits
+// until at most n of the thread's groups are still in flight.
+__device__ __forceinline__ void copy_async16(void* dst, const void* src) {
+    const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(a), "l"(src));
+}
+__device__ __forceinline__ void copy_async4(void* dst, const void* src) {
+    const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;" ::"r"(a), "l"(src));
+}
+__device__ __forceinline__ void commit_async() { asm volatile("cp.async.commit_group;"); }
+template <int kInFlight>
+__device__ __forceinline__ void wait_async() {
+    asm volatile("cp.async.wait_group %0;" ::"n"(kInFlight));
+}
+
 // How a matrix kernel wants its activation rows (one per weight type, spec §3.11):
 //   F32  — float rows; F16/BF16/F32 weights round them on the fly (to F16 / BF16 / not at all)
 //   Q8_0 — per 32 values: int8 q and the F16-rounded scale d (as float)

@@ -173,7 +173,8 @@ __device__ __forceinline__ int dot16(const int (&v)[4], int4 a) {
 }
 
 // Q4_K (144-byte super-blocks), Q5_K (176) and Q6_K (208 on the device: repack_matrix) rows: kOut
-// weight rows of one matrix times the kRows activation rows (n_rows <= kRows), acc[o][r].
+// weight rows of one matrix times one activation row (decode), acc[o]. (Two to eight activation
+// rows go to kquant_mma_kernel below, which computes the same lane sums on the tensor cores.)
 // 8 lanes share a super-block and a warp takes 4 consecutive ones of each weight row per iteration,
 // kUnroll iterations' loads in flight: lane t reads 16 bytes of packed quants (Q5_K, Q6_K: and 16 of
 // high bits), the 32 values they hold being 16 of each of two sub-blocks:
@@ -185,15 +186,13 @@ __device__ __forceinline__ int dot16(const int (&v)[4], int4 a) {
 // and the lanes' sums are added by a warp tree at the end (as llama.cpp's mmvq does); the CPU
 // backend sums in this same order (dot_q4_k_or_q5_k, dot_q6_k), so the backends agree to the bit.
 // The Q4_K/Q5_K min term uses the activation's sums of 32 values (q8k_sums).
-// Several weight rows per warp (kOut) share each activation load: with several activation rows the
-// kernel is otherwise bound by re-reading them from L1, one weight row at a time.
-template <uint32_t kType, int kRows, int kOut>
-__device__ void rows_kquant(const uint8_t* const (&w)[kOut], const float* const (&w_d)[kOut], const ActView& x, int n_rows,
-                            int lane, float (&acc)[kOut][kRows]) {
+template <uint32_t kType, int kOut>
+__device__ void rows_kquant(const uint8_t* const (&w)[kOut], const float* const (&w_d)[kOut], const ActView& x, int lane,
+                            float (&acc)[kOut]) {
     constexpr int kBlock = kType == 12 ? 144 : kType == 13 ? 176 : 208;
     // Iterations in flight: one weight row 6 for Q4_K (a 5120-wide row in one round of loads), else
-    // 4; several rows share 8 (Q4_K) or 4 (Q5_K, Q6_K: 32 bytes a lane) among them.
-    constexpr int kUnroll = kOut == 1 ? (kType == 12 ? 6 : 4) : (kType == 12 ? 8 : 4) / kOut;
+    // 4; two rows share 4.
+    constexpr int kUnroll = kOut == 1 ? (kType == 12 ? 6 : 4) : 4 / kOut;
     const int nsb = x.k / 256, t = lane % 8, slot = lane / 8;
     const int j = t / 2, h = t % 2;                                   // Q4_K / Q5_K
     const int e_lo = 128 * (t / 4) + 32 * (t % 4 / 2) + 16 * (t % 2);  // Q6_K
@@ -261,42 +260,31 @@ __device__ void rows_kquant(const uint8_t* const (&w)[kOut], const float* const 
                     dmin[o] = f16_bits(*reinterpret_cast<const uint16_t*>(blk + 2));
                 }
             }
+            const int8_t* a = x.q + 256 * sb;
+            // Explicit fmas: the CPU (dot_q4_k_or_q5_k, dot_q6_k) rounds exactly so.
+            if constexpr (kType == 14) {
+                const int4 a_lo = load16(a + e_lo), a_hi = load16(a + e_lo + 64);
 #pragma unroll
-            for (int r = 0; r < kRows; r++) {
-                if (r < n_rows) {
-                    const int8_t* a = x.q + static_cast<size_t>(r) * x.k + 256 * sb;
-                    const float* xd = x.d + static_cast<size_t>(r) * (x.k / 32);
-                    // Explicit fmas: the CPU (dot_q4_k_or_q5_k, dot_q6_k) rounds exactly so.
-                    if constexpr (kType == 14) {
-                        const int4 a_lo = load16(a + e_lo), a_hi = load16(a + e_lo + 64);
+                for (int o = 0; o < kOut; o++) {
+                    const int si = sc_lo[o] * dot16(lo[o], a_lo) + sc_hi[o] * dot16(hi[o], a_hi);
+                    acc[o] = __fmaf_rn(x.d[sb], d[o] * static_cast<float>(si), acc[o]);
+                }
+            } else {
+                const int4 a_lo = load16(a + 64 * j + 16 * h), a_hi = load16(a + 64 * j + 32 + 16 * h);
+                const int sums = *reinterpret_cast<const int*>(q8k_sums(x.d, x.k) + 8 * sb + 2 * j);  // sub-blocks 2j, 2j + 1
+                const int s_lo = static_cast<int16_t>(sums & 0xFFFF), s_hi = sums >> 16;
 #pragma unroll
-                        for (int o = 0; o < kOut; o++) {
-                            const int si = sc_lo[o] * dot16(lo[o], a_lo) + sc_hi[o] * dot16(hi[o], a_hi);
-                            acc[o][r] = __fmaf_rn(xd[sb], d[o] * static_cast<float>(si), acc[o][r]);
-                        }
-                    } else {
-                        const int4 a_lo = load16(a + 64 * j + 16 * h), a_hi = load16(a + 64 * j + 32 + 16 * h);
-                        const int sums = *reinterpret_cast<const int*>(q8k_sums(xd, x.k) + 8 * sb + 2 * j);  // sub-blocks 2j, 2j + 1
-                        const int s_lo = static_cast<int16_t>(sums & 0xFFFF), s_hi = sums >> 16;
-#pragma unroll
-                        for (int o = 0; o < kOut; o++) {
-                            const int si = sc_lo[o] * dot16(lo[o], a_lo) + sc_hi[o] * dot16(hi[o], a_hi);
-                            const int sm = m_lo[o] * s_lo + m_hi[o] * s_hi;
-                            const float uo = __fmaf_rn(d[o], static_cast<float>(si), -(dmin[o] * static_cast<float>(sm)));
-                            acc[o][r] = __fmaf_rn(xd[sb], uo, acc[o][r]);
-                        }
-                    }
+                for (int o = 0; o < kOut; o++) {
+                    const int si = sc_lo[o] * dot16(lo[o], a_lo) + sc_hi[o] * dot16(hi[o], a_hi);
+                    const int sm = m_lo[o] * s_lo + m_hi[o] * s_hi;
+                    const float uo = __fmaf_rn(d[o], static_cast<float>(si), -(dmin[o] * static_cast<float>(sm)));
+                    acc[o] = __fmaf_rn(x.d[sb], uo, acc[o]);
                 }
             }
         }
     }
 #pragma unroll
-    for (int o = 0; o < kOut; o++) {
-#pragma unroll
-        for (int r = 0; r < kRows; r++) {
-            if (r < n_rows) acc[o][r] = warp_sum(acc[o][r]);
-        }
-    }
+    for (int o = 0; o < kOut; o++) acc[o] = warp_sum(acc[o]);
 }
 
 // Normalizes rows 0 … n_rows − 1 of norm.x into xs (shared memory): Q8_0 blocks quantized in
@@ -383,19 +371,16 @@ __global__ void __launch_bounds__(kThreads) matvec_kernel(MatvecArgs args, ActVi
     }
 }
 
-// K-quant launch shapes: the weight rows per warp kOut by row capacity kRows (one row: 1, or 2 when
-// that fills the device's last wave of warps better), and the blocks per SM the kernel is held to
-// (registers 65536 / (128 · blocks)), as many as run without spilling.
-[[maybe_unused]] constexpr int kquant_out(int rows) { return rows == 1 ? 1 : rows == 2 ? 2 : 4; }  // host side only
-__host__ __device__ constexpr int kquant_min_blocks(uint32_t type, int rows, int out) {
-    return rows == 1 ? (type == 12 ? (out == 1 ? 8 : 5) : 6) : rows == 2 ? 4 : rows == 4 ? 3 : 2;
-}
+// One-row K-quant launches: 1 or 2 weight rows per warp (2 when that fills the device's last wave
+// of warps better), and the blocks per SM the kernel is held to (registers 65536 / (128 · blocks)),
+// as many as run without spilling.
+__host__ __device__ constexpr int kquant_min_blocks(uint32_t type, int out) { return type == 12 ? (out == 1 ? 8 : 5) : 6; }
 
 // Warp g of the launch computes weight rows kOut·(g − firstw[i]) … of matrix i (firstw counting
-// ceil(n_i / kOut) warps per matrix); rows past a matrix's end are computed on its last row and
-// not stored.
-template <uint32_t kType, int kRows, int kOut>
-__global__ void __launch_bounds__(kThreads, kquant_min_blocks(kType, kRows, kOut)) kquant_kernel(MatvecArgs args, ActView x, int n_rows) {
+// ceil(n_i / kOut) warps per matrix) for activation row 0; rows past a matrix's end are computed on
+// its last row and not stored.
+template <uint32_t kType, int kOut>
+__global__ void __launch_bounds__(kThreads, kquant_min_blocks(kType, kOut)) kquant_kernel(MatvecArgs args, ActView x) {
     const int lane = threadIdx.x % kWarp;
     const int g = blockIdx.x * (kThreads / kWarp) + threadIdx.x / kWarp;
     int i = 0, first = 0;
@@ -414,25 +399,240 @@ __global__ void __launch_bounds__(kThreads, kquant_min_blocks(kType, kRows, kOut
         w[o] = args.w[i] + static_cast<size_t>(row) * args.row_bytes[i];
         w_d[o] = args.scale[i] + static_cast<size_t>(row) * scales_per_row(kType, x.k);
     }
-    float acc[kOut][kRows];
+    float acc[kOut];
 #pragma unroll
-    for (int o = 0; o < kOut; o++) {
-#pragma unroll
-        for (int r = 0; r < kRows; r++) acc[o][r] = 0.0f;
-    }
-    rows_kquant<kType, kRows, kOut>(w, w_d, x, n_rows, lane, acc);
+    for (int o = 0; o < kOut; o++) acc[o] = 0.0f;
+    rows_kquant<kType, kOut>(w, w_d, x, lane, acc);
     if (lane == 0) {
 #pragma unroll
         for (int o = 0; o < kOut; o++) {
             if (o0 + o >= n) break;
+            float* y = args.y[i] + o0 + o;
+            *y = args.add[i] ? *y + acc[o] : acc[o];
+        }
+    }
+}
+
+// ---- K-quants × 2..8 activation rows on the tensor cores: rows_kquant's lane sums with the
+// integer group dots from int8 mma.sync. A block takes 16 weight rows of one matrix and every
+// activation row; its warp w takes lane slot w of rows_kquant — the super-blocks sb ≡ w (mod 4) — so
+// the 32 lane sums of an output are split 8 per warp, each accumulated with the matvec's fmas in the
+// matvec's super-block order. A warp streams its super-blocks of the 16 rows through kMmaStages
+// shared-memory stages (cp.async, kMmaStages − 1 super-blocks ahead) and reads them as ldmatrix
+// fragments; activation fragments come from global memory (L1). Thread (g, q) = (lane / 4, lane % 4)
+// owns outputs o = 2·rh + c: weight row g + 8·rh, activation row 2q + c. At the end the warps' lane
+// sums meet in shared memory and are added in rows_kquant's butterfly order. Activation rows past
+// n_rows are computed on the last row's data and not stored (mma columns are independent).
+constexpr int kMmaStages = 3;
+
+template <uint32_t kType>
+struct alignas(16) MmaStage {
+    static constexpr int kBlock = kType == 12 ? 144 : kType == 13 ? 176 : 208;  // odd multiples of 16: the
+    uint8_t w[16][kBlock];  // 8 rows of an ldmatrix land in distinct banks; super-block sb of the 16 rows
+    float w_d[16];          // Q6_K d
+};
+
+// Bytes of shared memory of a block: the warps' stages, reused for the lane sums at the end.
+template <uint32_t kType>
+__host__ __device__ constexpr size_t mma_shared_bytes() {
+    const size_t stages = sizeof(MmaStage<kType>) * kMmaStages * (kThreads / kWarp), sums = sizeof(float) * 4 * 8 * 4 * kWarp;
+    return stages > sums ? stages : sums;
+}
+
+// The 16 weight rows o0 … o0 + 15 of a matrix of n rows (clamped to its last row).
+struct MmaRows {
+    const uint8_t* w;
+    size_t row_bytes;
+    const float* d;  // Q6_K: (n, k/256)
+    int o0, n, nsb;
+    __device__ size_t row(int r) const { return static_cast<size_t>(min(o0 + r, n - 1)); }
+};
+
+template <uint32_t kType>
+__device__ __forceinline__ void mma_stage_load(MmaStage<kType>& st, const MmaRows& m, int sb, int lane) {
+    constexpr int kPieces = MmaStage<kType>::kBlock / 16;
 #pragma unroll
-            for (int r = 0; r < kRows; r++) {
-                if (r < n_rows) {
-                    float* y = args.y[i] + static_cast<size_t>(r) * args.y_stride[i] + o0 + o;
-                    *y = args.add[i] ? *y + acc[o][r] : acc[o][r];
+    for (int c = lane; c < 16 * kPieces; c += kWarp) {
+        const int r = c / kPieces, piece = c % kPieces;
+        copy_async16(&st.w[r][16 * piece], m.w + m.row(r) * m.row_bytes + static_cast<size_t>(sb) * MmaStage<kType>::kBlock + 16 * piece);
+    }
+    if constexpr (kType == 14) {
+        if (lane < 16) copy_async4(&st.w_d[lane], m.d + m.row(lane) * m.nsb + sb);
+    }
+}
+
+// Super-block sb of the stage: acc[t][o] of lane 8·(sb % 4) + t.
+template <uint32_t kType>
+__device__ __forceinline__ void mma_stage_compute(const MmaStage<kType>& st, const ActView& x, int n_rows, int sb, int lane,
+                                                  float (&acc)[8][4]) {
+    const int g = lane / 4, q = lane % 4;
+    const int mrow = lane % 8 + 8 * (lane / 8 % 2);  // the weight row this lane addresses for ldmatrix
+    // Activation rows: of the B fragments (g) and of the outputs (2q, 2q + 1), clamped to the batch.
+    const int8_t* xq = x.q + static_cast<size_t>(min(g, n_rows - 1)) * x.k + 256 * sb + 4 * q;
+    float xd[2];
+    int sums[2][4];  // Q4_K / Q5_K: int16 pairs, sub-blocks 2i, 2i + 1
+#pragma unroll
+    for (int c = 0; c < 2; c++) {
+        const float* d_row = x.d + static_cast<size_t>(min(2 * q + c, n_rows - 1)) * (x.k / 32);
+        xd[c] = __ldg(d_row + sb);
+        if constexpr (kType != 14) {
+            const int* s4 = reinterpret_cast<const int*>(q8k_sums(d_row, x.k) + 8 * sb);  // 4-byte aligned only
+#pragma unroll
+            for (int i = 0; i < 4; i++) sums[c][i] = __ldg(s4 + i);
+        }
+    }
+    // Weight-row scales: Q4_K / Q5_K 6-bit (sc, m) of the 8 sub-blocks packed 4 to a word (the
+    // unpacking of k_scale_min), d and dmin; Q6_K the 16 int8 scales and d.
+    uint32_t sc4[2][2], m4[2][2], s6[2][4];
+    float d[2], dmin[2];
+#pragma unroll
+    for (int rh = 0; rh < 2; rh++) {
+        const uint8_t* blk = st.w[g + 8 * rh];
+        if constexpr (kType == 14) {
+            const uint4 v = *reinterpret_cast<const uint4*>(blk + 192);
+            s6[rh][0] = v.x, s6[rh][1] = v.y, s6[rh][2] = v.z, s6[rh][3] = v.w;
+            d[rh] = st.w_d[g + 8 * rh];
+            dmin[rh] = 0.0f;
+        } else {
+            const uint4 v = *reinterpret_cast<const uint4*>(blk);  // d, dmin | 12 scale bytes
+            sc4[rh][0] = v.y & 0x3F3F3F3Fu;
+            m4[rh][0] = v.z & 0x3F3F3F3Fu;
+            sc4[rh][1] = (v.w & 0x0F0F0F0Fu) | ((v.y >> 2) & 0x30303030u);
+            m4[rh][1] = ((v.w >> 4) & 0x0F0F0F0Fu) | ((v.z >> 2) & 0x30303030u);
+            d[rh] = f16_bits(static_cast<uint16_t>(v.x & 0xFFFF));
+            dmin[rh] = f16_bits(static_cast<uint16_t>(v.x >> 16));
+        }
+    }
+    int qh5[4];  // Q5_K high bits: the 16 bytes of half h = 0 (rows g, g + 8), then of h = 1
+    if constexpr (kType == 13) ldmatrix_x4(qh5, &st.w[mrow][16 + 16 * (lane / 16)]);
+#pragma unroll
+    for (int tp = 0; tp < 4; tp++) {  // lanes t = 2tp, 2tp + 1
+        // A: the low bits of lanes 2tp and 2tp + 1 (16 bytes each), [t rows g, t rows g + 8, t + 1 …].
+        const int t_addr = 2 * tp + lane / 16;
+        const int w_seg = kType == 12 ? 16 + 16 * t_addr : kType == 13 ? 48 + 16 * t_addr : 16 * t_addr;
+        int wa[4], wb[4] = {0, 0, 0, 0};
+        ldmatrix_x4(wa, &st.w[mrow][w_seg]);
+        if constexpr (kType == 14) ldmatrix_x4(wb, &st.w[mrow][128 + 32 * (tp / 2) + 16 * (lane / 16)]);  // their qh
+        // B: the 16-value groups of the two lanes, [lo of t, lo of t + 1, hi of t, hi of t + 1] —
+        // Q4_K/Q5_K segments 4tp … 4tp + 3; Q6_K b, b + 1, b + 4, b + 5 with b = 8·(tp / 2) + 2·(tp % 2).
+        int xb[4];
+#pragma unroll
+        for (int m = 0; m < 4; m++) {
+            const int seg = kType == 14 ? 8 * (tp / 2) + 2 * (tp % 2) + (m % 2) + 4 * (m / 2) : 4 * tp + 2 * (m / 2) + (m % 2);
+            xb[m] = __ldg(reinterpret_cast<const int*>(xq + 16 * seg));
+        }
+#pragma unroll
+        for (int u = 0; u < 2; u++) {
+            const int t = 2 * tp + u;
+            int lo[2], hi[2];
+#pragma unroll
+            for (int rh = 0; rh < 2; rh++) {
+                const int v = wa[2 * u + rh];
+                if constexpr (kType == 14) {
+                    const int p1 = t % 4 / 2, qh = wb[2 * u + rh];
+                    lo[rh] = __vsub4((v & 0x0F0F0F0F) | (((qh >> (2 * p1)) & 0x03030303) << 4), 0x20202020);
+                    hi[rh] = __vsub4(((v >> 4) & 0x0F0F0F0F) | (((qh >> (2 * p1 + 4)) & 0x03030303) << 4), 0x20202020);
+                } else {
+                    lo[rh] = v & 0x0F0F0F0F;
+                    hi[rh] = (v >> 4) & 0x0F0F0F0F;
+                    if constexpr (kType == 13) {
+                        const int j = t / 2, qh = qh5[2 * (t % 2) + rh];
+                        lo[rh] |= ((qh >> (2 * j)) & 0x01010101) << 4;
+                        hi[rh] |= ((qh >> (2 * j + 1)) & 0x01010101) << 4;
+                    }
+                }
+            }
+            int s_lo[4], s_hi[4];
+            mma_k16(s_lo, lo[0], lo[1], xb[u]);
+            mma_k16(s_hi, hi[0], hi[1], xb[2 + u]);
+#pragma unroll
+            for (int o = 0; o < 4; o++) {
+                const int rh = o / 2, c = o % 2;
+                int sc_lo, sc_hi, m_lo = 0, m_hi = 0;
+                if constexpr (kType == 14) {
+                    const int e16 = 8 * (t / 4) + 2 * (t % 4 / 2) + t % 2;  // rows_kquant's e_lo / 16
+                    sc_lo = static_cast<int8_t>(s6[rh][e16 / 4] >> (8 * (e16 % 4)));
+                    sc_hi = static_cast<int8_t>(s6[rh][e16 / 4 + 1] >> (8 * (e16 % 4)));
+                } else {
+                    const int b0 = t / 2 * 2, b1 = b0 + 1;  // sub-blocks 2j, 2j + 1
+                    sc_lo = (sc4[rh][b0 / 4] >> (8 * (b0 % 4))) & 0xFF;
+                    sc_hi = (sc4[rh][b1 / 4] >> (8 * (b1 % 4))) & 0xFF;
+                    if (t % 2 == 0) {  // the min term of a sub-block once, from its h = 0 lane
+                        m_lo = (m4[rh][b0 / 4] >> (8 * (b0 % 4))) & 0xFF;
+                        m_hi = (m4[rh][b1 / 4] >> (8 * (b1 % 4))) & 0xFF;
+                    }
+                }
+                const int si = sc_lo * s_lo[o] + sc_hi * s_hi[o];
+                float& a = acc[t][o];
+                if constexpr (kType == 14) {
+                    a = __fmaf_rn(xd[c], d[rh] * static_cast<float>(si), a);
+                } else {
+                    const int pair = sums[c][t / 2];
+                    const int sm = m_lo * static_cast<int16_t>(pair & 0xFFFF) + m_hi * (pair >> 16);
+                    const float uo = __fmaf_rn(d[rh], static_cast<float>(si), -(dmin[rh] * static_cast<float>(sm)));
+                    a = __fmaf_rn(xd[c], uo, a);
                 }
             }
         }
+    }
+}
+
+// Block b of the launch: weight rows 16·(b − first) … of matrix i.
+template <uint32_t kType>
+__global__ void __launch_bounds__(kThreads, 4) kquant_mma_kernel(MatvecArgs args, ActView x, int n_rows) {
+    __shared__ float4 shared[mma_shared_bytes<kType>() / sizeof(float4)];
+    const int lane = threadIdx.x % kWarp, slot = threadIdx.x / kWarp;
+    int i = 0, first = 0;
+    for (; i < args.count; i++) {
+        const int tiles = (args.first[i + 1] - args.first[i] + 15) / 16;
+        if (static_cast<int>(blockIdx.x) < first + tiles) break;
+        first += tiles;
+    }
+    if (i >= args.count) return;
+    const int n = args.first[i + 1] - args.first[i], o0 = 16 * (blockIdx.x - first), nsb = x.k / 256;
+    const MmaRows m{args.w[i], args.row_bytes[i], args.scale[i], o0, n, nsb};
+    MmaStage<kType>* stages = reinterpret_cast<MmaStage<kType>*>(shared) + kMmaStages * slot;
+    float acc[8][4];
+#pragma unroll
+    for (int t = 0; t < 8; t++) {
+#pragma unroll
+        for (int o = 0; o < 4; o++) acc[t][o] = 0.0f;
+    }
+#pragma unroll
+    for (int s = 0; s < kMmaStages - 1; s++) {
+        if (slot + 4 * s < nsb) mma_stage_load<kType>(stages[s], m, slot + 4 * s, lane);
+        commit_async();
+    }
+    for (int it = 0; slot + 4 * it < nsb; it++) {
+        const int sb = slot + 4 * it, ahead = sb + 4 * (kMmaStages - 1);
+        if (ahead < nsb) mma_stage_load<kType>(stages[(it + kMmaStages - 1) % kMmaStages], m, ahead, lane);
+        commit_async();
+        wait_async<kMmaStages - 1>();
+        __syncwarp();
+        mma_stage_compute<kType>(stages[it % kMmaStages], x, n_rows, sb, lane, acc);
+        __syncwarp();  // the stage is refilled next round
+    }
+    // The lane sums of slot w to shared memory (the stages are free once every warp is done), then
+    // warp w adds those of output w in rows_kquant's warp_sum order: lanes l and l ^ 16 (slots s and
+    // s ^ 2), then l ^ 8 (slots s ^ 1), then t ^ 4, t ^ 2, t ^ 1.
+    float(*sums)[8][4][kWarp] = reinterpret_cast<float(*)[8][4][kWarp]>(shared);
+    wait_async<0>();
+    __syncthreads();
+#pragma unroll
+    for (int t = 0; t < 8; t++) {
+#pragma unroll
+        for (int o = 0; o < 4; o++) sums[slot][t][o][lane] = acc[t][o];
+    }
+    __syncthreads();
+    const int o = slot;
+    float v[8];
+#pragma unroll
+    for (int t = 0; t < 8; t++) v[t] = (sums[0][t][o][lane] + sums[2][t][o][lane]) + (sums[1][t][o][lane] + sums[3][t][o][lane]);
+    const float total = ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
+    const int row = o0 + lane / 4 + 8 * (o / 2), r = 2 * (lane % 4) + o % 2;
+    if (row < n && r < n_rows) {
+        float* y = args.y[i] + static_cast<size_t>(r) * args.y_stride[i] + row;
+        *y = args.add[i] ? *y + total : total;
     }
 }
 
@@ -538,12 +738,20 @@ size_t norm_shared_bytes(uint32_t type, int k, int n_rows) {
 }
 
 // A K-quant launch with the smallest row capacity that holds n_rows.
-template <uint32_t kType, int kRows, int kOut = kquant_out(kRows)>
-cudaError_t launch_kquant(cudaStream_t stream, const MatvecArgs& args, ActView x, int n_rows) {
+template <uint32_t kType>
+cudaError_t launch_kquant_mma(cudaStream_t stream, const MatvecArgs& args, ActView x, int n_rows) {
+    int tiles = 0;
+    for (int i = 0; i < args.count; i++) tiles += (args.first[i + 1] - args.first[i] + 15) / 16;
+    kquant_mma_kernel<kType><<<tiles, kThreads, 0, stream>>>(args, x, n_rows);
+    return cudaGetLastError();
+}
+
+template <uint32_t kType, int kOut>
+cudaError_t launch_kquant(cudaStream_t stream, const MatvecArgs& args, ActView x) {
     constexpr int kWarps = kThreads / kWarp;
     int warps = 0;
     for (int i = 0; i < args.count; i++) warps += (args.first[i + 1] - args.first[i] + kOut - 1) / kOut;
-    kquant_kernel<kType, kRows, kOut><<<(warps + kWarps - 1) / kWarps, kThreads, 0, stream>>>(args, x, n_rows);
+    kquant_kernel<kType, kOut><<<(warps + kWarps - 1) / kWarps, kThreads, 0, stream>>>(args, x);
     return cudaGetLastError();
 }
 
@@ -562,17 +770,13 @@ double wave_fill(int warps, int per_sm) {
 
 template <uint32_t kType>
 cudaError_t dispatch_kquant(cudaStream_t stream, const MatvecArgs& args, ActView x, int n_rows) {
-    if (n_rows == 1) {
-        // Two weight rows per warp when one per warp would leave most of a last wave idle (a
-        // 5120-row matrix on 132 SMs: 1.2 waves of one row per warp, 0.6 of two).
-        const int rows = args.first[args.count], warps_per_block = kThreads / kWarp;
-        const bool two = wave_fill((rows + 1) / 2, warps_per_block * kquant_min_blocks(kType, 1, 2)) >
-                         wave_fill(rows, warps_per_block * kquant_min_blocks(kType, 1, 1));
-        return two ? launch_kquant<kType, 1, 2>(stream, args, x, n_rows) : launch_kquant<kType, 1, 1>(stream, args, x, n_rows);
-    }
-    if (n_rows == 2) return launch_kquant<kType, 2>(stream, args, x, n_rows);
-    if (n_rows <= 4) return launch_kquant<kType, 4>(stream, args, x, n_rows);
-    return launch_kquant<kType, 8>(stream, args, x, n_rows);
+    if (n_rows > 1) return launch_kquant_mma<kType>(stream, args, x, n_rows);
+    // Two weight rows per warp when one per warp would leave most of a last wave idle (a 5120-row
+    // matrix on 132 SMs: 1.2 waves of one row per warp, 0.6 of two).
+    const int rows = args.first[args.count], warps_per_block = kThreads / kWarp;
+    const bool two = wave_fill((rows + 1) / 2, warps_per_block * kquant_min_blocks(kType, 2)) >
+                     wave_fill(rows, warps_per_block * kquant_min_blocks(kType, 1));
+    return two ? launch_kquant<kType, 2>(stream, args, x) : launch_kquant<kType, 1>(stream, args, x);
 }
 
 template <bool kNorm>

@@ -2,10 +2,13 @@
 // (cuda/cpu/qwen35-cpu.cpp): one function per block part, activations as row-major (rows, width)
 // float matrices, the kernels of src/kernels doing the math.
 //
-// A batch runs in chunks of at most kMaxRows = 8 tokens through the whole trunk (the multi-row
-// matvec's width; the recurrences are sequential per token anyway). Every kernel computes a token
-// row with the same code whatever the chunk's width, so a token's logits are bitwise independent of
-// the batch it is in, and greedy speculative decoding equals greedy plain decoding.
+// A batch runs in chunks of at most kChunkRows = 128 tokens through the whole trunk, layer by
+// layer: Q8_0 matrices over more than kMaxRows = 8 rows (a prompt) go to the tensor-core GEMM
+// (gemm.cuh), other types to 8-row matvecs (the K-quants' run on the tensor cores too); the
+// recurrences and attention run on 8-row pieces (they are sequential per token anyway). Every kernel computes a token row with the same
+// operations whatever the chunk's width — the GEMM replays the matvec's arithmetic — so a token's
+// logits are bitwise independent of the batch it is in, and greedy speculative decoding equals
+// greedy plain decoding.
 //
 // Device state of a session:
 //   ints      (2 + n_ctx) int32: [trunk n_past, MTP n_past, tokens of the batch] — the kernels read
@@ -16,7 +19,8 @@
 //   snapshots conv (n_gdn, n_snap, Kc−1, Cc), ssm (n_gdn, n_snap, Hv, Dv, Dk): plane t = the state
 //             after token t of the last batch (written when 1 < batch <= n_snap = n_draft_max + 1);
 //             keep(n) copies plane n − 1 of every layer back with one strided copy per state
-//   scratch   the activations of one chunk (8 rows), the attention scores (8, H, n_ctx + 1), logits (8, V)
+//   scratch   the activations of one chunk (kChunkRows rows), the attention scores (8, H, n_ctx + 1),
+//             logits (8, V)
 //   greedy    the step's argmaxes (2, 8) int32 [verify rows | MTP rows]; the chain's first h' (E)
 //
 // Steps: the batch's tokens and positions go to a pinned buffer, the work is issued to the stream
@@ -43,6 +47,7 @@
 #include "../kernels/conv1d.cuh"
 #include "../kernels/embed.cuh"
 #include "../kernels/gated-delta-net.cuh"
+#include "../kernels/gemm.cuh"
 #include "../kernels/matvec.cuh"
 #include "../kernels/rms-norm.cuh"
 #include "../kernels/rope.cuh"
@@ -58,6 +63,8 @@ using cuda::kMaxRows;
 using cuda::MatvecOut;
 
 namespace {
+
+constexpr int kChunkRows = 128;  // rows of a trunk chunk (memoryEstimate.ts counts its scratch)
 
 [[noreturn]] void cuda_fail(cudaError_t e, const char* what) {
     fail(e == cudaErrorMemoryAllocation ? MTP_STATUS_OUT_OF_MEMORY : MTP_STATUS_INTERNAL, "CUDA %s: %s (%s)", what,
@@ -205,7 +212,7 @@ CudaWeights::~CudaWeights() = default;
 
 namespace {
 
-// An activation buffer of kMaxRows rows and the format its quantized part holds now.
+// An activation buffer of kChunkRows rows and the format its quantized part holds now.
 struct Act {
     ActView v{};
     ActFormat ready = ActFormat::F32;
@@ -265,16 +272,16 @@ struct CudaSession::Impl {
     float* chain_h = nullptr;      // (E) h' of a greedy step's first draft, for the draft chain
     Pinned h_greedy;               // (3, kMaxRows) int32: drafts d_1 … d_k, then d_argmax
 
-    // Chunk scratch, kMaxRows rows each.
-    float* x = nullptr;                   // (8, E) residual stream
+    // Chunk scratch, kChunkRows (C) rows each.
+    float* x = nullptr;                   // (C, E) residual stream
     Act a, c, attn_o, gdn_o, ffn_h, hf;  // normed input (E), MTP concat (2E), attention out (H·D), GDN out (Hv·Dv), SwiGLU (F), h_final (E)
-    Act mh;                               // (8, E) the MTP head's h' rows (its shared_head_norm output)
-    float *qg = nullptr, *kb = nullptr, *vb = nullptr;  // (8, 2HD), (8, Hkv·D), (8, Hkv·D)
-    __half* q16 = nullptr;                              // (8, H, D)
-    float* scores = nullptr;                            // (8, H, n_ctx)
-    float *qkv = nullptr, *conv_y = nullptr, *z = nullptr, *beta = nullptr, *alpha = nullptr;  // (8, Cc) ×2, (8, Hv·Dv), (8, Hv) ×2
-    float *ffn_g = nullptr, *ffn_u = nullptr;  // (8, F)
-    float* logits = nullptr;                   // (8, V)
+    Act mh;                               // (C, E) the MTP head's h' rows (its shared_head_norm output)
+    float *qg = nullptr, *kb = nullptr, *vb = nullptr;  // (C, 2HD), (C, Hkv·D), (C, Hkv·D)
+    __half* q16 = nullptr;                              // (C, H, D)
+    float* scores = nullptr;                            // (8, H, n_ctx): attention runs on 8-row pieces
+    float *qkv = nullptr, *conv_y = nullptr, *z = nullptr, *beta = nullptr, *alpha = nullptr;  // (C, Cc) ×2, (C, Hv·Dv), (C, Hv) ×2
+    float *ffn_g = nullptr, *ffn_u = nullptr;  // (C, F)
+    float* logits = nullptr;                   // (8, V): the LM head runs on 8-row pieces
 
     // Captured steps: (kind 0 = trunk / 1 = MTP / 2 = greedy step / 4 = trunk with its logits left on
     // the device, rows (k for 2), first logits row (MTP rows wanted for 2), hidden wanted).
@@ -313,7 +320,7 @@ struct CudaSession::Impl {
 
         d_ints = arena.alloc<int>(2 + n_ctx, "cudaMalloc of the step inputs");
         h_ints.grow((2 + n_ctx) * sizeof(int), "cudaMallocHost of the step inputs");
-        x = arena.alloc<float>(kMaxRows * E, "cudaMalloc of the residual stream");
+        x = arena.alloc<float>(kChunkRows * E, "cudaMalloc of the residual stream");
         a = act(E);
         c = act(2 * E);
         attn_o = act(H * D);
@@ -321,18 +328,18 @@ struct CudaSession::Impl {
         ffn_h = act(F);
         hf = act(E);
         mh = act(E);
-        qg = arena.alloc<float>(kMaxRows * 2 * H * D, "cudaMalloc of attention scratch");
-        kb = arena.alloc<float>(kMaxRows * Hkv * D, "cudaMalloc of attention scratch");
-        vb = arena.alloc<float>(kMaxRows * Hkv * D, "cudaMalloc of attention scratch");
-        q16 = arena.alloc<__half>(kMaxRows * H * D, "cudaMalloc of attention scratch");
+        qg = arena.alloc<float>(kChunkRows * 2 * H * D, "cudaMalloc of attention scratch");
+        kb = arena.alloc<float>(kChunkRows * Hkv * D, "cudaMalloc of attention scratch");
+        vb = arena.alloc<float>(kChunkRows * Hkv * D, "cudaMalloc of attention scratch");
+        q16 = arena.alloc<__half>(kChunkRows * H * D, "cudaMalloc of attention scratch");
         scores = arena.alloc<float>(kMaxRows * H * (n_ctx + 1), "cudaMalloc of the attention scores");
-        qkv = arena.alloc<float>(kMaxRows * Cc, "cudaMalloc of GDN scratch");
-        conv_y = arena.alloc<float>(kMaxRows * Cc, "cudaMalloc of GDN scratch");
-        z = arena.alloc<float>(kMaxRows * Hv * Dv, "cudaMalloc of GDN scratch");
-        beta = arena.alloc<float>(kMaxRows * Hv, "cudaMalloc of GDN scratch");
-        alpha = arena.alloc<float>(kMaxRows * Hv, "cudaMalloc of GDN scratch");
-        ffn_g = arena.alloc<float>(kMaxRows * F, "cudaMalloc of FFN scratch");
-        ffn_u = arena.alloc<float>(kMaxRows * F, "cudaMalloc of FFN scratch");
+        qkv = arena.alloc<float>(kChunkRows * Cc, "cudaMalloc of GDN scratch");
+        conv_y = arena.alloc<float>(kChunkRows * Cc, "cudaMalloc of GDN scratch");
+        z = arena.alloc<float>(kChunkRows * Hv * Dv, "cudaMalloc of GDN scratch");
+        beta = arena.alloc<float>(kChunkRows * Hv, "cudaMalloc of GDN scratch");
+        alpha = arena.alloc<float>(kChunkRows * Hv, "cudaMalloc of GDN scratch");
+        ffn_g = arena.alloc<float>(kChunkRows * F, "cudaMalloc of FFN scratch");
+        ffn_u = arena.alloc<float>(kChunkRows * F, "cudaMalloc of FFN scratch");
         logits = arena.alloc<float>(kMaxRows * V, "cudaMalloc of the logits");
         d_argmax = arena.alloc<int>(2 * kMaxRows, "cudaMalloc of the greedy step's tokens");
         chain_h = arena.alloc<float>(E, "cudaMalloc of the draft chain's input");
@@ -349,9 +356,9 @@ struct CudaSession::Impl {
     Act act(size_t k) {
         Act r;
         r.v.k = static_cast<int>(k);
-        r.v.f = arena.alloc<float>(kMaxRows * k, "cudaMalloc of activations");
-        r.v.q = arena.alloc<int8_t>(kMaxRows * k, "cudaMalloc of activations");
-        r.v.d = arena.alloc<float>(kMaxRows * (k / 32 + 1), "cudaMalloc of activations");
+        r.v.f = arena.alloc<float>(kChunkRows * k, "cudaMalloc of activations");
+        r.v.q = arena.alloc<int8_t>(kChunkRows * k, "cudaMalloc of activations");
+        r.v.d = arena.alloc<float>(kChunkRows * (k / 32 + 1), "cudaMalloc of activations");
         return r;
     }
 
@@ -414,7 +421,19 @@ struct CudaSession::Impl {
                 launched(cuda::launch_quantize(stream, in.rows_from(row0), n, fmt), "quantize (activation)");
                 in.ready = fmt;
             }
-            launched(cuda::launch_matvec(stream, group.data(), static_cast<int>(group.size()), in.rows_from(row0), n), "matvec");
+            if (n <= kMaxRows) {
+                launched(cuda::launch_matvec(stream, group.data(), static_cast<int>(group.size()), in.rows_from(row0), n), "matvec");
+            } else if (cuda::gemm_supported(all[i].w->type)) {
+                for (const MatvecOut& o : group) launched(cuda::launch_gemm(stream, o, in.rows_from(row0), n), "gemm");
+            } else {
+                for (int r = 0; r < n; r += kMaxRows) {  // 8-row pieces: outputs offset by r rows
+                    std::vector<MatvecOut> piece(group);
+                    for (MatvecOut& o : piece) o.y += static_cast<size_t>(r) * o.y_stride;
+                    launched(cuda::launch_matvec(stream, piece.data(), static_cast<int>(piece.size()), in.rows_from(row0 + r),
+                                                 std::min(kMaxRows, n - r)),
+                             "matvec");
+                }
+            }
         }
     }
 
@@ -456,10 +475,13 @@ struct CudaSession::Impl {
                  "qk_norm_rope_store");
         // A Q8_0 attn_output reads its activation quantized by the attention kernel itself.
         const bool fuse = cuda::act_format_for(L[MTP_ROLE_ATTN_OUTPUT].type) == ActFormat::Q8_0;
-        launched(cuda::launch_gated_attention(stream, q16, qg, kc, vc, pos_base, row0, n, H, Hkv, D,
-                                              static_cast<int>(n_ctx) + 1, scores, attn_o.v.f, fuse ? attn_o.v.q : nullptr,
-                                              fuse ? attn_o.v.d : nullptr),
-                 "gated_attention");
+        for (int r = 0; r < n; r += kMaxRows) {  // 8-row pieces (the scores scratch)
+            const size_t at = static_cast<size_t>(r) * H * D;
+            launched(cuda::launch_gated_attention(stream, q16 + at, qg + 2 * at, kc, vc, pos_base, row0 + r, std::min(kMaxRows, n - r), H,
+                                                  Hkv, D, static_cast<int>(n_ctx) + 1, scores, attn_o.v.f + at,
+                                                  fuse ? attn_o.v.q + at : nullptr, fuse ? attn_o.v.d + at / 32 : nullptr),
+                     "gated_attention");
+        }
         attn_o.ready = fuse ? ActFormat::Q8_0 : ActFormat::F32;
         matvecs({out(L[MTP_ROLE_ATTN_OUTPUT], x, true)}, attn_o, n);
     }
@@ -480,12 +502,16 @@ struct CudaSession::Impl {
         const bool fuse = cuda::act_format_for(L[MTP_ROLE_SSM_OUT].type) == ActFormat::Q8_0;
         const cuda::GdnParams gp{static_cast<int>(hp.ssm_n_key_heads), static_cast<int>(hp.ssm_n_value_heads),
                                  static_cast<int>(hp.ssm_key_head_dim), static_cast<int>(hp.ssm_value_head_dim), Cc, eps()};
-        launched(cuda::launch_gated_delta_net(stream, gp, conv_y, z, beta, alpha, cw.vec(L[MTP_ROLE_SSM_DT_BIAS]),
-                                              cw.vec(L[MTP_ROLE_SSM_A]), cw.vec(L[MTP_ROLE_SSM_NORM]), ssm + g * ssm_plane,
-                                              record ? ssm_snap + g * n_snap * ssm_plane : nullptr, row0,
-                                              static_cast<int>(n_snap), n, gdn_o.v.f, fuse ? gdn_o.v.q : nullptr,
-                                              fuse ? gdn_o.v.d : nullptr),
-                 "gated_delta_net");
+        const size_t Hv = hp.ssm_n_value_heads, vD = Hv * hp.ssm_value_head_dim;
+        for (int r = 0; r < n; r += kMaxRows) {  // 8-row pieces (the kernel's batch in shared memory)
+            const size_t at = static_cast<size_t>(r) * vD;
+            launched(cuda::launch_gated_delta_net(stream, gp, conv_y + static_cast<size_t>(r) * Cc, z + at, beta + r * Hv, alpha + r * Hv,
+                                                  cw.vec(L[MTP_ROLE_SSM_DT_BIAS]), cw.vec(L[MTP_ROLE_SSM_A]), cw.vec(L[MTP_ROLE_SSM_NORM]),
+                                                  ssm + g * ssm_plane, record ? ssm_snap + g * n_snap * ssm_plane : nullptr, row0 + r,
+                                                  static_cast<int>(n_snap), std::min(kMaxRows, n - r), gdn_o.v.f + at,
+                                                  fuse ? gdn_o.v.q + at : nullptr, fuse ? gdn_o.v.d + at / 32 : nullptr),
+                     "gated_delta_net");
+        }
         gdn_o.ready = fuse ? ActFormat::Q8_0 : ActFormat::F32;
         matvecs({out(L[MTP_ROLE_SSM_OUT], x, true)}, gdn_o, n);
     }
@@ -523,27 +549,31 @@ struct CudaSession::Impl {
         check(cudaMemcpyAsync(d_ints, h_ints.p, (2 + n) * sizeof(int), cudaMemcpyHostToDevice, stream), "copy of the step inputs");
         const bool record = n > 1 && static_cast<uint32_t>(n) <= n_snap;
         size_t next = 0;  // index into rows
-        for (int r0 = 0; r0 < n; r0 += kMaxRows) {
-            const int nc = std::min(kMaxRows, n - r0);
+        for (int r0 = 0; r0 < n; r0 += kChunkRows) {
+            const int nc = std::min(kChunkRows, n - r0);
             trunk_chunk(r0, nc, record);
             if (hidden) {
                 check(cudaMemcpyAsync(h_hidden.f() + static_cast<size_t>(r0) * E, hf.v.f, static_cast<size_t>(nc) * E * sizeof(float),
                                       cudaMemcpyDeviceToHost, stream),
                       "copy of the hidden rows");
             }
-            const size_t first = next;
-            while (next < rows.size() && rows[next] < static_cast<uint32_t>(r0 + nc)) next++;
-            if (next == first) continue;
-            const int lo = static_cast<int>(rows[first]) - r0, hi = static_cast<int>(rows[next - 1]) - r0 + 1;
-            matvecs({out(w.lm_head(), logits)}, hf, hi - lo, lo);
-            // Consecutive requested rows leave in one copy.
-            for (size_t i = first; copy && i < next;) {
-                size_t j = i + 1;
-                while (j < next && rows[j] == rows[j - 1] + 1) j++;
-                check(cudaMemcpyAsync(h_logits.f() + i * V, logits + static_cast<size_t>(rows[i] - r0 - lo) * V,
-                                      (j - i) * V * sizeof(float), cudaMemcpyDeviceToHost, stream),
-                      "copy of the logits");
-                i = j;
+            // The LM head on 8-row pieces of the chunk (the logits scratch): from the first requested
+            // row of the chunk left on, to the last.
+            for (;;) {
+                const size_t first = next;
+                while (next < rows.size() && rows[next] < static_cast<uint32_t>(r0 + nc) && rows[next] < rows[first] + kMaxRows) next++;
+                if (next == first) break;
+                const int lo = static_cast<int>(rows[first]) - r0, hi = static_cast<int>(rows[next - 1]) - r0 + 1;
+                matvecs({out(w.lm_head(), logits)}, hf, hi - lo, lo);
+                // Consecutive requested rows leave in one copy.
+                for (size_t i = first; copy && i < next;) {
+                    size_t j = i + 1;
+                    while (j < next && rows[j] == rows[j - 1] + 1) j++;
+                    check(cudaMemcpyAsync(h_logits.f() + i * V, logits + static_cast<size_t>(rows[i] - r0 - lo) * V,
+                                          (j - i) * V * sizeof(float), cudaMemcpyDeviceToHost, stream),
+                          "copy of the logits");
+                    i = j;
+                }
             }
         }
     }
@@ -558,8 +588,8 @@ struct CudaSession::Impl {
         const Tensor& out_norm = L[MTP_ROLE_NEXTN_SHARED_HEAD_NORM].present ? L[MTP_ROLE_NEXTN_SHARED_HEAD_NORM] : w.output_norm;
         const Tensor& head = L[MTP_ROLE_NEXTN_SHARED_HEAD_HEAD].present ? L[MTP_ROLE_NEXTN_SHARED_HEAD_HEAD] : w.lm_head();
         if (all_rows && n > kMaxRows) fail(MTP_STATUS_INTERNAL, "mtp_rows: %d rows with every row's output", n);
-        for (int r0 = 0; r0 < n; r0 += kMaxRows) {
-            const int nc = std::min(kMaxRows, n - r0);
+        for (int r0 = 0; r0 < n; r0 += kChunkRows) {
+            const int nc = std::min(kChunkRows, n - r0);
             // c = [enorm(embedding) | hnorm(hidden)] (nc, 2E), quantized for eh_proj: one launch,
             // or (Q8_K activations, whose blocks may straddle the halves) embed + two norms.
             const ActFormat fmt = cuda::act_format_for(L[MTP_ROLE_NEXTN_EH_PROJ].type);
