@@ -423,7 +423,10 @@ __global__ void __launch_bounds__(kThreads, kquant_min_blocks(kType, kOut)) kqua
 // owns outputs o = 2·rh + c: weight row g + 8·rh, activation row 2q + c. At the end the warps' lane
 // sums meet in shared memory and are added in rows_kquant's butterfly order. Activation rows past
 // n_rows are computed on the last row's data and not stored (mma columns are independent).
-constexpr int kMmaStages = 3;
+// Stages per warp: as many as fit the 48 KiB of static shared memory for the 4 warps (Q4_K, Q5_K 4;
+// Q6_K 3).
+template <uint32_t kType>
+constexpr int kMmaStages = kType == 14 ? 3 : 4;
 
 template <uint32_t kType>
 struct alignas(16) MmaStage {
@@ -435,31 +438,47 @@ struct alignas(16) MmaStage {
 // Bytes of shared memory of a block: the warps' stages, reused for the lane sums at the end.
 template <uint32_t kType>
 __host__ __device__ constexpr size_t mma_shared_bytes() {
-    const size_t stages = sizeof(MmaStage<kType>) * kMmaStages * (kThreads / kWarp), sums = sizeof(float) * 4 * 8 * 4 * kWarp;
+    const size_t stages = sizeof(MmaStage<kType>) * kMmaStages<kType> * (kThreads / kWarp), sums = sizeof(float) * 4 * 8 * 4 * kWarp;
     return stages > sums ? stages : sums;
 }
 
-// The 16 weight rows o0 … o0 + 15 of a matrix of n rows (clamped to its last row).
-struct MmaRows {
+// What a lane copies of each super-block of its warp's 16 weight rows (o0 … o0 + 15 of a matrix of
+// n rows, clamped to its last row): the 16-byte pieces c = lane, lane + 32, … of the stage, from
+// byte offsets (< 4 GiB: launch_kquant_mma checks) of the rows' super-block 0 computed once.
+template <uint32_t kType>
+struct MmaCopies {
+    static constexpr int kPieces = MmaStage<kType>::kBlock / 16, kChunks = (16 * kPieces + kWarp - 1) / kWarp;
     const uint8_t* w;
-    size_t row_bytes;
-    const float* d;  // Q6_K: (n, k/256)
-    int o0, n, nsb;
-    __device__ size_t row(int r) const { return static_cast<size_t>(min(o0 + r, n - 1)); }
+    uint32_t off[kChunks];
+    const float* d;  // Q6_K: the d of row lane (lanes < 16), (k/256) floats
+
+    __device__ MmaCopies(const uint8_t* base, size_t row_bytes, const float* scale, int o0, int n, int nsb, int lane) : w(base) {
+#pragma unroll
+        for (int i = 0; i < kChunks; i++) {
+            const int c = lane + kWarp * i, r = min(o0 + c / kPieces, n - 1);
+            off[i] = static_cast<uint32_t>(static_cast<size_t>(r) * row_bytes) + 16 * (c % kPieces);
+        }
+        d = kType == 14 ? scale + static_cast<size_t>(min(o0 + lane % 16, n - 1)) * nsb : nullptr;
+    }
 };
 
 template <uint32_t kType>
-__device__ __forceinline__ void mma_stage_load(MmaStage<kType>& st, const MmaRows& m, int sb, int lane) {
-    constexpr int kPieces = MmaStage<kType>::kBlock / 16;
+__device__ __forceinline__ void mma_stage_load(MmaStage<kType>& st, const MmaCopies<kType>& m, int sb, int lane) {
+    using C = MmaCopies<kType>;
+    const uint8_t* src = m.w + static_cast<size_t>(sb) * MmaStage<kType>::kBlock;
+    uint8_t* dst = &st.w[0][0];
 #pragma unroll
-    for (int c = lane; c < 16 * kPieces; c += kWarp) {
-        const int r = c / kPieces, piece = c % kPieces;
-        copy_async16(&st.w[r][16 * piece], m.w + m.row(r) * m.row_bytes + static_cast<size_t>(sb) * MmaStage<kType>::kBlock + 16 * piece);
+    for (int i = 0; i < C::kChunks; i++) {
+        const int c = lane + kWarp * i;  // = 16-byte piece c of the stage's rows (kBlock = 16·kPieces)
+        if (c < 16 * C::kPieces) copy_async16(dst + 16 * c, src + m.off[i]);
     }
     if constexpr (kType == 14) {
-        if (lane < 16) copy_async4(&st.w_d[lane], m.d + m.row(lane) * m.nsb + sb);
+        if (lane < 16) copy_async4(&st.w_d[lane], m.d + sb);
     }
 }
+
+// Byte i of v, zero-extended (one PRMT).
+__device__ __forceinline__ int unsigned_byte(uint32_t v, int i) { return static_cast<int>(__byte_perm(v, 0, 0x4440 + i)); }
 
 // Super-block sb of the stage: acc[t][o] of lane 8·(sb % 4) + t.
 template <uint32_t kType>
@@ -555,11 +574,11 @@ __device__ __forceinline__ void mma_stage_compute(const MmaStage<kType>& st, con
                     sc_hi = static_cast<int8_t>(s6[rh][e16 / 4 + 1] >> (8 * (e16 % 4)));
                 } else {
                     const int b0 = t / 2 * 2, b1 = b0 + 1;  // sub-blocks 2j, 2j + 1
-                    sc_lo = (sc4[rh][b0 / 4] >> (8 * (b0 % 4))) & 0xFF;
-                    sc_hi = (sc4[rh][b1 / 4] >> (8 * (b1 % 4))) & 0xFF;
+                    sc_lo = unsigned_byte(sc4[rh][b0 / 4], b0 % 4);
+                    sc_hi = unsigned_byte(sc4[rh][b1 / 4], b1 % 4);
                     if (t % 2 == 0) {  // the min term of a sub-block once, from its h = 0 lane
-                        m_lo = (m4[rh][b0 / 4] >> (8 * (b0 % 4))) & 0xFF;
-                        m_hi = (m4[rh][b1 / 4] >> (8 * (b1 % 4))) & 0xFF;
+                        m_lo = unsigned_byte(m4[rh][b0 / 4], b0 % 4);
+                        m_hi = unsigned_byte(m4[rh][b1 / 4], b1 % 4);
                     }
                 }
                 const int si = sc_lo * s_lo[o] + sc_hi * s_hi[o];
@@ -590,8 +609,9 @@ __global__ void __launch_bounds__(kThreads, 4) kquant_mma_kernel(MatvecArgs args
     }
     if (i >= args.count) return;
     const int n = args.first[i + 1] - args.first[i], o0 = 16 * (blockIdx.x - first), nsb = x.k / 256;
-    const MmaRows m{args.w[i], args.row_bytes[i], args.scale[i], o0, n, nsb};
-    MmaStage<kType>* stages = reinterpret_cast<MmaStage<kType>*>(shared) + kMmaStages * slot;
+    const MmaCopies<kType> m(args.w[i], args.row_bytes[i], args.scale[i], o0, n, nsb, lane);
+    constexpr int kStages = kMmaStages<kType>;
+    MmaStage<kType>* stages = reinterpret_cast<MmaStage<kType>*>(shared) + kStages * slot;
     float acc[8][4];
 #pragma unroll
     for (int t = 0; t < 8; t++) {
@@ -599,17 +619,17 @@ __global__ void __launch_bounds__(kThreads, 4) kquant_mma_kernel(MatvecArgs args
         for (int o = 0; o < 4; o++) acc[t][o] = 0.0f;
     }
 #pragma unroll
-    for (int s = 0; s < kMmaStages - 1; s++) {
+    for (int s = 0; s < kStages - 1; s++) {
         if (slot + 4 * s < nsb) mma_stage_load<kType>(stages[s], m, slot + 4 * s, lane);
         commit_async();
     }
     for (int it = 0; slot + 4 * it < nsb; it++) {
-        const int sb = slot + 4 * it, ahead = sb + 4 * (kMmaStages - 1);
-        if (ahead < nsb) mma_stage_load<kType>(stages[(it + kMmaStages - 1) % kMmaStages], m, ahead, lane);
+        const int sb = slot + 4 * it, ahead = sb + 4 * (kStages - 1);
+        if (ahead < nsb) mma_stage_load<kType>(stages[(it + kStages - 1) % kStages], m, ahead, lane);
         commit_async();
-        wait_async<kMmaStages - 1>();
+        wait_async<kStages - 1>();
         __syncwarp();
-        mma_stage_compute<kType>(stages[it % kMmaStages], x, n_rows, sb, lane, acc);
+        mma_stage_compute<kType>(stages[it % kStages], x, n_rows, sb, lane, acc);
         __syncwarp();  // the stage is refilled next round
     }
     // The lane sums of slot w to shared memory (the stages are free once every warp is done), then
@@ -741,7 +761,11 @@ size_t norm_shared_bytes(uint32_t type, int k, int n_rows) {
 template <uint32_t kType>
 cudaError_t launch_kquant_mma(cudaStream_t stream, const MatvecArgs& args, ActView x, int n_rows) {
     int tiles = 0;
-    for (int i = 0; i < args.count; i++) tiles += (args.first[i + 1] - args.first[i] + 15) / 16;
+    for (int i = 0; i < args.count; i++) {
+        const int n = args.first[i + 1] - args.first[i];
+        if (static_cast<size_t>(n) * args.row_bytes[i] > UINT32_MAX) return cudaErrorInvalidValue;  // MmaCopies' offsets
+        tiles += (n + 15) / 16;
+    }
     kquant_mma_kernel<kType><<<tiles, kThreads, 0, stream>>>(args, x, n_rows);
     return cudaGetLastError();
 }
