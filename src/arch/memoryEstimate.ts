@@ -66,12 +66,22 @@ export function estimateMemory(desc: ModelDescription, opts: MemoryEstimateOptio
   const kvD = hp.nHeadKv * hp.headDim;
   const vD = g.nValueHeads * g.valueHeadDim;
   // an activation buffer: floats, their int8 copy and a scale per 32
-  const act = (k: number) => CHUNK_ROWS * (k * F32 + k + (Math.floor(k / 32) + 1) * F32);
-  const rows = (k: number) => CHUNK_ROWS * k * F32;
+  const act = (k: number, n = CHUNK_ROWS) => n * (k * F32 + k + (Math.floor(k / 32) + 1) * F32);
+  const rows = (k: number, n = CHUNK_ROWS) => n * k * F32;
+  // The FFN buffers serve the dense FFN, or a MoE model's shared expert; a MoE model adds the
+  // router, the shared expert's output and gate, and per (token, expert) pair the weights, ids and
+  // gate/up/SwiGLU/down rows.
+  const moe = hp.moe;
+  const F = moe ? moe.sharedExpertFfnLength : hp.nFf;
+  const pairs = moe ? CHUNK_ROWS * moe.nExpertUsed : 0;
+  const moeBytes = moe
+    ? rows(moe.nExpert) + rows(1) + rows(E) + pairs * 4 * 2 + 2 * rows(moe.expertFfnLength, pairs) + rows(E, pairs) +
+      act(moe.expertFfnLength, pairs)
+    : 0;
   const scratchBytes =
-    rows(E) + [E, 2 * E, HD, vD, hp.nFf, E, E].reduce((s, k) => s + act(k), 0) +
+    rows(E) + [E, 2 * E, HD, vD, F, E, E].reduce((s, k) => s + act(k), 0) +
     rows(2 * HD) + 2 * rows(kvD) + CHUNK_ROWS * HD * 2 + PIECE_ROWS * hp.nHead * (opts.ctx + 1) * F32 +
-    2 * rows(g.convChannels) + rows(vD) + 2 * rows(g.nValueHeads) + 2 * rows(hp.nFf) + PIECE_ROWS * hp.nVocab * F32 +
+    2 * rows(g.convChannels) + rows(vD) + 2 * rows(g.nValueHeads) + 2 * rows(F) + PIECE_ROWS * hp.nVocab * F32 + moeBytes +
     (2 + opts.ctx) * 4 + (desc.mtp ? opts.ctx * E * F32 : 0);
   return {
     ctx: opts.ctx,

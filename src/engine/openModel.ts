@@ -28,25 +28,23 @@ export interface OpenedModel {
 
 /**
  * auto → CUDA when the library has it, else CPU; an explicit choice the library lacks is an error.
- * MoE models (qwen35moe) and the weight types outside CUDA_WEIGHT_TYPES run on the CPU backend only
- * for now: auto picks it for them.
+ * The weight types outside CUDA_WEIGHT_TYPES run on the CPU backend only for now: auto picks it for
+ * them.
  */
 export function resolveBackend(choice: BackendChoice, description?: ModelDescription): BackendName {
   const hasCuda = (loadNativeLibrary().fn.mtp_abi_get_backends() & (1 << MtpBackend.CUDA)) !== 0;
-  const moe = description?.hparams.arch === "qwen35moe";
   const cpuOnlyType = description?.manifest.find((t) => !CUDA_WEIGHT_TYPES.has(t.type));
   if (choice === "cpu") return "CPU";
   if (choice === "cuda") {
     if (!hasCuda) {
       throw new NativeError("--backend cuda: the native library has no CUDA backend here (built without nvcc, or no CUDA device or driver)");
     }
-    if (moe) throw new NativeError("--backend cuda: MoE models (qwen35moe) run on the CPU backend only for now (--backend cpu)");
     if (cpuOnlyType) {
       throw new NativeError(`--backend cuda: tensor '${cpuOnlyType.name}' is ${ggmlTypeName(cpuOnlyType.type)}, which runs on the CPU backend only for now (--backend cpu)`);
     }
     return "CUDA";
   }
-  return hasCuda && !moe && !cpuOnlyType ? "CUDA" : "CPU";
+  return hasCuda && !cpuOnlyType ? "CUDA" : "CPU";
 }
 
 export function openModel(path: string, backend: BackendChoice = "auto"): OpenedModel {

@@ -3,9 +3,9 @@
  * prompts (run by `npm run test:gpu`; skipped, visibly, where libmtp reports no CUDA backend):
  *  (a) teacher-forced over every prompt position: CUDA's top-1 equals the CPU's at >= 99.5 % of the
  *      positions and the logits' NMSE (Σ (cuda − cpu)² / Σ cpu²) is <= 1e-4 — q8_0, a K-quant
- *      re-encoding, and bf16 where ../shared has it;
- *  (b) greedy MTP K = 1..4 is token-identical to K = 0 on CUDA (192 tokens per prompt; q8_0 and the
- *      K-quant re-encoding);
+ *      re-encoding, the MoE fixture (qwen35moe, bf16), and bf16 where ../shared has it;
+ *  (b) greedy MTP K = 1..4 is token-identical to K = 0 on CUDA (192 tokens per prompt; q8_0, the
+ *      K-quant re-encoding and the MoE fixture);
  *  (c) CUDA graphs and the eager path (MTP_CUDA_GRAPHS=0) give identical tokens;
  *  (d) rollback: after keep(n) the next logits equal, bitwise, a fresh session's fed the kept
  *      tokens; one batch and token-by-token evaluation give bitwise the same logits (row invariance);
@@ -142,6 +142,21 @@ parity("tiny-code bf16", TINY_BF16);
 const KQUANT = hasCuda ? join(tempDir("mtp-gpu-kquant-"), "tiny-code-kquant.gguf") : "";
 if (KQUANT) reencode(KQUANT, kquantMix);
 parity("tiny-code K-quant mix", KQUANT);
+
+// The MoE fixture: routing, the experts' and the shared expert's FFNs in the trunk and the MTP block.
+const TINY_MOE = join(FIXTURES, "tiny-moe-bf16.gguf");
+parity("tiny-moe bf16 (qwen35moe)", TINY_MOE);
+
+describe.skipIf(!hasCuda)(`CUDA decoding invariants, tiny-moe bf16 (qwen35moe)${skipNote}`, () => {
+  it("(b) greedy K = 1..4 is token-identical to K = 0 on 4 prompts", () => {
+    const m = openModel(TINY_MOE, "cuda");
+    try {
+      expectGreedyInvariant(m, PROMPTS.slice(0, 4));
+    } finally {
+      m.native.free();
+    }
+  }, LONG);
+});
 
 describe.skipIf(!hasCuda)(`CUDA decoding invariants, tiny-code K-quant mix${skipNote}`, () => {
   it("(b) greedy K = 1..4 is token-identical to K = 0 on 4 prompts", () => {

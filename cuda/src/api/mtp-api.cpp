@@ -222,9 +222,6 @@ MTP_API mtp_status mtp_model_load(const char* path, const mtp_model_params* para
 #ifdef MTP_WITH_CUDA
             std::string why;
             if (!mtp::cuda_device_available(&why)) mtp::fail(MTP_STATUS_UNSUPPORTED, "backend CUDA: %s", why.c_str());
-            if (hp && hp->arch == MTP_ARCH_QWEN35MOE) {
-                mtp::fail(MTP_STATUS_UNSUPPORTED, "backend CUDA: the MoE FFN (qwen35moe) runs on the CPU backend only for now");
-            }
             for (uint32_t i = 0; tensors && i < n_tensors; i++) {
                 const uint32_t ty = tensors[i].type;
                 if (!mtp::cuda_supports_type(ty)) {

@@ -12,7 +12,8 @@
 //
 // Launch geometry: one block per value head j (key head j mod Hk), 2·Dv <= 256 threads; lanes 2b and
 // 2b + 1 keep row b of S_j (Dk/2 floats each) in registers for the whole batch (n <= 8 tokens) and
-// sum over a in order across the pair. Dk = Dv ∈ {64, 128} (every Qwen3.5 / 3.6 release).
+// sum over a in order across the pair. Dk = Dv ∈ {64, 128} (every Qwen3.5 / 3.6
+// release) or 32 (the test fixtures).
 #pragma once
 
 #include "common.cuh"

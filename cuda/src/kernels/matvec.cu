@@ -656,6 +656,35 @@ __global__ void __launch_bounds__(kThreads, 4) kquant_mma_kernel(MatvecArgs args
     }
 }
 
+// Block (b, p): rows 4b … 4b + 3 of expert ids[p] for activation row p / x_div, a warp per row, each
+// with its type's 1-row code (the K-quants' one weight row per warp).
+template <uint32_t kType>
+__global__ void __launch_bounds__(kThreads) expert_kernel(DevMatrix w, int rows, const int* ids, ActView x, int x_div, float* y) {
+    const int lane = threadIdx.x % kWarp, r = blockIdx.x * (kThreads / kWarp) + threadIdx.x / kWarp, p = blockIdx.y;
+    if (r >= rows) return;
+    const size_t row = static_cast<size_t>(ids[p]) * rows + r, xr = static_cast<size_t>(p / x_div);
+    const uint8_t* wr = w.data + row * w.row_bytes;
+    const float* wd = w.scale ? w.scale + row * scales_per_row(kType, x.k) : nullptr;
+    const ActView xv{x.f + xr * x.k, x.q + xr * x.k, x.d + xr * (x.k / 32), x.k};
+    float acc[kMaxRows] = {};
+    if constexpr (kType == 12 || kType == 13 || kType == 14) {
+        const uint8_t* w1[1] = {wr};
+        const float* d1[1] = {wd};
+        float a1[1] = {0.0f};
+        rows_kquant<kType, 1>(w1, d1, xv, lane, a1);
+        acc[0] = a1[0];
+    } else if constexpr (kType == 8) {
+        row_q8_0(wr, wd, xv, 1, lane, acc);
+    } else if constexpr (kType == 30) {
+        row_bf16(wr, xv, 1, lane, acc);
+    } else if constexpr (kType == 1) {
+        row_f16(wr, xv, 1, lane, acc);
+    } else {
+        row_f32(wr, xv, 1, lane, acc);
+    }
+    if (lane == 0) y[static_cast<size_t>(p) * rows + r] = acc[0];
+}
+
 __global__ void quantize_q8_0_kernel(ActView x) {
     const int r = blockIdx.x;
     quantize_row_q8_0(x.f + static_cast<size_t>(r) * x.k, x.k, x.q + static_cast<size_t>(r) * x.k, x.d + static_cast<size_t>(r) * (x.k / 32));
@@ -843,6 +872,23 @@ cudaError_t launch_matvec(cudaStream_t stream, const MatvecOut* outs, int count,
     MatvecArgs args;
     if (!matvec_args(outs, count, x.k, args) || !width_ok(type, x.k)) return cudaErrorInvalidValue;
     return dispatch<false>(stream, type, args, x, n_rows, NormIn{}, 0);
+}
+
+cudaError_t launch_matvec_experts(cudaStream_t stream, const DevMatrix& w, int rows, const int* ids, int n_pairs, ActView x, int x_div,
+                                  float* y) {
+    if (rows <= 0 || n_pairs <= 0 || x_div <= 0 || w.k != x.k || w.n % rows != 0 || !width_ok(w.type, x.k)) return cudaErrorInvalidValue;
+    const dim3 grid((rows + kThreads / kWarp - 1) / (kThreads / kWarp), n_pairs);
+    switch (w.type) {
+        case 0: expert_kernel<0><<<grid, kThreads, 0, stream>>>(w, rows, ids, x, x_div, y); break;
+        case 1: expert_kernel<1><<<grid, kThreads, 0, stream>>>(w, rows, ids, x, x_div, y); break;
+        case 8: expert_kernel<8><<<grid, kThreads, 0, stream>>>(w, rows, ids, x, x_div, y); break;
+        case 12: expert_kernel<12><<<grid, kThreads, 0, stream>>>(w, rows, ids, x, x_div, y); break;
+        case 13: expert_kernel<13><<<grid, kThreads, 0, stream>>>(w, rows, ids, x, x_div, y); break;
+        case 14: expert_kernel<14><<<grid, kThreads, 0, stream>>>(w, rows, ids, x, x_div, y); break;
+        case 30: expert_kernel<30><<<grid, kThreads, 0, stream>>>(w, rows, ids, x, x_div, y); break;
+        default: return cudaErrorInvalidValue;
+    }
+    return cudaGetLastError();
 }
 
 bool matvec_norm_supported(uint32_t weight_type, int k) {

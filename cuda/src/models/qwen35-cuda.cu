@@ -49,6 +49,7 @@
 #include "../kernels/gated-delta-net.cuh"
 #include "../kernels/gemm.cuh"
 #include "../kernels/matvec.cuh"
+#include "../kernels/moe.cuh"
 #include "../kernels/rms-norm.cuh"
 #include "../kernels/rope.cuh"
 #include "../kernels/swiglu.cuh"
@@ -179,7 +180,7 @@ struct CudaWeights::Impl {
         DevMatrix m;
         m.type = t.type;
         m.k = static_cast<int>(t.ne[0]);
-        m.n = static_cast<int>(t.ne[1]);
+        m.n = static_cast<int>(t.ne[1] * t.ne[2]);  // stacked experts (ne[2]) as one matrix of all their rows
         const size_t n = static_cast<size_t>(m.n);
         if (cuda::repacked(t.type)) {
             // Q8_0, Q6_K: blocks the kernels read with aligned 16-byte loads, scales as floats.
@@ -275,6 +276,7 @@ struct CudaSession::Impl {
     // Chunk scratch, kChunkRows (C) rows each.
     float* x = nullptr;                   // (C, E) residual stream
     Act a, c, attn_o, gdn_o, ffn_h, hf;  // normed input (E), MTP concat (2E), attention out (H·D), GDN out (Hv·Dv), SwiGLU (F), h_final (E)
+    // F: the dense FFN's width, or the shared expert's (qwen35moe), whose FFN these buffers serve.
     Act mh;                               // (C, E) the MTP head's h' rows (its shared_head_norm output)
     float *qg = nullptr, *kb = nullptr, *vb = nullptr;  // (C, 2HD), (C, Hkv·D), (C, Hkv·D)
     __half* q16 = nullptr;                              // (C, H, D)
@@ -282,6 +284,11 @@ struct CudaSession::Impl {
     float *qkv = nullptr, *conv_y = nullptr, *z = nullptr, *beta = nullptr, *alpha = nullptr;  // (C, Cc) ×2, (C, Hv·Dv), (C, Hv) ×2
     float *ffn_g = nullptr, *ffn_u = nullptr;  // (C, F)
     float* logits = nullptr;                   // (8, V): the LM head runs on 8-row pieces
+    // qwen35moe (X experts, k used, of width Fe): pair p = t·k + j is token t's j-th expert.
+    float *router = nullptr, *shexp_gate = nullptr, *shexp = nullptr;  // (C, X), (C), (C, E)
+    int* expert_ids = nullptr;                                          // (C·k)
+    float *expert_w = nullptr, *expert_g = nullptr, *expert_u = nullptr, *expert_y = nullptr;  // (C·k), (C·k, Fe) ×2, (C·k, E)
+    Act expert_h;                                                       // (C·k, Fe) SwiGLU of the experts
 
     // Captured steps: (kind 0 = trunk / 1 = MTP / 2 = greedy step / 4 = trunk with its logits left on
     // the device, rows (k for 2), first logits row (MTP rows wanted for 2), hidden wanted).
@@ -295,7 +302,8 @@ struct CudaSession::Impl {
         check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
         const size_t E = hp.n_embd, H = hp.n_head, Hkv = hp.n_head_kv, D = hp.head_dim;
         const size_t Cc = hp.ssm_conv_channels, Kc = hp.ssm_conv_kernel, Hv = hp.ssm_n_value_heads;
-        const size_t Dv = hp.ssm_value_head_dim, Dk = hp.ssm_key_head_dim, F = hp.n_ff, V = hp.n_vocab;
+        const bool moe = hp.arch == MTP_ARCH_QWEN35MOE;
+        const size_t Dv = hp.ssm_value_head_dim, Dk = hp.ssm_key_head_dim, F = moe ? hp.n_ff_shexp : hp.n_ff, V = hp.n_vocab;
         const size_t kv = static_cast<size_t>(n_ctx) * Hkv * D;
         for (uint32_t il = 0; il < hp.n_layer; il++) {
             if (w.layer_kinds[il] == MTP_LAYER_KIND_ATTENTION) {
@@ -340,6 +348,18 @@ struct CudaSession::Impl {
         alpha = arena.alloc<float>(kChunkRows * Hv, "cudaMalloc of GDN scratch");
         ffn_g = arena.alloc<float>(kChunkRows * F, "cudaMalloc of FFN scratch");
         ffn_u = arena.alloc<float>(kChunkRows * F, "cudaMalloc of FFN scratch");
+        if (moe) {
+            const size_t X = hp.n_expert, pairs = kChunkRows * static_cast<size_t>(hp.n_expert_used), Fe = hp.n_ff_exp;
+            router = arena.alloc<float>(kChunkRows * X, "cudaMalloc of MoE scratch");
+            shexp_gate = arena.alloc<float>(kChunkRows, "cudaMalloc of MoE scratch");
+            shexp = arena.alloc<float>(kChunkRows * E, "cudaMalloc of MoE scratch");
+            expert_ids = arena.alloc<int>(pairs, "cudaMalloc of MoE scratch");
+            expert_w = arena.alloc<float>(pairs, "cudaMalloc of MoE scratch");
+            expert_g = arena.alloc<float>(pairs * Fe, "cudaMalloc of MoE scratch");
+            expert_u = arena.alloc<float>(pairs * Fe, "cudaMalloc of MoE scratch");
+            expert_y = arena.alloc<float>(pairs * E, "cudaMalloc of MoE scratch");
+            expert_h = act(Fe, pairs);
+        }
         logits = arena.alloc<float>(kMaxRows * V, "cudaMalloc of the logits");
         d_argmax = arena.alloc<int>(2 * kMaxRows, "cudaMalloc of the greedy step's tokens");
         chain_h = arena.alloc<float>(E, "cudaMalloc of the draft chain's input");
@@ -353,12 +373,12 @@ struct CudaSession::Impl {
         if (stream) cudaStreamDestroy(stream);
     }
 
-    Act act(size_t k) {
+    Act act(size_t k, size_t rows = kChunkRows) {
         Act r;
         r.v.k = static_cast<int>(k);
-        r.v.f = arena.alloc<float>(kChunkRows * k, "cudaMalloc of activations");
-        r.v.q = arena.alloc<int8_t>(kChunkRows * k, "cudaMalloc of activations");
-        r.v.d = arena.alloc<float>(kChunkRows * (k / 32 + 1), "cudaMalloc of activations");
+        r.v.f = arena.alloc<float>(rows * k, "cudaMalloc of activations");
+        r.v.q = arena.alloc<int8_t>(rows * k, "cudaMalloc of activations");
+        r.v.d = arena.alloc<float>(rows * (k / 32 + 1), "cudaMalloc of activations");
         return r;
     }
 
@@ -516,8 +536,46 @@ struct CudaSession::Impl {
         matvecs({out(L[MTP_ROLE_SSM_OUT], x, true)}, gdn_o, n);
     }
 
-    // Dense SwiGLU FFN (spec §3.8): x += FFN(RMSNorm(x; post_attention_norm)).
+    // Quantizes the rows of `in` for a matrix of type `type` unless they already are.
+    void ready_for(Act& in, uint32_t type, int n) {
+        const ActFormat fmt = cuda::act_format_for(type);
+        if (fmt == ActFormat::F32 || fmt == in.ready) return;
+        launched(cuda::launch_quantize(stream, in.v, n, fmt), "quantize (activation)");
+        in.ready = fmt;
+    }
+
+    // MoE FFN (spec §3.9, moe.cuh): x += Σ_j w_j · FFN_{e_j}(a) + σ(a·g_shexp) · FFN_shexp(a), a =
+    // RMSNorm(x; post_attention_norm), the experts e_j and weights w_j routed on the device.
+    void moe_ffn(const LayerWeights& L, int n) {
+        const int E = static_cast<int>(hp.n_embd), X = static_cast<int>(hp.n_expert), k = static_cast<int>(hp.n_expert_used);
+        const int Fe = static_cast<int>(hp.n_ff_exp), Fs = static_cast<int>(hp.n_ff_shexp), pairs = n * k;
+        norm(x, E, L[MTP_ROLE_POST_ATTENTION_NORM], a, n, L[MTP_ROLE_FFN_GATE_SHEXP].type);
+        matvecs({out(L[MTP_ROLE_FFN_GATE_SHEXP], ffn_g), out(L[MTP_ROLE_FFN_UP_SHEXP], ffn_u), out(L[MTP_ROLE_FFN_GATE_INP], router),
+                 out(L[MTP_ROLE_FFN_GATE_INP_SHEXP], shexp_gate)},
+                a, n);
+        const ActFormat sh_fmt = cuda::act_format_for(L[MTP_ROLE_FFN_DOWN_SHEXP].type);
+        launched(cuda::launch_swiglu(stream, ffn_g, ffn_u, Fs, n, ffn_h.v, sh_fmt), "swiglu (shared expert)");
+        ffn_h.ready = sh_fmt;
+        matvecs({out(L[MTP_ROLE_FFN_DOWN_SHEXP], shexp)}, ffn_h, n);
+        launched(cuda::launch_moe_route(stream, router, n, X, k, expert_ids, expert_w), "moe_route");
+        const DevMatrix &gate = cw.mat(L[MTP_ROLE_FFN_GATE_EXPS]), &up = cw.mat(L[MTP_ROLE_FFN_UP_EXPS]);
+        const DevMatrix& down = cw.mat(L[MTP_ROLE_FFN_DOWN_EXPS]);
+        ready_for(a, gate.type, n);
+        launched(cuda::launch_matvec_experts(stream, gate, Fe, expert_ids, pairs, a.v, k, expert_g), "matvec (experts' gate)");
+        ready_for(a, up.type, n);
+        launched(cuda::launch_matvec_experts(stream, up, Fe, expert_ids, pairs, a.v, k, expert_u), "matvec (experts' up)");
+        const ActFormat h_fmt = cuda::act_format_for(down.type);
+        launched(cuda::launch_swiglu(stream, expert_g, expert_u, Fe, pairs, expert_h.v, h_fmt), "swiglu (experts)");
+        launched(cuda::launch_matvec_experts(stream, down, E, expert_ids, pairs, expert_h.v, 1, expert_y), "matvec (experts' down)");
+        launched(cuda::launch_moe_combine(stream, expert_y, expert_w, shexp, shexp_gate, n, k, E, x), "moe_combine");
+    }
+
+    // Dense SwiGLU FFN (spec §3.8): x += FFN(RMSNorm(x; post_attention_norm)); the MoE FFN for qwen35moe.
     void ffn(const LayerWeights& L, int n) {
+        if (hp.arch == MTP_ARCH_QWEN35MOE) {
+            moe_ffn(L, n);
+            return;
+        }
         normed_matvecs(L[MTP_ROLE_POST_ATTENTION_NORM], {out(L[MTP_ROLE_FFN_GATE], ffn_g), out(L[MTP_ROLE_FFN_UP], ffn_u)}, n);
         const ActFormat fmt = cuda::act_format_for(L[MTP_ROLE_FFN_DOWN].type);
         launched(cuda::launch_swiglu(stream, ffn_g, ffn_u, static_cast<int>(hp.n_ff), n, ffn_h.v, fmt), "swiglu");

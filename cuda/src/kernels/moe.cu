@@ -1,0 +1,99 @@
+// See moe.cuh: routing and the combine step (the expert matvecs are matvec.cu's).
+#include "moe.cuh"
+
+namespace mtp::cuda {
+
+namespace {
+
+constexpr int kRouteWarps = 4;
+
+// Warp w of block b routes token 4b + w; p: its X probabilities in shared memory.
+__global__ void __launch_bounds__(kRouteWarps * kWarp) moe_route_kernel(const float* router, int n, int X, int k, int* ids,
+                                                                        float* weights) {
+    extern __shared__ float probs[];  // (kRouteWarps, X)
+    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp, t = blockIdx.x * kRouteWarps + warp;
+    if (t >= n) return;
+    float* p = probs + static_cast<size_t>(warp) * X;
+    const float* r = router + static_cast<size_t>(t) * X;
+    float mx = -INFINITY;
+    for (int e = lane; e < X; e += kWarp) mx = fmaxf(mx, r[e]);
+    mx = warp_max(mx);
+    for (int e = lane; e < X; e += kWarp) p[e] = libm_expf(r[e] - mx);
+    __syncwarp();
+    float inv = 0.0f;
+    if (lane == 0) {  // ggml_vec_soft_max_f32: the sum in double, in expert order
+        double sum = 0.0;
+        for (int e = 0; e < X; e++) sum += static_cast<double>(p[e]);
+        inv = static_cast<float>(1.0 / sum);
+    }
+    inv = __shfl_sync(0xffffffffu, inv, 0);
+    for (int e = lane; e < X; e += kWarp) p[e] *= inv;
+    __syncwarp();
+    // The k most probable, highest first, the lower index on ties; a taken expert's p becomes −1.
+    int* tid = ids + static_cast<size_t>(t) * k;
+    float* tw = weights + static_cast<size_t>(t) * k;
+    double wsum = 0.0;
+    for (int j = 0; j < k; j++) {
+        float best = -1.0f;
+        int at = X;
+        for (int e = lane; e < X; e += kWarp) {
+            if (p[e] > best) {  // e ascends per lane: ties keep the lower index
+                best = p[e];
+                at = e;
+            }
+        }
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) {
+            const float ob = __shfl_xor_sync(0xffffffffu, best, o);
+            const int oa = __shfl_xor_sync(0xffffffffu, at, o);
+            if (ob > best || (ob == best && oa < at)) {
+                best = ob;
+                at = oa;
+            }
+        }
+        if (lane == 0) {
+            tid[j] = at;
+            tw[j] = best;
+            wsum += static_cast<double>(best);
+            p[at] = -1.0f;
+        }
+        __syncwarp();
+    }
+    if (lane == 0) {
+        const float denom = fmaxf(static_cast<float>(wsum), 6.103515625e-5f);
+        for (int j = 0; j < k; j++) tw[j] = tw[j] / denom;
+    }
+}
+
+// Block (b, t): values 128b … of token t.
+__global__ void moe_combine_kernel(const float* y, const float* weights, const float* shexp, const float* gate_logit, int k, int E,
+                                   float* x) {
+    const int i = blockIdx.x * blockDim.x + threadIdx.x, t = blockIdx.y;
+    if (i >= E) return;
+    const float c = 1.0f / (1.0f + libm_expf(-gate_logit[t]));
+    const float* w = weights + static_cast<size_t>(t) * k;
+    const float* yt = y + static_cast<size_t>(t) * k * E + i;
+    float m = yt[0] * w[0];
+    for (int j = 1; j < k; j++) m = m + yt[static_cast<size_t>(j) * E] * w[j];
+    const size_t at = static_cast<size_t>(t) * E + i;
+    x[at] = x[at] + (m + shexp[at] * c);
+}
+
+}  // namespace
+
+cudaError_t launch_moe_route(cudaStream_t stream, const float* router, int n, int n_expert, int k, int* ids, float* weights) {
+    if (n <= 0 || n_expert <= 0 || k <= 0 || k > n_expert) return cudaErrorInvalidValue;
+    const size_t shared = sizeof(float) * kRouteWarps * n_expert;
+    if (shared > 48 * 1024) return cudaErrorInvalidValue;
+    moe_route_kernel<<<(n + kRouteWarps - 1) / kRouteWarps, kRouteWarps * kWarp, shared, stream>>>(router, n, n_expert, k, ids, weights);
+    return cudaGetLastError();
+}
+
+cudaError_t launch_moe_combine(cudaStream_t stream, const float* y, const float* weights, const float* shexp, const float* gate_logit,
+                               int n, int k, int E, float* x) {
+    if (n <= 0 || k <= 0 || E <= 0) return cudaErrorInvalidValue;
+    moe_combine_kernel<<<dim3((E + 127) / 128, n), 128, 0, stream>>>(y, weights, shexp, gate_logit, k, E, x);
+    return cudaGetLastError();
+}
+
+}  // namespace mtp::cuda
