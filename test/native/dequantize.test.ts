@@ -1,12 +1,14 @@
 // Dequantization is bit-exact against gguf-py's reference (gguf-py/gguf/quants.py of the llama.cpp
-// release node-llama-cpp bundles) for every weight type the engine executes, on random blocks.
+// release node-llama-cpp bundles) for every weight type the engine executes, on random blocks, and on
+// real blocks: the first 64 blocks of a tensor of each type in the files llama-quantize made from
+// tiny-code (test/fixtures/quant-real-blocks.{bin,json}, scripts/make-quant-fixtures.mjs).
 // The bundle is cloned into a temp dir and python3 + numpy run the reference; nothing is copied.
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dequantize } from "../../src/native/dequantize.js";
-import { ROOT, tempDir } from "../helpers/fixtures.js";
+import { FIXTURES, ROOT, tempDir } from "../helpers/fixtures.js";
 
 const BUNDLE = join(ROOT, "node_modules/node-llama-cpp/llama/gitRelease.bundle");
 const havePython = spawnSync("python3", ["-c", "import numpy"], { stdio: "ignore" }).status === 0;
@@ -89,21 +91,35 @@ describe.skipIf(!canRun)("dequantize vs gguf-py (needs git, python3 + numpy, the
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
+  /** Our dequantization of `bytes` (n values of `type`) against gguf-py's, bit for bit. */
+  function expectBitExact(type: number, name: string, bytes: Uint8Array, n: number, tag: string) {
+    const src = join(dir, `${name}-${tag}.bin`);
+    const ref = join(dir, `${name}-${tag}.f32`);
+    writeFileSync(src, bytes);
+    execFileSync("python3", [join(dir, "ref.py"), join(dir, "llama", "gguf-py"), name, src, ref]);
+    const expected = new Uint32Array(new Float32Array(readFileSync(ref).buffer.slice(0)).buffer);
+    const got = new Uint32Array(dequantize(type, bytes, n).buffer);
+    expect(got.length).toBe(n);
+    expect(expected.length).toBe(n);
+    let mismatches = 0;
+    for (let i = 0; i < n; i++) if (got[i] !== expected[i]) mismatches++;
+    expect(mismatches).toBe(0);
+  }
+
   for (const [type, name, blockElems, blockBytes, scales] of TYPES) {
     it(`${name}: 16384 random values bit-exact`, () => {
       const n = 64 * 256;
-      const bytes = makeBlocks(type, n, blockElems, blockBytes, scales, 0x9e3779b9 ^ type);
-      const src = join(dir, `${name}.bin`);
-      const ref = join(dir, `${name}.f32`);
-      writeFileSync(src, bytes);
-      execFileSync("python3", [join(dir, "ref.py"), join(dir, "llama", "gguf-py"), name, src, ref]);
-      const expected = new Uint32Array(new Float32Array(readFileSync(ref).buffer.slice(0)).buffer);
-      const got = new Uint32Array(dequantize(type, bytes, n).buffer);
-      expect(got.length).toBe(n);
-      expect(expected.length).toBe(n);
-      let mismatches = 0;
-      for (let i = 0; i < n; i++) if (got[i] !== expected[i]) mismatches++;
-      expect(mismatches).toBe(0);
+      expectBitExact(type, name, makeBlocks(type, n, blockElems, blockBytes, scales, 0x9e3779b9 ^ type), n, "random");
+    });
+  }
+
+  const real = JSON.parse(readFileSync(join(FIXTURES, "quant-real-blocks.json"), "utf8")) as {
+    blocks: Array<{ type: number; name: string; file: string; tensor: string; offset: number; bytes: number; elements: number }>;
+  };
+  const realBytes = readFileSync(join(FIXTURES, "quant-real-blocks.bin"));
+  for (const b of real.blocks) {
+    it(`${b.name}: real blocks of ${b.file} (${b.tensor}) bit-exact`, () => {
+      expectBitExact(b.type, b.name, new Uint8Array(realBytes.buffer, realBytes.byteOffset + b.offset, b.bytes), b.elements, "real");
     });
   }
 

@@ -13,13 +13,14 @@
 // cache; q rounded to F16 before q·K and softmax weights rounded to F16 before they weight V (the
 // oracle runs with flash attention off); RMS norms accumulated in double; the fused GDN recurrence's
 // operation order. Not mirrored: the SIMD summation order inside dot products (float rounding only).
+import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { describeModel } from "../../src/arch/describeModel.js";
 import { parseGguf } from "../../src/gguf/parseGguf.js";
-import { FIXTURES, TINY_BF16, TINY_Q8 } from "../helpers/fixtures.js";
+import { FIXTURES, ROOT, TINY_BF16, TINY_Q8 } from "../helpers/fixtures.js";
 import { NativeModel, type NativeSession } from "../../src/native/NativeModel.js";
 
 interface OraclePrompt {
@@ -129,14 +130,16 @@ describe("parity with llama.cpp: tiny-moe bf16 (qwen35moe)", () => {
   parity(join(FIXTURES, "tiny-moe-bf16.gguf"), "tiny-moe-bf16.gguf", 14, MOE_ORACLE); // measured 15/16
 });
 
-// Files made with llama-quantize (issue 10: top-1 >= 99 % on tiny-code): MTP_PARITY_ORACLE names an
-// oracle written by scripts/make-oracle.mjs, the GGUF files beside it. Not part of CI (those files
-// are made on demand, see docs/native-engine.md); skipped, visibly, without the variable.
-const EXTRA = process.env.MTP_PARITY_ORACLE;
-const extra = EXTRA && existsSync(EXTRA) ? (JSON.parse(readFileSync(EXTRA, "utf8")) as Oracle) : null;
-describe(`parity with llama.cpp: llama-quantize files${extra ? ` of ${EXTRA}` : ""}`, () => {
-  if (!extra) it.skip("skipped: MTP_PARITY_ORACLE is not set", () => {});
-  for (const file of Object.keys(extra?.models ?? {})) {
-    describe(file, () => parity(join(EXTRA!, "..", file), file, 0, extra!, 0.99));
-  }
-});
+// Files made with llama-quantize from tiny-code bf16, with an importance matrix (issue 10: top-1
+// >= 99 %): scripts/make-quant-fixtures.mjs writes them to .cache/quant and llama.cpp's oracle for
+// them, with their sha256, to test/fixtures/tiny-code-quant-oracle.json. Skipped, visibly, where the
+// files are absent (a clone without ../shared cannot make them).
+const QUANT_ORACLE = readOracle("tiny-code-quant-oracle.json") as Oracle & { files: Record<string, string> };
+for (const [file, sha] of Object.entries(QUANT_ORACLE.files)) {
+  const path = join(ROOT, ".cache/quant", file);
+  const ok = existsSync(path) && createHash("sha256").update(readFileSync(path)).digest("hex") === sha;
+  const why = existsSync(path) ? "its sha256 differs from the oracle's" : `${path} is absent: node scripts/make-quant-fixtures.mjs`;
+  describe.skipIf(!ok)(`parity with llama.cpp: ${file} (llama-quantize)${ok ? "" : ` (skipped: ${why})`}`, () => {
+    parity(path, file, 0, QUANT_ORACLE, 0.99);
+  });
+}
