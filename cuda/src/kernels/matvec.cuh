@@ -24,11 +24,12 @@
 //
 // Launch geometry: 128 threads = 4 warps per block, one warp per output row (with a fused RMSNorm,
 // the block first normalizes the input rows into shared memory as the rms_norm kernel does); lane l
-// reads blocks l, l + 32, … of the row (or its share of values for F32/F16/BF16). The K-quant
-// kernels (rows_kquant) come in row capacities 1, 2, 4, 8 and take 1, 2, 4, 4 weight rows per warp,
-// so that activation rows loaded once serve several weight rows. The operations for activation row
-// r are the same whatever n_rows is (the loops over rows are predicated, and every capacity runs the
-// same operations per row), so every output is bitwise independent of how many rows share the launch.
+// reads blocks l, l + 32, … of the row (or its share of values for F32/F16/BF16). The K-quants: one
+// activation row through rows_kquant (8 lanes per super-block, 1–2 weight rows per warp), two to
+// eight through kquant_mma_kernel (16 weight rows per block on int8 mma.sync), which computes the
+// same 32 lane sums with the same fmas and adds them by the same tree. The operations for activation
+// row r are the same whatever n_rows is (the loops over rows are predicated; the tensor-core kernel's
+// columns are independent), so every output is bitwise independent of how many rows share the launch.
 // Several matrices with the same input and type (q/k/v, gate/up, …) go in one launch.
 #pragma once
 

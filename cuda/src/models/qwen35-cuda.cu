@@ -422,6 +422,14 @@ struct CudaSession::Impl {
         out.ready = fmt;
     }
 
+    // Quantizes rows [row0, row0 + n) of `in` for a matrix of type `type` unless they already are.
+    void ready_for(Act& in, uint32_t type, int n, int row0 = 0) {
+        const ActFormat fmt = cuda::act_format_for(type);
+        if (fmt == ActFormat::F32 || fmt == in.ready) return;
+        launched(cuda::launch_quantize(stream, in.rows_from(row0), n, fmt), "quantize (activation)");
+        in.ready = fmt;
+    }
+
     // Several matrices with the same input: one launch per weight type, quantizing as needed.
     void matvecs(std::initializer_list<MatvecOut> outs, Act& in, int n, int row0 = 0) {
         std::vector<MatvecOut> group;
@@ -436,11 +444,7 @@ struct CudaSession::Impl {
                     done[j] = true;
                 }
             }
-            const ActFormat fmt = cuda::act_format_for(all[i].w->type);
-            if (fmt != ActFormat::F32 && fmt != in.ready) {
-                launched(cuda::launch_quantize(stream, in.rows_from(row0), n, fmt), "quantize (activation)");
-                in.ready = fmt;
-            }
+            ready_for(in, all[i].w->type, n, row0);
             if (n <= kMaxRows) {
                 launched(cuda::launch_matvec(stream, group.data(), static_cast<int>(group.size()), in.rows_from(row0), n), "matvec");
             } else if (cuda::gemm_supported(all[i].w->type)) {
@@ -534,14 +538,6 @@ struct CudaSession::Impl {
         }
         gdn_o.ready = fuse ? ActFormat::Q8_0 : ActFormat::F32;
         matvecs({out(L[MTP_ROLE_SSM_OUT], x, true)}, gdn_o, n);
-    }
-
-    // Quantizes the rows of `in` for a matrix of type `type` unless they already are.
-    void ready_for(Act& in, uint32_t type, int n) {
-        const ActFormat fmt = cuda::act_format_for(type);
-        if (fmt == ActFormat::F32 || fmt == in.ready) return;
-        launched(cuda::launch_quantize(stream, in.v, n, fmt), "quantize (activation)");
-        in.ready = fmt;
     }
 
     // MoE FFN (spec §3.9, moe.cuh): x += Σ_j w_j · FFN_{e_j}(a) + σ(a·g_shexp) · FFN_shexp(a), a =
