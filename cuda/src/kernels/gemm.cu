@@ -27,15 +27,14 @@ __device__ __forceinline__ int ld32(const void* p) { return __ldg(static_cast<co
 // + 0, 1 of each tile), clamped to the batch. Output (weight row g + 8·rh, activation row
 // 8·tile + 2·(lane % 4) + c of the warp's) is index (rh·kTiles + tile)·2 + c.
 struct Thread {
-    int lane, g, q, row0, tok0;
+    int g, q, row0, tok0;
     const uint8_t* w[2];
     const float* wd[2];  // the rows' scales
     const int8_t* xb[kTiles];
     const float* xd[kTiles][2];
 
     __device__ Thread(const GemmArgs& a, const ActView& x, int n_rows) {
-        lane = threadIdx.x % kWarp;
-        const int warp = threadIdx.x / kWarp;
+        const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
         g = lane / 4;
         q = lane % 4;
         row0 = blockIdx.x * kTileRows + (warp % 2) * 16;
