@@ -428,11 +428,13 @@ __global__ void __launch_bounds__(kThreads, kquant_min_blocks(kType, kOut)) kqua
 template <uint32_t kType>
 constexpr int kMmaStages = kType == 14 ? 3 : 4;
 
+// One stage: super-block sb of the 16 weight rows. The row strides are odd multiples of 16 bytes, so
+// the 8 rows an ldmatrix reads land in distinct banks.
 template <uint32_t kType>
 struct alignas(16) MmaStage {
-    static constexpr int kBlock = kType == 12 ? 144 : kType == 13 ? 176 : 208;  // odd multiples of 16: the
-    uint8_t w[16][kBlock];  // 8 rows of an ldmatrix land in distinct banks; super-block sb of the 16 rows
-    float w_d[16];          // Q6_K d
+    static constexpr int kBlock = kType == 12 ? 144 : kType == 13 ? 176 : 208;  // bytes (Q6_K: repacked)
+    uint8_t w[16][kBlock];
+    float w_d[16];  // Q6_K d
 };
 
 // Bytes of shared memory of a block: the warps' stages, reused for the lane sums at the end.
