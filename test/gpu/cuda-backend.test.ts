@@ -147,27 +147,22 @@ parity("tiny-code K-quant mix", KQUANT);
 const TINY_MOE = join(FIXTURES, "tiny-moe-bf16.gguf");
 parity("tiny-moe bf16 (qwen35moe)", TINY_MOE);
 
-describe.skipIf(!hasCuda)(`CUDA decoding invariants, tiny-moe bf16 (qwen35moe)${skipNote}`, () => {
-  it("(b) greedy K = 1..4 is token-identical to K = 0 on 4 prompts", () => {
-    const m = openModel(TINY_MOE, "cuda");
-    try {
-      expectGreedyInvariant(m, PROMPTS.slice(0, 4));
-    } finally {
-      m.native.free();
-    }
-  }, LONG);
-});
+/** (b) on the first 4 prompts of the model at `path`, opened for the test alone. */
+function greedyInvariantOn4(label: string, path: string) {
+  describe.skipIf(!hasCuda)(`CUDA decoding invariants, ${label}${skipNote}`, () => {
+    it("(b) greedy K = 1..4 is token-identical to K = 0 on 4 prompts", () => {
+      const m = openModel(path, "cuda");
+      try {
+        expectGreedyInvariant(m, PROMPTS.slice(0, 4));
+      } finally {
+        m.native.free();
+      }
+    }, LONG);
+  });
+}
 
-describe.skipIf(!hasCuda)(`CUDA decoding invariants, tiny-code K-quant mix${skipNote}`, () => {
-  it("(b) greedy K = 1..4 is token-identical to K = 0 on 4 prompts", () => {
-    const m = openModel(KQUANT, "cuda");
-    try {
-      expectGreedyInvariant(m, PROMPTS.slice(0, 4));
-    } finally {
-      m.native.free();
-    }
-  }, LONG);
-});
+greedyInvariantOn4("tiny-moe bf16 (qwen35moe)", TINY_MOE);
+greedyInvariantOn4("tiny-code K-quant mix", KQUANT);
 
 describe.skipIf(!hasCuda)(`CUDA decoding invariants, tiny-code q8_0${skipNote}`, () => {
   let m: OpenedModel;
