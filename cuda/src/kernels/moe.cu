@@ -51,6 +51,7 @@ __global__ void __launch_bounds__(kRouteWarps * kWarp) moe_route_kernel(const fl
                 at = oa;
             }
         }
+        if (at >= X) at = j % X;  // NaN probabilities pick nothing: stay inside the expert tensors
         if (lane == 0) {
             tid[j] = at;
             tw[j] = best;
