@@ -5,7 +5,7 @@
 // held-out text (IQ3_S and IQ2_XXS need one; the others use it as llama.cpp users do). Then:
 //   - llama.cpp's greedy continuations and top-token probabilities on the 16 prompts for each file
 //     (scripts/make-oracle.mjs) → test/fixtures/tiny-code-quant-oracle.json, with the files' sha256,
-//     for test/native/quant-parity.test.ts;
+//     for test/native/parity.test.ts;
 //   - real blocks of every quantized type in those files and in five more made only for their blocks
 //     (tiny-code Q5_K_M, Q4_1, IQ3_XXS, IQ2_XS, IQ2_M; the MoE fixture MXFP4_MOE): the first 64 blocks
 //     of the first tensor of each type → test/fixtures/quant-real-blocks.{bin,json}, for

@@ -136,6 +136,17 @@ void free_matrix(DevMatrix& m) {
     if (m.scale) cudaFree(const_cast<float*>(m.scale));
 }
 
+// y (+)= W·a over n_rows activation rows through 8-row matvec launches (as the session runs the
+// types the GEMM does not take).
+cudaError_t matvec_in_pieces(const DevMatrix& m, float* y, bool add, ActView a, int n_rows) {
+    for (int r = 0; r < n_rows; r += kMaxRows) {
+        const MatvecOut piece{&m, y + static_cast<size_t>(r) * m.n, m.n, add};
+        const cudaError_t e = launch_matvec(nullptr, &piece, 1, a.rows_from(r), std::min(kMaxRows, n_rows - r));
+        if (e != cudaSuccess) return e;
+    }
+    return cudaSuccess;
+}
+
 // The GEMM over n_rows activation rows against the matvec run on 8-row pieces of the same rows
 // (bitwise: the matvec is itself bitwise equal to the CPU), with and without the residual add.
 void check_gemm(uint32_t type, int k, int n, int n_rows, std::mt19937& rng) {
@@ -155,11 +166,7 @@ void check_gemm(uint32_t type, int k, int n, int n_rows, std::mt19937& rng) {
     for (const bool add : {false, true}) {
         CHECK_CUDA(cudaMemcpy(y_mv, y0.data(), bytes, cudaMemcpyHostToDevice));
         CHECK_CUDA(cudaMemcpy(y_mm, y0.data(), bytes, cudaMemcpyHostToDevice));
-        for (int r = 0; r < n_rows; r += kMaxRows) {
-            const MatvecOut piece{&m, y_mv + static_cast<size_t>(r) * n, n, add};
-            const ActView ar{a.f + static_cast<size_t>(r) * k, a.q + static_cast<size_t>(r) * k, a.d + static_cast<size_t>(r) * (k / 32), k};
-            CHECK_CUDA(launch_matvec(nullptr, &piece, 1, ar, std::min(kMaxRows, n_rows - r)));
-        }
+        CHECK_CUDA(matvec_in_pieces(m, y_mv, add, a, n_rows));
         const MatvecOut all{&m, y_mm, n, add};
         CHECK_CUDA(launch_gemm(nullptr, all, a, n_rows));
         std::vector<float> mv(y0.size()), mm(y0.size());
@@ -595,15 +602,7 @@ void bench_gemm(uint32_t type, int k, int n, int n_rows, std::mt19937& rng) {
         return 1e3f * ms / kReps;
     };
     const float gemm_us = time_us([&] { return launch_gemm(nullptr, out, a, n_rows); });
-    const float mv_us = time_us([&] {
-        for (int r = 0; r < n_rows; r += kMaxRows) {
-            const MatvecOut piece{&m, y + static_cast<size_t>(r) * n, n, false};
-            const ActView ar{a.f + static_cast<size_t>(r) * k, a.q + static_cast<size_t>(r) * k, a.d + static_cast<size_t>(r) * (k / 32), k};
-            const cudaError_t e = launch_matvec(nullptr, &piece, 1, ar, std::min(kMaxRows, n_rows - r));
-            if (e != cudaSuccess) return e;
-        }
-        return cudaSuccess;
-    });
+    const float mv_us = time_us([&] { return matvec_in_pieces(m, y, false, a, n_rows); });
     const double tops = 2.0 * k * n * n_rows / (1e-6 * gemm_us) / 1e12;
     std::printf("bench gemm %-5s k=%d n=%d rows=%d: %.1f us = %.1f TOPS (8-row matvecs: %.1f us, %.1fx)\n", type_name(type), k, n, n_rows,
                 gemm_us, tops, mv_us, mv_us / gemm_us);

@@ -155,6 +155,10 @@ struct ActView {
     int8_t* q;
     float* d;
     int k;  // values per row
+
+    __host__ __device__ ActView rows_from(size_t r) const {  // the rows from r on
+        return ActView{f + r * k, q + r * k, d + r * (k / 32), k};
+    }
 };
 
 }  // namespace mtp::cuda

@@ -172,6 +172,10 @@ __device__ __forceinline__ int dot16(const int (&v)[4], int4 a) {
     return __dp4a(v[3], a.w, s);
 }
 
+// Bytes of a K-quant super-block on the device: Q4_K 144, Q5_K 176 (as in the file), Q6_K 208
+// (repack_matrix moves its d out).
+__host__ __device__ constexpr int kquant_block_bytes(uint32_t type) { return type == 12 ? 144 : type == 13 ? 176 : 208; }
+
 // Q4_K (144-byte super-blocks), Q5_K (176) and Q6_K (208 on the device: repack_matrix) rows: kOut
 // weight rows of one matrix times one activation row (decode), acc[o]. (Two to eight activation
 // rows go to kquant_mma_kernel below, which computes the same lane sums on the tensor cores.)
@@ -189,7 +193,7 @@ __device__ __forceinline__ int dot16(const int (&v)[4], int4 a) {
 template <uint32_t kType, int kOut>
 __device__ void rows_kquant(const uint8_t* const (&w)[kOut], const float* const (&w_d)[kOut], const ActView& x, int lane,
                             float (&acc)[kOut]) {
-    constexpr int kBlock = kType == 12 ? 144 : kType == 13 ? 176 : 208;
+    constexpr int kBlock = kquant_block_bytes(kType);
     // Iterations in flight: one weight row 6 for Q4_K (a 5120-wide row in one round of loads), else
     // 4; two rows share 4.
     constexpr int kUnroll = kOut == 1 ? (kType == 12 ? 6 : 4) : 4 / kOut;
@@ -432,7 +436,7 @@ constexpr int kMmaStages = kType == 14 ? 3 : 4;
 // the 8 rows an ldmatrix reads land in distinct banks.
 template <uint32_t kType>
 struct alignas(16) MmaStage {
-    static constexpr int kBlock = kType == 12 ? 144 : kType == 13 ? 176 : 208;  // bytes (Q6_K: repacked)
+    static constexpr int kBlock = kquant_block_bytes(kType);
     uint8_t w[16][kBlock];
     float w_d[16];  // Q6_K d
 };
@@ -664,10 +668,10 @@ template <uint32_t kType>
 __global__ void __launch_bounds__(kThreads) expert_kernel(DevMatrix w, int rows, const int* ids, ActView x, int x_div, float* y) {
     const int lane = threadIdx.x % kWarp, r = blockIdx.x * (kThreads / kWarp) + threadIdx.x / kWarp, p = blockIdx.y;
     if (r >= rows) return;
-    const size_t row = static_cast<size_t>(ids[p]) * rows + r, xr = static_cast<size_t>(p / x_div);
+    const size_t row = static_cast<size_t>(ids[p]) * rows + r;
     const uint8_t* wr = w.data + row * w.row_bytes;
     const float* wd = w.scale ? w.scale + row * scales_per_row(kType, x.k) : nullptr;
-    const ActView xv{x.f + xr * x.k, x.q + xr * x.k, x.d + xr * (x.k / 32), x.k};
+    const ActView xv = x.rows_from(static_cast<size_t>(p / x_div));
     float acc[kMaxRows] = {};
     if constexpr (kType == 12 || kType == 13 || kType == 14) {
         const uint8_t* w1[1] = {wr};
@@ -788,7 +792,7 @@ size_t norm_shared_bytes(uint32_t type, int k, int n_rows) {
     return type == 8 ? rows * k + rows * (k / 32) * sizeof(float) : rows * k * sizeof(float);
 }
 
-// A K-quant launch with the smallest row capacity that holds n_rows.
+// 2..8 activation rows: a block per 16 weight rows of every matrix.
 template <uint32_t kType>
 cudaError_t launch_kquant_mma(cudaStream_t stream, const MatvecArgs& args, ActView x, int n_rows) {
     int tiles = 0;
@@ -801,6 +805,7 @@ cudaError_t launch_kquant_mma(cudaStream_t stream, const MatvecArgs& args, ActVi
     return cudaGetLastError();
 }
 
+// One activation row: a warp per kOut weight rows.
 template <uint32_t kType, int kOut>
 cudaError_t launch_kquant(cudaStream_t stream, const MatvecArgs& args, ActView x) {
     constexpr int kWarps = kThreads / kWarp;

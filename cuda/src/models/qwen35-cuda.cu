@@ -5,10 +5,10 @@
 // A batch runs in chunks of at most kChunkRows = 128 tokens through the whole trunk, layer by
 // layer: Q8_0 matrices over more than kMaxRows = 8 rows (a prompt) go to the tensor-core GEMM
 // (gemm.cuh), other types to 8-row matvecs (the K-quants' run on the tensor cores too); the
-// recurrences and attention run on 8-row pieces (they are sequential per token anyway). Every kernel computes a token row with the same
-// operations whatever the chunk's width — the GEMM replays the matvec's arithmetic — so a token's
-// logits are bitwise independent of the batch it is in, and greedy speculative decoding equals
-// greedy plain decoding.
+// recurrences and attention run on 8-row pieces (they are sequential per token anyway). Every
+// kernel computes a token row with the same operations whatever the chunk's width — the GEMM
+// replays the matvec's arithmetic — so a token's logits are bitwise independent of the batch it is
+// in, and greedy speculative decoding equals greedy plain decoding.
 //
 // Device state of a session:
 //   ints      (2 + n_ctx) int32: [trunk n_past, MTP n_past, tokens of the batch] — the kernels read
@@ -217,10 +217,6 @@ namespace {
 struct Act {
     ActView v{};
     ActFormat ready = ActFormat::F32;
-    ActView rows_from(int r) const {  // the rows from r on
-        return ActView{v.f + static_cast<size_t>(r) * v.k, v.q + static_cast<size_t>(r) * v.k,
-                       v.d + static_cast<size_t>(r) * (v.k / 32), v.k};
-    }
 };
 
 // A page-locked host buffer that only grows (graphs hold its address: growing drops them).
@@ -426,7 +422,7 @@ struct CudaSession::Impl {
     void ready_for(Act& in, uint32_t type, int n, int row0 = 0) {
         const ActFormat fmt = cuda::act_format_for(type);
         if (fmt == ActFormat::F32 || fmt == in.ready) return;
-        launched(cuda::launch_quantize(stream, in.rows_from(row0), n, fmt), "quantize (activation)");
+        launched(cuda::launch_quantize(stream, in.v.rows_from(row0), n, fmt), "quantize (activation)");
         in.ready = fmt;
     }
 
@@ -446,14 +442,14 @@ struct CudaSession::Impl {
             }
             ready_for(in, all[i].w->type, n, row0);
             if (n <= kMaxRows) {
-                launched(cuda::launch_matvec(stream, group.data(), static_cast<int>(group.size()), in.rows_from(row0), n), "matvec");
+                launched(cuda::launch_matvec(stream, group.data(), static_cast<int>(group.size()), in.v.rows_from(row0), n), "matvec");
             } else if (cuda::gemm_supported(all[i].w->type)) {
-                for (const MatvecOut& o : group) launched(cuda::launch_gemm(stream, o, in.rows_from(row0), n), "gemm");
+                for (const MatvecOut& o : group) launched(cuda::launch_gemm(stream, o, in.v.rows_from(row0), n), "gemm");
             } else {
                 for (int r = 0; r < n; r += kMaxRows) {  // 8-row pieces: outputs offset by r rows
                     std::vector<MatvecOut> piece(group);
                     for (MatvecOut& o : piece) o.y += static_cast<size_t>(r) * o.y_stride;
-                    launched(cuda::launch_matvec(stream, piece.data(), static_cast<int>(piece.size()), in.rows_from(row0 + r),
+                    launched(cuda::launch_matvec(stream, piece.data(), static_cast<int>(piece.size()), in.v.rows_from(row0 + r),
                                                  std::min(kMaxRows, n - r)),
                              "matvec");
                 }
