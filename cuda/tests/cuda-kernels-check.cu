@@ -5,6 +5,8 @@
 //     bitwise the same for 1..8 rows;
 //   - the Q8_0 tensor-core GEMM over ragged and full tiles: bitwise equal to the matvec row by row,
 //     and its time at a 27B prefill shape against 8-row matvecs (as the K-quants' prefill runs);
+//   - MoE routing and grouping: the experts chosen, the groups (every pair once, each group one
+//     expert), and every pair's expert output bitwise equal to a 1-row matvec on that expert's rows;
 //   - rms_norm against a double-accumulated reference; argmax with ties;
 //   - conv1d + Gated DeltaNet and q/k norm + rope + gated attention over several tokens, against
 //     scalar references written from the CPU backend's loops (cpu/qwen35-cpu.cpp);
@@ -14,6 +16,7 @@
 //     launches it (where a step's time goes).
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -31,6 +34,7 @@
 #include "../src/kernels/gated-delta-net.cuh"
 #include "../src/kernels/gemm.cuh"
 #include "../src/kernels/matvec.cuh"
+#include "../src/kernels/moe.cuh"
 #include "../src/kernels/rms-norm.cuh"
 #include "../src/kernels/rope.cuh"
 #include "../src/kernels/swiglu.cuh"
@@ -234,6 +238,84 @@ void check_matvec(uint32_t type, int k, int n, std::mt19937& rng) {
     std::snprintf(what, sizeof what, "matvec %-5s rows 1..7 bitwise equal to the same rows of an 8-row launch", type_name(type));
     expect(invariant, what);
     cudaFree(y);
+}
+
+// n tokens route to k of X experts with overlapping choices (token t's logits favour experts
+// (3t + j) mod X, j < k, most to least), as a verify batch's tokens share experts.
+void check_moe_groups(uint32_t type, std::mt19937& rng) {
+    constexpr int X = 16, k = 4, n = 6, rows = 64, K = 512, P = n * k;
+    std::vector<float> router(static_cast<size_t>(n) * X, -4.0f);
+    std::vector<int> want(P);
+    for (int t = 0; t < n; t++) {
+        for (int j = 0; j < k; j++) {
+            want[t * k + j] = (3 * t + j) % X;
+            router[static_cast<size_t>(t) * X + want[t * k + j]] = 2.0f - 0.5f * j;
+        }
+    }
+    const std::vector<uint8_t> w_rows = random_rows(type, K, X * rows, rng);
+    const DevMatrix w = upload_matrix(type, w_rows, K, X * rows);
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    std::vector<float> x(static_cast<size_t>(n) * K);
+    for (auto& v : x) v = g(rng);
+    ActView a = device_act(K, n);
+    CHECK_CUDA(cudaMemcpy(a.f, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice));
+    CHECK_CUDA(launch_quantize(nullptr, a, n, act_format_for(type)));
+    float* d_router = to_device(router);
+    int *ids = nullptr, *groups = nullptr;
+    float *weights = nullptr, *y = nullptr, *y1 = nullptr;
+    CHECK_CUDA(cudaMalloc(&ids, sizeof(int) * P));
+    CHECK_CUDA(cudaMalloc(&groups, sizeof(int) * (2 * P + 2)));
+    CHECK_CUDA(cudaMalloc(&weights, sizeof(float) * P));
+    CHECK_CUDA(cudaMalloc(&y, sizeof(float) * P * rows));
+    CHECK_CUDA(cudaMalloc(&y1, sizeof(float) * rows));
+    CHECK_CUDA(launch_moe_route(nullptr, d_router, n, X, k, ids, weights, groups));
+    CHECK_CUDA(launch_matvec_experts(nullptr, w, rows, ids, groups, P, a, k, y));
+    std::vector<int> got(P), grp(2 * P + 2);
+    std::vector<float> out(static_cast<size_t>(P) * rows), one(rows);
+    CHECK_CUDA(cudaMemcpy(got.data(), ids, sizeof(int) * P, cudaMemcpyDeviceToHost));
+    CHECK_CUDA(cudaMemcpy(grp.data(), groups, sizeof(int) * grp.size(), cudaMemcpyDeviceToHost));
+    CHECK_CUDA(cudaMemcpy(out.data(), y, sizeof(float) * out.size(), cudaMemcpyDeviceToHost));
+    // The groups: G distinct experts, begin ascending to P, every pair listed once under its expert.
+    const int G = grp[0];
+    bool groups_ok = G >= 1 && G <= P && grp[1] == 0 && grp[1 + G] == P;
+    std::vector<int> seen(P, 0), expert_of_group(G > 0 && G <= P ? G : 0, -1);
+    for (int gi = 0; groups_ok && gi < G; gi++) {
+        groups_ok = grp[1 + gi] < grp[2 + gi];
+        for (int m = grp[1 + gi]; groups_ok && m < grp[2 + gi]; m++) {
+            const int p = grp[2 + P + m];
+            groups_ok = p >= 0 && p < P && seen[p]++ == 0;
+            if (groups_ok && expert_of_group[gi] < 0) expert_of_group[gi] = got[p];
+            groups_ok = groups_ok && got[p] == expert_of_group[gi];
+        }
+    }
+    std::vector<int> distinct(want);
+    std::sort(distinct.begin(), distinct.end());
+    groups_ok = groups_ok && std::unique(distinct.begin(), distinct.end()) - distinct.begin() == G;
+    // Each pair against a 1-row matvec on its expert's rows.
+    bool same = got == want;
+    for (int p = 0; same && p < P; p++) {
+        DevMatrix e = w;
+        e.n = rows;
+        e.data = w.data + static_cast<size_t>(got[p]) * rows * w.row_bytes;
+        if (w.scale) e.scale = w.scale + static_cast<size_t>(got[p]) * rows * scales_per_row(type, K);
+        const MatvecOut o{&e, y1, rows, false};
+        CHECK_CUDA(launch_matvec(nullptr, &o, 1, a.rows_from(p / k), 1));
+        CHECK_CUDA(cudaMemcpy(one.data(), y1, sizeof(float) * rows, cudaMemcpyDeviceToHost));
+        same = std::memcmp(one.data(), &out[static_cast<size_t>(p) * rows], sizeof(float) * rows) == 0;
+    }
+    char what[160];
+    std::snprintf(what, sizeof what, "moe %-5s %d tokens × %d of %d experts: %d groups, each pair once under its expert", type_name(type), n,
+                  k, X, G);
+    expect(groups_ok, what);
+    std::snprintf(what, sizeof what, "moe %-5s the routed experts, and every pair's output bitwise equal to a 1-row matvec", type_name(type));
+    expect(same, what);
+    for (void* p : {static_cast<void*>(d_router), static_cast<void*>(ids), static_cast<void*>(groups), static_cast<void*>(weights),
+                    static_cast<void*>(y), static_cast<void*>(y1)}) {
+        cudaFree(p);
+    }
+    free_act(a);
+    DevMatrix dm = w;
+    free_matrix(dm);
 }
 
 void check_rms_norm(std::mt19937& rng) {
@@ -730,6 +812,7 @@ int main() {
     check_gemm(8, 512, 72, 9, rng);     // one ragged tile of each kind
     check_gemm(8, 2816, 37, 77, rng);   // partial tiles
     check_gemm(8, 1024, 96, 128, rng);  // full tiles
+    for (uint32_t type : {30u, 8u, 12u, 14u}) check_moe_groups(type, rng);
     check_rms_norm(rng);
     check_mtp_input(rng);
     check_argmax();

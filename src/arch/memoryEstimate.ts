@@ -69,13 +69,13 @@ export function estimateMemory(desc: ModelDescription, opts: MemoryEstimateOptio
   const act = (k: number, n = CHUNK_ROWS) => n * (k * F32 + k + (Math.floor(k / 32) + 1) * F32);
   const rows = (k: number, n = CHUNK_ROWS) => n * k * F32;
   // The FFN buffers serve the dense FFN, or a MoE model's shared expert; a MoE model adds the
-  // router, the shared expert's output and gate, and per (token, expert) pair the weights, ids and
-  // gate/up/SwiGLU/down rows.
+  // router, the shared expert's output and gate, and per (token, expert) pair the weights, ids, two
+  // ints of the grouping by expert and the gate/up/SwiGLU/down rows.
   const moe = hp.moe;
   const F = moe ? moe.sharedExpertFfnLength : hp.nFf;
   const pairs = moe ? CHUNK_ROWS * moe.nExpertUsed : 0;
   const moeBytes = moe
-    ? rows(moe.nExpert) + rows(1) + rows(E) + pairs * 4 * 2 + 2 * rows(moe.expertFfnLength, pairs) + rows(E, pairs) +
+    ? rows(moe.nExpert) + rows(1) + rows(E) + pairs * 4 * 4 + 8 + 2 * rows(moe.expertFfnLength, pairs) + rows(E, pairs) +
       act(moe.expertFfnLength, pairs)
     : 0;
   const scratchBytes =

@@ -8,6 +8,7 @@ namespace {
 constexpr int kThreads = 256;
 
 __global__ void __launch_bounds__(kThreads) argmax_kernel(const float* logits, int V, int* out) {
+    pdl_enter();
     __shared__ float best_v[kThreads];
     __shared__ int best_i[kThreads];
     const float* row = logits + static_cast<size_t>(blockIdx.x) * V;
@@ -37,8 +38,7 @@ __global__ void __launch_bounds__(kThreads) argmax_kernel(const float* logits, i
 
 cudaError_t launch_argmax(cudaStream_t stream, const float* logits, int n_vocab, int n_rows, int* out) {
     if (n_rows <= 0 || n_vocab <= 0) return cudaErrorInvalidValue;
-    argmax_kernel<<<n_rows, kThreads, 0, stream>>>(logits, n_vocab, out);
-    return cudaGetLastError();
+    return launch(argmax_kernel, n_rows, kThreads, 0, stream, logits, n_vocab, out);
 }
 
 }  // namespace mtp::cuda

@@ -43,6 +43,7 @@ __global__ void __launch_bounds__(kThreads) gated_attention_kernel(const __half*
                                                                     const __half* vc, const int* pos_base, int pos_offset,
                                                                     int H, int Hkv, int D, int n_ctx, float* scores,
                                                                     float* out, int8_t* out_q, float* out_d) {
+    pdl_enter();
     __shared__ float q[kMaxHeadDim];
     __shared__ __half2 rows[kPos * (kMaxHeadDim / 2 + 1)];
     __shared__ float wt[kPos];
@@ -147,10 +148,8 @@ cudaError_t launch_gated_attention(cudaStream_t stream, const __half* q16, const
     if (n_rows <= 0 || head_dim <= 0 || head_dim > kMaxHeadDim || head_dim % kWarp || n_head_kv <= 0 || n_head % n_head_kv) {
         return cudaErrorInvalidValue;
     }
-    gated_attention_kernel<<<dim3(n_head, n_rows), kThreads, 0, stream>>>(q16, qg, kc, vc, pos_base, pos_offset, n_head,
-                                                                          n_head_kv, head_dim, n_ctx, scores, out, out_q,
-                                                                          out_d);
-    return cudaGetLastError();
+    return launch(gated_attention_kernel, dim3(n_head, n_rows), kThreads, 0, stream, q16, qg, kc, vc, pos_base, pos_offset, n_head,
+                  n_head_kv, head_dim, n_ctx, scores, out, out_q, out_d);
 }
 
 }  // namespace mtp::cuda

@@ -16,6 +16,8 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 
 namespace mtp::cuda {
 
@@ -140,6 +142,62 @@ __device__ __forceinline__ void commit_async() { asm volatile("cp.async.commit_g
 template <int kInFlight>
 __device__ __forceinline__ void wait_async() {
     asm volatile("cp.async.wait_group %0;" ::"n"(kInFlight));
+}
+
+// ---- Programmatic dependent launch (sm_90+). Every kernel is launched by launch() below, so the
+// next kernel on the stream (and in a captured graph) may start while this one drains: its blocks
+// become resident as soon as every block of this one has called pdl_enter(), run what does not
+// depend on earlier kernels (the matrix kernels fetch their weights), and wait in pdl_enter() until
+// this kernel has finished and its writes are visible. A kernel calls pdl_enter() before it reads
+// anything an earlier kernel wrote and before it writes anything (an earlier kernel may still read
+// it), in every block, before any early return: that makes the completion of each kernel imply the
+// completion of all before it. No-ops before sm_90.
+__device__ __forceinline__ void pdl_enter() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+    asm volatile("griddepcontrol.launch_dependents;");
+#endif
+}
+
+// Brings [p, p + bytes) into L2, a 128-byte line per lane (weights, before pdl_enter()).
+__device__ __forceinline__ void prefetch_l2(const void* p, size_t bytes, int lane) {
+    const char* c = static_cast<const char*>(p);
+    for (size_t off = 128 * static_cast<size_t>(lane); off < bytes; off += 128 * kWarp) {
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(c + off));
+    }
+}
+
+// Whether launches are programmatic: the device takes them (compute capability 9.0 and up) and
+// MTP_CUDA_PDL=0 was not set when the process first launched a kernel (to measure what they buy).
+inline bool pdl_supported() {
+    static const bool ok = [] {
+        const char* env = std::getenv("MTP_CUDA_PDL");
+        if (env && std::strcmp(env, "0") == 0) return false;
+        int dev = 0, major = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
+            cudaGetLastError();
+            return false;
+        }
+        return major >= 9;
+    }();
+    return ok;
+}
+
+// kernel<<<grid, block, shared, stream>>>(args…) as a programmatic dependent launch (see
+// pdl_enter); the launch's error.
+template <typename... Params, typename... Args>
+cudaError_t launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared, cudaStream_t stream, Args... args) {
+    cudaLaunchAttribute attr{};
+    attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr.val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = shared;
+    cfg.stream = stream;
+    cfg.attrs = &attr;
+    cfg.numAttrs = pdl_supported() ? 1 : 0;
+    return cudaLaunchKernelEx(&cfg, kernel, static_cast<Params>(args)...);
 }
 
 // How a matrix kernel wants its activation rows (one per weight type, spec §3.11):

@@ -10,6 +10,7 @@ constexpr int kThreads = 128;
 __global__ void __launch_bounds__(kThreads) conv1d_update_kernel(const float* x, float* state, const float* w, float* y,
                                                                   float* snap, int snap_offset, int n_snap, int n_rows,
                                                                   int Cc, int Kc) {
+    pdl_enter();
     const int c = blockIdx.x * kThreads + threadIdx.x;
     if (c >= Cc) return;
     float win[kMaxConvKernel - 1];
@@ -38,9 +39,8 @@ __global__ void __launch_bounds__(kThreads) conv1d_update_kernel(const float* x,
 cudaError_t launch_conv1d_update(cudaStream_t stream, const float* x, float* state, const float* w, float* y,
                                  float* snap, int snap_offset, int n_snap, int n_rows, int channels, int kernel) {
     if (n_rows <= 0 || channels <= 0 || kernel < 2 || kernel > kMaxConvKernel) return cudaErrorInvalidValue;
-    conv1d_update_kernel<<<(channels + kThreads - 1) / kThreads, kThreads, 0, stream>>>(x, state, w, y, snap, snap_offset,
-                                                                                        n_snap, n_rows, channels, kernel);
-    return cudaGetLastError();
+    return launch(conv1d_update_kernel, (channels + kThreads - 1) / kThreads, kThreads, 0, stream, x, state, w, y, snap, snap_offset,
+                  n_snap, n_rows, channels, kernel);
 }
 
 }  // namespace mtp::cuda

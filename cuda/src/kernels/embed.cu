@@ -49,6 +49,7 @@ constexpr int kEmbedChunk = 1024;  // values of a row per block (grid.x), 8 a th
 __global__ void __launch_bounds__(kThreads) embed_kernel(uint32_t type, const uint8_t* data, const float* scale,
                                                           size_t row_bytes, int k, int n_vocab, const int* tokens,
                                                           float* out, int out_stride) {
+    pdl_enter();
     const int tok = tokens[blockIdx.y];
     if (tok < 0 || tok >= n_vocab) return;  // validated on the host; never read out of bounds
     const uint8_t* row = data + static_cast<size_t>(tok) * row_bytes;
@@ -62,6 +63,7 @@ __global__ void __launch_bounds__(kThreads) mtp_input_kernel(uint32_t type, cons
                                                               size_t row_bytes, int n_vocab, const int* tokens,
                                                               const float* h, const float* enorm_w, const float* hnorm_w,
                                                               float eps, ActView c, ActFormat fmt) {
+    pdl_enter();
     extern __shared__ float row_in[];  // (E) the embedding row or the hidden row
     __shared__ double scratch[kWarp];
     const int r = blockIdx.x, half = blockIdx.y, E = c.k / 2, lane = threadIdx.x % kWarp;
@@ -96,17 +98,15 @@ cudaError_t launch_mtp_input(cudaStream_t stream, const DevMatrix& table, const 
                              const float* enorm_w, const float* hnorm_w, int n_rows, float eps, ActView c, ActFormat fmt) {
     const int E = c.k / 2;
     if (n_rows <= 0 || E != table.k || E % kWarp != 0 || fmt == ActFormat::Q8_K) return cudaErrorInvalidValue;
-    mtp_input_kernel<<<dim3(n_rows, 2), kThreads, static_cast<size_t>(E) * sizeof(float), stream>>>(
-        table.type, table.data, table.scale, table.row_bytes, table.n, tokens, h, enorm_w, hnorm_w, eps, c, fmt);
-    return cudaGetLastError();
+    return launch(mtp_input_kernel, dim3(n_rows, 2), kThreads, static_cast<size_t>(E) * sizeof(float), stream, table.type, table.data,
+                  table.scale, table.row_bytes, table.n, tokens, h, enorm_w, hnorm_w, eps, c, fmt);
 }
 
 cudaError_t launch_embed(cudaStream_t stream, const DevMatrix& table, const int* tokens, int n_rows, float* out,
                          int out_stride) {
     if (n_rows <= 0) return cudaErrorInvalidValue;
-    embed_kernel<<<dim3((table.k + kEmbedChunk - 1) / kEmbedChunk, n_rows), kThreads, 0, stream>>>(table.type, table.data, table.scale, table.row_bytes, table.k, table.n,
-                                                  tokens, out, out_stride);
-    return cudaGetLastError();
+    return launch(embed_kernel, dim3((table.k + kEmbedChunk - 1) / kEmbedChunk, n_rows), kThreads, 0, stream, table.type, table.data,
+                  table.scale, table.row_bytes, table.k, table.n, tokens, out, out_stride);
 }
 
 }  // namespace mtp::cuda

@@ -45,6 +45,7 @@ __global__ void __launch_bounds__(2 * kMaxValueDim) gated_delta_net_kernel(GdnPa
                                                                          const float* norm_w, float* state, float* snap,
                                                                          int snap_offset, int n_snap, int n_rows, float* out,
                                                                          int8_t* out_q, float* out_d) {
+    pdl_enter();
     constexpr int Dv = DK, kHalf = DK / 2;  // the launcher checks value_dim == key_dim
     __shared__ float qs[kMaxRows][DK], ks[kMaxRows][DK];  // the batch's normed q, k of key head i
     __shared__ float os[kMaxRows][Dv];                    // Sᵀq / sqrt(Dk) of every token
@@ -137,20 +138,16 @@ cudaError_t launch_gated_delta_net(cudaStream_t stream, const GdnParams& p, cons
     const dim3 grid(p.n_value_heads), block(2 * p.value_dim);
     switch (p.key_dim) {
         case 32:  // the test fixtures' heads
-            gated_delta_net_kernel<32><<<grid, block, 0, stream>>>(p, y, z, beta, alpha, dt_bias, a_neg, norm_w, state, snap,
-                                                                   snap_offset, n_snap, n_rows, out, out_q, out_d);
-            break;
+            return launch(gated_delta_net_kernel<32>, grid, block, 0, stream, p, y, z, beta, alpha, dt_bias, a_neg, norm_w, state,
+                          snap, snap_offset, n_snap, n_rows, out, out_q, out_d);
         case 64:
-            gated_delta_net_kernel<64><<<grid, block, 0, stream>>>(p, y, z, beta, alpha, dt_bias, a_neg, norm_w, state, snap,
-                                                                   snap_offset, n_snap, n_rows, out, out_q, out_d);
-            break;
+            return launch(gated_delta_net_kernel<64>, grid, block, 0, stream, p, y, z, beta, alpha, dt_bias, a_neg, norm_w, state,
+                          snap, snap_offset, n_snap, n_rows, out, out_q, out_d);
         case 128:
-            gated_delta_net_kernel<128><<<grid, block, 0, stream>>>(p, y, z, beta, alpha, dt_bias, a_neg, norm_w, state, snap,
-                                                                    snap_offset, n_snap, n_rows, out, out_q, out_d);
-            break;
+            return launch(gated_delta_net_kernel<128>, grid, block, 0, stream, p, y, z, beta, alpha, dt_bias, a_neg, norm_w, state,
+                          snap, snap_offset, n_snap, n_rows, out, out_q, out_d);
         default: return cudaErrorInvalidValue;
     }
-    return cudaGetLastError();
 }
 
 }  // namespace mtp::cuda

@@ -71,6 +71,7 @@ struct Thread {
 
 // Q8_0 (row_q8_0's order): acc += (d_w · d_x) · isum block after block.
 __global__ void __launch_bounds__(kThreads) gemm_q8_0_kernel(GemmArgs a, ActView x, int n_rows) {
+    pdl_enter();
     const Thread th(a, x, n_rows);
     const int nb = x.k / 32;
     float acc[kOutputs];
@@ -110,8 +111,7 @@ cudaError_t launch_gemm(cudaStream_t stream, const MatvecOut& out, ActView x, in
     if (n_rows < 1 || !gemm_supported(w.type) || w.k != x.k || x.k % 32 != 0) return cudaErrorInvalidValue;
     const GemmArgs a{w.data, w.scale, scales_per_row(w.type, w.k), w.row_bytes, w.n, out.y, out.y_stride, out.add ? 1 : 0};
     const dim3 grid((w.n + kTileRows - 1) / kTileRows, (n_rows + kTileTokens - 1) / kTileTokens);
-    gemm_q8_0_kernel<<<grid, kThreads, 0, stream>>>(a, x, n_rows);
-    return cudaGetLastError();
+    return launch(gemm_q8_0_kernel, grid, kThreads, 0, stream, a, x, n_rows);
 }
 
 }  // namespace mtp::cuda

@@ -337,6 +337,11 @@ template <uint32_t kType, bool kNorm>
 __global__ void __launch_bounds__(kThreads) matvec_kernel(MatvecArgs args, ActView x, int n_rows, NormIn norm) {
     const int lane = threadIdx.x % kWarp;
     const int g = blockIdx.x * (kThreads / kWarp) + threadIdx.x / kWarp;
+    int i = 0;
+    while (i < args.count && g >= args.first[i + 1]) i++;
+    const int o = i < args.count ? g - args.first[i] : 0;
+    if (i < args.count) prefetch_l2(args.w[i] + static_cast<size_t>(o) * args.row_bytes[i], args.row_bytes[i], lane);
+    pdl_enter();
     if constexpr (kNorm) {
         // (n_rows, k) int8 + (n_rows, k/32) scales for Q8_0, else (n_rows, k) floats.
         extern __shared__ float4 shared_rows[];
@@ -347,10 +352,7 @@ __global__ void __launch_bounds__(kThreads) matvec_kernel(MatvecArgs args, ActVi
         x.d = reinterpret_cast<float*>(q + static_cast<size_t>(n_rows) * x.k);
         norm_rows_to_shared(norm, x.k, n_rows, fmt, x);
     }
-    int i = 0;
-    while (i < args.count && g >= args.first[i + 1]) i++;
     if (i >= args.count) return;
-    const int o = g - args.first[i];
     const uint8_t* w = args.w[i] + static_cast<size_t>(o) * args.row_bytes[i];
     float acc[kMaxRows];
 #pragma unroll
@@ -393,7 +395,10 @@ __global__ void __launch_bounds__(kThreads, kquant_min_blocks(kType, kOut)) kqua
         if (g < first + warps) break;
         first += warps;
     }
-    if (i >= args.count) return;
+    if (i >= args.count) {
+        pdl_enter();
+        return;
+    }
     const int n = args.first[i + 1] - args.first[i], o0 = kOut * (g - first);
     const uint8_t* w[kOut];
     const float* w_d[kOut];
@@ -402,7 +407,9 @@ __global__ void __launch_bounds__(kThreads, kquant_min_blocks(kType, kOut)) kqua
         const int row = min(o0 + o, n - 1);
         w[o] = args.w[i] + static_cast<size_t>(row) * args.row_bytes[i];
         w_d[o] = args.scale[i] + static_cast<size_t>(row) * scales_per_row(kType, x.k);
+        prefetch_l2(w[o], args.row_bytes[i], lane);
     }
+    pdl_enter();
     float acc[kOut];
 #pragma unroll
     for (int o = 0; o < kOut; o++) acc[o] = 0.0f;
@@ -613,7 +620,10 @@ __global__ void __launch_bounds__(kThreads, 4) kquant_mma_kernel(MatvecArgs args
         if (static_cast<int>(blockIdx.x) < first + tiles) break;
         first += tiles;
     }
-    if (i >= args.count) return;
+    if (i >= args.count) {
+        pdl_enter();
+        return;
+    }
     const int n = args.first[i + 1] - args.first[i], o0 = 16 * (blockIdx.x - first), nsb = x.k / 256;
     const MmaCopies<kType> m(args.w[i], args.row_bytes[i], args.scale[i], o0, n, nsb, lane);
     constexpr int kStages = kMmaStages<kType>;
@@ -629,6 +639,7 @@ __global__ void __launch_bounds__(kThreads, 4) kquant_mma_kernel(MatvecArgs args
         if (slot + 4 * s < nsb) mma_stage_load<kType>(stages[s], m, slot + 4 * s, lane);
         commit_async();
     }
+    pdl_enter();  // the stages above hold weights only
     for (int it = 0; slot + 4 * it < nsb; it++) {
         const int sb = slot + 4 * it, ahead = sb + 4 * (kStages - 1);
         if (ahead < nsb) mma_stage_load<kType>(stages[(it + kStages - 1) % kStages], m, ahead, lane);
@@ -662,42 +673,61 @@ __global__ void __launch_bounds__(kThreads, 4) kquant_mma_kernel(MatvecArgs args
     }
 }
 
-// Block (b, p): rows 4b … 4b + 3 of expert ids[p] for activation row p / x_div, a warp per row, each
-// with its type's 1-row code (the K-quants' one weight row per warp).
+// One weight row (wr, its scales wd) times activation row 0 of x, with the type's 1-row code (the
+// K-quants' one weight row per warp): the full dot product on every lane.
 template <uint32_t kType>
-__global__ void __launch_bounds__(kThreads) expert_kernel(DevMatrix w, int rows, const int* ids, ActView x, int x_div, float* y) {
-    const int lane = threadIdx.x % kWarp, r = blockIdx.x * (kThreads / kWarp) + threadIdx.x / kWarp, p = blockIdx.y;
-    if (r >= rows) return;
-    const size_t row = static_cast<size_t>(ids[p]) * rows + r;
-    const uint8_t* wr = w.data + row * w.row_bytes;
-    const float* wd = w.scale ? w.scale + row * scales_per_row(kType, x.k) : nullptr;
-    const ActView xv = x.rows_from(static_cast<size_t>(p / x_div));
-    float acc[kMaxRows] = {};
+__device__ float row_dot(const uint8_t* wr, const float* wd, const ActView& x, int lane) {
     if constexpr (kType == 12 || kType == 13 || kType == 14) {
         const uint8_t* w1[1] = {wr};
         const float* d1[1] = {wd};
         float a1[1] = {0.0f};
-        rows_kquant<kType, 1>(w1, d1, xv, lane, a1);
-        acc[0] = a1[0];
-    } else if constexpr (kType == 8) {
-        row_q8_0(wr, wd, xv, 1, lane, acc);
-    } else if constexpr (kType == 30) {
-        row_bf16(wr, xv, 1, lane, acc);
-    } else if constexpr (kType == 1) {
-        row_f16(wr, xv, 1, lane, acc);
+        rows_kquant<kType, 1>(w1, d1, x, lane, a1);
+        return a1[0];
     } else {
-        row_f32(wr, xv, 1, lane, acc);
+        float acc[kMaxRows] = {};
+        if constexpr (kType == 8) {
+            row_q8_0(wr, wd, x, 1, lane, acc);
+        } else if constexpr (kType == 30) {
+            row_bf16(wr, x, 1, lane, acc);
+        } else if constexpr (kType == 1) {
+            row_f16(wr, x, 1, lane, acc);
+        } else {
+            row_f32(wr, x, 1, lane, acc);
+        }
+        return acc[0];
     }
-    if (lane == 0) y[static_cast<size_t>(p) * rows + r] = acc[0];
+}
+
+// Block (b, g): rows 4b … 4b + 3 of the expert of group g (moe.cuh's groups), a warp per row, for
+// each of the group's pairs p: activation row p / x_div, output row p. The rows come from memory
+// once per batch (from L1 for the group's later pairs), and each pair's arithmetic is the 1-row
+// matvec's whatever shares the batch.
+template <uint32_t kType>
+__global__ void __launch_bounds__(kThreads) expert_kernel(DevMatrix w, int rows, const int* ids, const int* groups, int n_pairs,
+                                                         ActView x, int x_div, float* y) {
+    pdl_enter();
+    const int lane = threadIdx.x % kWarp, r = blockIdx.x * (kThreads / kWarp) + threadIdx.x / kWarp, g = blockIdx.y;
+    if (r >= rows || g >= groups[0]) return;
+    const int *begin = groups + 1, *order = groups + 2 + n_pairs;
+    const size_t row = static_cast<size_t>(ids[order[begin[g]]]) * rows + r;
+    const uint8_t* wr = w.data + row * w.row_bytes;
+    const float* wd = w.scale ? w.scale + row * scales_per_row(kType, x.k) : nullptr;
+    for (int m = begin[g]; m < begin[g + 1]; m++) {
+        const int p = order[m];
+        const float v = row_dot<kType>(wr, wd, x.rows_from(static_cast<size_t>(p / x_div)), lane);
+        if (lane == 0) y[static_cast<size_t>(p) * rows + r] = v;
+    }
 }
 
 __global__ void quantize_q8_0_kernel(ActView x) {
+    pdl_enter();
     const int r = blockIdx.x;
     quantize_row_q8_0(x.f + static_cast<size_t>(r) * x.k, x.k, x.q + static_cast<size_t>(r) * x.k, x.d + static_cast<size_t>(r) * (x.k / 32));
 }
 
 // Block (g, r): 256-value blocks 4g … 4g + 3 of row r, a warp each.
 __global__ void __launch_bounds__(kQ8kWarps * kWarp) quantize_q8_k_kernel(ActView x) {
+    pdl_enter();
     const int lane = threadIdx.x % kWarp, b = blockIdx.x * kQ8kWarps + threadIdx.x / kWarp, r = blockIdx.y;
     if (b >= x.k / 256) return;
     const float4* src = reinterpret_cast<const float4*>(x.f + static_cast<size_t>(r) * x.k + 256 * b + 8 * lane);
@@ -757,12 +787,8 @@ ActFormat act_format_for(uint32_t weight_type) {
 cudaError_t launch_quantize(cudaStream_t stream, ActView x, int n_rows, ActFormat fmt) {
     if (fmt == ActFormat::F32) return cudaSuccess;
     if (n_rows <= 0 || x.k % (fmt == ActFormat::Q8_0 ? 32 : 256) != 0) return cudaErrorInvalidValue;
-    if (fmt == ActFormat::Q8_0) {
-        quantize_q8_0_kernel<<<n_rows, 128, 0, stream>>>(x);
-    } else {
-        quantize_q8_k_kernel<<<q8k_grid(x.k, n_rows), kQ8kWarps * kWarp, 0, stream>>>(x);
-    }
-    return cudaGetLastError();
+    if (fmt == ActFormat::Q8_0) return launch(quantize_q8_0_kernel, n_rows, 128, 0, stream, x);
+    return launch(quantize_q8_k_kernel, q8k_grid(x.k, n_rows), kQ8kWarps * kWarp, 0, stream, x);
 }
 
 namespace {
@@ -801,8 +827,7 @@ cudaError_t launch_kquant_mma(cudaStream_t stream, const MatvecArgs& args, ActVi
         if (static_cast<size_t>(n) * args.row_bytes[i] > UINT32_MAX) return cudaErrorInvalidValue;  // MmaCopies' offsets
         tiles += (n + 15) / 16;
     }
-    kquant_mma_kernel<kType><<<tiles, kThreads, 0, stream>>>(args, x, n_rows);
-    return cudaGetLastError();
+    return launch(kquant_mma_kernel<kType>, tiles, kThreads, 0, stream, args, x, n_rows);
 }
 
 // One activation row: a warp per kOut weight rows.
@@ -811,8 +836,7 @@ cudaError_t launch_kquant(cudaStream_t stream, const MatvecArgs& args, ActView x
     constexpr int kWarps = kThreads / kWarp;
     int warps = 0;
     for (int i = 0; i < args.count; i++) warps += (args.first[i + 1] - args.first[i] + kOut - 1) / kOut;
-    kquant_kernel<kType, kOut><<<(warps + kWarps - 1) / kWarps, kThreads, 0, stream>>>(args, x);
-    return cudaGetLastError();
+    return launch(kquant_kernel<kType, kOut>, (warps + kWarps - 1) / kWarps, kThreads, 0, stream, args, x);
 }
 
 // The fraction of the last wave's warp slots a launch of `warps` warps fills on the device, at
@@ -844,10 +868,10 @@ cudaError_t dispatch(cudaStream_t stream, uint32_t type, const MatvecArgs& args,
                      size_t shared) {
     const int blocks = (args.first[args.count] + kThreads / kWarp - 1) / (kThreads / kWarp);
     switch (type) {
-        case 0: matvec_kernel<0, kNorm><<<blocks, kThreads, shared, stream>>>(args, x, n_rows, norm); break;
-        case 1: matvec_kernel<1, kNorm><<<blocks, kThreads, shared, stream>>>(args, x, n_rows, norm); break;
-        case 30: matvec_kernel<30, kNorm><<<blocks, kThreads, shared, stream>>>(args, x, n_rows, norm); break;
-        case 8: matvec_kernel<8, kNorm><<<blocks, kThreads, shared, stream>>>(args, x, n_rows, norm); break;
+        case 0: return launch(matvec_kernel<0, kNorm>, blocks, kThreads, shared, stream, args, x, n_rows, norm);
+        case 1: return launch(matvec_kernel<1, kNorm>, blocks, kThreads, shared, stream, args, x, n_rows, norm);
+        case 30: return launch(matvec_kernel<30, kNorm>, blocks, kThreads, shared, stream, args, x, n_rows, norm);
+        case 8: return launch(matvec_kernel<8, kNorm>, blocks, kThreads, shared, stream, args, x, n_rows, norm);
         default:
             if constexpr (kNorm) return cudaErrorInvalidValue;
             switch (type) {
@@ -857,7 +881,6 @@ cudaError_t dispatch(cudaStream_t stream, uint32_t type, const MatvecArgs& args,
                 default: return cudaErrorInvalidValue;
             }
     }
-    return cudaGetLastError();
 }
 
 // Row layout checks shared by both launchers.
@@ -881,21 +904,20 @@ cudaError_t launch_matvec(cudaStream_t stream, const MatvecOut* outs, int count,
     return dispatch<false>(stream, type, args, x, n_rows, NormIn{}, 0);
 }
 
-cudaError_t launch_matvec_experts(cudaStream_t stream, const DevMatrix& w, int rows, const int* ids, int n_pairs, ActView x, int x_div,
-                                  float* y) {
+cudaError_t launch_matvec_experts(cudaStream_t stream, const DevMatrix& w, int rows, const int* ids, const int* groups, int n_pairs,
+                                  ActView x, int x_div, float* y) {
     if (rows <= 0 || n_pairs <= 0 || x_div <= 0 || w.k != x.k || w.n % rows != 0 || !width_ok(w.type, x.k)) return cudaErrorInvalidValue;
     const dim3 grid((rows + kThreads / kWarp - 1) / (kThreads / kWarp), n_pairs);
     switch (w.type) {
-        case 0: expert_kernel<0><<<grid, kThreads, 0, stream>>>(w, rows, ids, x, x_div, y); break;
-        case 1: expert_kernel<1><<<grid, kThreads, 0, stream>>>(w, rows, ids, x, x_div, y); break;
-        case 8: expert_kernel<8><<<grid, kThreads, 0, stream>>>(w, rows, ids, x, x_div, y); break;
-        case 12: expert_kernel<12><<<grid, kThreads, 0, stream>>>(w, rows, ids, x, x_div, y); break;
-        case 13: expert_kernel<13><<<grid, kThreads, 0, stream>>>(w, rows, ids, x, x_div, y); break;
-        case 14: expert_kernel<14><<<grid, kThreads, 0, stream>>>(w, rows, ids, x, x_div, y); break;
-        case 30: expert_kernel<30><<<grid, kThreads, 0, stream>>>(w, rows, ids, x, x_div, y); break;
+        case 0: return launch(expert_kernel<0>, grid, kThreads, 0, stream, w, rows, ids, groups, n_pairs, x, x_div, y);
+        case 1: return launch(expert_kernel<1>, grid, kThreads, 0, stream, w, rows, ids, groups, n_pairs, x, x_div, y);
+        case 8: return launch(expert_kernel<8>, grid, kThreads, 0, stream, w, rows, ids, groups, n_pairs, x, x_div, y);
+        case 12: return launch(expert_kernel<12>, grid, kThreads, 0, stream, w, rows, ids, groups, n_pairs, x, x_div, y);
+        case 13: return launch(expert_kernel<13>, grid, kThreads, 0, stream, w, rows, ids, groups, n_pairs, x, x_div, y);
+        case 14: return launch(expert_kernel<14>, grid, kThreads, 0, stream, w, rows, ids, groups, n_pairs, x, x_div, y);
+        case 30: return launch(expert_kernel<30>, grid, kThreads, 0, stream, w, rows, ids, groups, n_pairs, x, x_div, y);
         default: return cudaErrorInvalidValue;
     }
-    return cudaGetLastError();
 }
 
 bool matvec_norm_supported(uint32_t weight_type, int k) {

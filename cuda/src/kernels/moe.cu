@@ -10,6 +10,7 @@ constexpr int kRouteWarps = 4;
 // Warp w of block b routes token 4b + w; p: its X probabilities in shared memory.
 __global__ void __launch_bounds__(kRouteWarps * kWarp) moe_route_kernel(const float* router, int n, int X, int k, int* ids,
                                                                         float* weights) {
+    pdl_enter();
     extern __shared__ float probs[];  // (kRouteWarps, X)
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp, t = blockIdx.x * kRouteWarps + warp;
     if (t >= n) return;
@@ -66,9 +67,48 @@ __global__ void __launch_bounds__(kRouteWarps * kWarp) moe_route_kernel(const fl
     }
 }
 
+constexpr int kGroupThreads = 256;
+
+// One block: the n_pairs pairs grouped by expert (moe.cuh's groups layout). The pairs of a group
+// are listed in the order the atomics hand out their slots, which varies between runs; nothing
+// depends on it, since every pair's output is computed on its own.
+__global__ void __launch_bounds__(kGroupThreads) moe_group_kernel(const int* ids, int n_pairs, int X, int* groups) {
+    pdl_enter();
+    extern __shared__ int next[];  // (X): pairs per expert, then the expert's next slot in `order`
+    int *begin = groups + 1, *order = groups + 2 + n_pairs;
+    for (int e = threadIdx.x; e < X; e += blockDim.x) next[e] = 0;
+    __syncthreads();
+    for (int p = threadIdx.x; p < n_pairs; p += blockDim.x) atomicAdd(&next[ids[p]], 1);
+    __syncthreads();
+    if (threadIdx.x < kWarp) {  // exclusive scans over the experts: each one's first slot, and the groups
+        const int lane = threadIdx.x;
+        int base = 0, n_groups = 0;
+        for (int e0 = 0; e0 < X; e0 += kWarp) {
+            const int e = e0 + lane, c = e < X ? next[e] : 0;
+            int sc = c, sg = c > 0 ? 1 : 0;
+#pragma unroll
+            for (int o = 1; o < kWarp; o <<= 1) {
+                const int a = __shfl_up_sync(0xffffffffu, sc, o), b = __shfl_up_sync(0xffffffffu, sg, o);
+                if (lane >= o) sc += a, sg += b;
+            }
+            if (c > 0) begin[n_groups + sg - 1] = base + sc - c;
+            if (e < X) next[e] = base + sc - c;
+            base += __shfl_sync(0xffffffffu, sc, kWarp - 1);
+            n_groups += __shfl_sync(0xffffffffu, sg, kWarp - 1);
+        }
+        if (lane == 0) {
+            groups[0] = n_groups;
+            begin[n_groups] = n_pairs;
+        }
+    }
+    __syncthreads();
+    for (int p = threadIdx.x; p < n_pairs; p += blockDim.x) order[atomicAdd(&next[ids[p]], 1)] = p;
+}
+
 // Block (b, t): values 128b … of token t.
 __global__ void moe_combine_kernel(const float* y, const float* weights, const float* shexp, const float* gate_logit, int k, int E,
                                    float* x) {
+    pdl_enter();
     const int i = blockIdx.x * blockDim.x + threadIdx.x, t = blockIdx.y;
     if (i >= E) return;
     const float c = 1.0f / (1.0f + libm_expf(-gate_logit[t]));
@@ -82,19 +122,21 @@ __global__ void moe_combine_kernel(const float* y, const float* weights, const f
 
 }  // namespace
 
-cudaError_t launch_moe_route(cudaStream_t stream, const float* router, int n, int n_expert, int k, int* ids, float* weights) {
+cudaError_t launch_moe_route(cudaStream_t stream, const float* router, int n, int n_expert, int k, int* ids, float* weights,
+                             int* groups) {
     if (n <= 0 || n_expert <= 0 || k <= 0 || k > n_expert) return cudaErrorInvalidValue;
     const size_t shared = sizeof(float) * kRouteWarps * n_expert;
     if (shared > 48 * 1024) return cudaErrorInvalidValue;
-    moe_route_kernel<<<(n + kRouteWarps - 1) / kRouteWarps, kRouteWarps * kWarp, shared, stream>>>(router, n, n_expert, k, ids, weights);
-    return cudaGetLastError();
+    const cudaError_t e = launch(moe_route_kernel, (n + kRouteWarps - 1) / kRouteWarps, kRouteWarps * kWarp, shared, stream, router, n,
+                                 n_expert, k, ids, weights);
+    if (e != cudaSuccess) return e;
+    return launch(moe_group_kernel, 1, kGroupThreads, sizeof(int) * n_expert, stream, ids, n * k, n_expert, groups);
 }
 
 cudaError_t launch_moe_combine(cudaStream_t stream, const float* y, const float* weights, const float* shexp, const float* gate_logit,
                                int n, int k, int E, float* x) {
     if (n <= 0 || k <= 0 || E <= 0) return cudaErrorInvalidValue;
-    moe_combine_kernel<<<dim3((E + 127) / 128, n), 128, 0, stream>>>(y, weights, shexp, gate_logit, k, E, x);
-    return cudaGetLastError();
+    return launch(moe_combine_kernel, dim3((E + 127) / 128, n), 128, 0, stream, y, weights, shexp, gate_logit, k, E, x);
 }
 
 }  // namespace mtp::cuda

@@ -11,6 +11,7 @@ static_assert(kThreads == kQ8kWarps * kWarp, "a Q8_K row block quantizes one 256
 
 __global__ void __launch_bounds__(kThreads) rms_norm_kernel(const float* x, int x_stride, const float* w, float* y,
                                                              int y_stride, int k, float eps, ActView quant, ActFormat fmt) {
+    pdl_enter();
     __shared__ double scratch[kWarp];
     const int r = blockIdx.y, lane = threadIdx.x % kWarp;
     const float* xr = x + static_cast<size_t>(r) * x_stride;
@@ -52,8 +53,7 @@ cudaError_t launch_rms_norm(cudaStream_t stream, const float* x, int x_stride, c
     if (fmt != ActFormat::F32 && (y_stride != k || k % (fmt == ActFormat::Q8_0 ? 32 : 256) != 0)) return cudaErrorInvalidValue;
     // Q8_K: every block of a row's grid sums the row's squares itself (the same partials, the same bits).
     const dim3 grid = fmt == ActFormat::Q8_K ? q8k_grid(k, n_rows) : dim3(1, n_rows);
-    rms_norm_kernel<<<grid, kThreads, 0, stream>>>(x, x_stride, w, y, y_stride, k, eps, quant, fmt);
-    return cudaGetLastError();
+    return launch(rms_norm_kernel, grid, kThreads, 0, stream, x, x_stride, w, y, y_stride, k, eps, quant, fmt);
 }
 
 }  // namespace mtp::cuda

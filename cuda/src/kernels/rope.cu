@@ -53,6 +53,7 @@ __global__ void __launch_bounds__(kThreads) qk_norm_rope_store_kernel(RopeParams
                                                                        const float* v, const float* q_norm,
                                                                        const float* k_norm, const int* pos_base,
                                                                        int pos_offset, __half* q16, __half* kc, __half* vc) {
+    pdl_enter();
     __shared__ float sh_all[kWarps][kMaxHeadDim];
     __shared__ float cs[kMaxHeadDim / 2], sn[kMaxHeadDim / 2];
     const int t = blockIdx.y, lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
@@ -89,8 +90,7 @@ cudaError_t launch_qk_norm_rope_store(cudaStream_t stream, const RopeParams& p, 
         return cudaErrorInvalidValue;
     }
     const dim3 grid((p.n_head + p.n_head_kv + kWarps - 1) / kWarps, n_rows);  // a warp per head
-    qk_norm_rope_store_kernel<<<grid, kThreads, 0, stream>>>(p, qg, k, v, q_norm, k_norm, pos_base, pos_offset, q16, kc, vc);
-    return cudaGetLastError();
+    return launch(qk_norm_rope_store_kernel, grid, kThreads, 0, stream, p, qg, k, v, q_norm, k_norm, pos_base, pos_offset, q16, kc, vc);
 }
 
 }  // namespace mtp::cuda

@@ -282,7 +282,7 @@ struct CudaSession::Impl {
     float* logits = nullptr;                   // (8, V): the LM head runs on 8-row pieces
     // qwen35moe (X experts, k used, of width Fe): pair p = t·k + j is token t's j-th expert.
     float *router = nullptr, *shexp_gate = nullptr, *shexp = nullptr;  // (C, X), (C), (C, E)
-    int* expert_ids = nullptr;                                          // (C·k)
+    int *expert_ids = nullptr, *expert_groups = nullptr;                // (C·k), (2·C·k + 2): moe.cuh
     float *expert_w = nullptr, *expert_g = nullptr, *expert_u = nullptr, *expert_y = nullptr;  // (C·k), (C·k, Fe) ×2, (C·k, E)
     Act expert_h;                                                       // (C·k, Fe) SwiGLU of the experts
 
@@ -350,6 +350,7 @@ struct CudaSession::Impl {
             shexp_gate = arena.alloc<float>(kChunkRows, "cudaMalloc of MoE scratch");
             shexp = arena.alloc<float>(kChunkRows * E, "cudaMalloc of MoE scratch");
             expert_ids = arena.alloc<int>(pairs, "cudaMalloc of MoE scratch");
+            expert_groups = arena.alloc<int>(2 * pairs + 2, "cudaMalloc of MoE scratch");
             expert_w = arena.alloc<float>(pairs, "cudaMalloc of MoE scratch");
             expert_g = arena.alloc<float>(pairs * Fe, "cudaMalloc of MoE scratch");
             expert_u = arena.alloc<float>(pairs * Fe, "cudaMalloc of MoE scratch");
@@ -549,16 +550,18 @@ struct CudaSession::Impl {
         launched(cuda::launch_swiglu(stream, ffn_g, ffn_u, Fs, n, ffn_h.v, sh_fmt), "swiglu (shared expert)");
         ffn_h.ready = sh_fmt;
         matvecs({out(L[MTP_ROLE_FFN_DOWN_SHEXP], shexp)}, ffn_h, n);
-        launched(cuda::launch_moe_route(stream, router, n, X, k, expert_ids, expert_w), "moe_route");
+        launched(cuda::launch_moe_route(stream, router, n, X, k, expert_ids, expert_w, expert_groups), "moe_route");
         const DevMatrix &gate = cw.mat(L[MTP_ROLE_FFN_GATE_EXPS]), &up = cw.mat(L[MTP_ROLE_FFN_UP_EXPS]);
         const DevMatrix& down = cw.mat(L[MTP_ROLE_FFN_DOWN_EXPS]);
         ready_for(a, gate.type, n);
-        launched(cuda::launch_matvec_experts(stream, gate, Fe, expert_ids, pairs, a.v, k, expert_g), "matvec (experts' gate)");
+        launched(cuda::launch_matvec_experts(stream, gate, Fe, expert_ids, expert_groups, pairs, a.v, k, expert_g),
+                 "matvec (experts' gate)");
         ready_for(a, up.type, n);
-        launched(cuda::launch_matvec_experts(stream, up, Fe, expert_ids, pairs, a.v, k, expert_u), "matvec (experts' up)");
+        launched(cuda::launch_matvec_experts(stream, up, Fe, expert_ids, expert_groups, pairs, a.v, k, expert_u), "matvec (experts' up)");
         const ActFormat h_fmt = cuda::act_format_for(down.type);
         launched(cuda::launch_swiglu(stream, expert_g, expert_u, Fe, pairs, expert_h.v, h_fmt), "swiglu (experts)");
-        launched(cuda::launch_matvec_experts(stream, down, E, expert_ids, pairs, expert_h.v, 1, expert_y), "matvec (experts' down)");
+        launched(cuda::launch_matvec_experts(stream, down, E, expert_ids, expert_groups, pairs, expert_h.v, 1, expert_y),
+                 "matvec (experts' down)");
         launched(cuda::launch_moe_combine(stream, expert_y, expert_w, shexp, shexp_gate, n, k, E, x), "moe_combine");
     }
 
