@@ -12,8 +12,8 @@
 //     scalar references written from the CPU backend's loops (cpu/qwen35-cpu.cpp);
 //   - the device's copy bandwidth, and that of the decode-shaped matvecs (27B-sized FFN and LM-head
 //     matrices, 1..8 rows) against it;
-//   - the time of each kernel at tiny-code's decode shapes, launched from a graph as a decode step
-//     launches it (where a step's time goes).
+//   - the time of each kernel at tiny-code's and at the 35B-A3B shape's decode shapes, launched from
+//     a graph as a decode step launches it (where a step's time goes, and what verify rows add).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -242,8 +242,10 @@ void check_matvec(uint32_t type, int k, int n, std::mt19937& rng) {
 
 // n tokens route to k of X experts with overlapping choices (token t's logits favour experts
 // (3t + j) mod X, j < k, most to least), as a verify batch's tokens share experts.
-void check_moe_groups(uint32_t type, std::mt19937& rng) {
-    constexpr int X = 16, k = 4, n = 6, rows = 64, K = 512, P = n * k;
+// Two matrices per launch (as an FFN's gate and up go); K of 1, 2 or more super-blocks (8, 16 or 32
+// lanes per K-quant row).
+void check_moe_groups(uint32_t type, int K, std::mt19937& rng) {
+    constexpr int X = 16, k = 4, n = 6, rows = 64, P = n * k;
     std::vector<float> router(static_cast<size_t>(n) * X, -4.0f);
     std::vector<int> want(P);
     for (int t = 0; t < n; t++) {
@@ -252,8 +254,8 @@ void check_moe_groups(uint32_t type, std::mt19937& rng) {
             router[static_cast<size_t>(t) * X + want[t * k + j]] = 2.0f - 0.5f * j;
         }
     }
-    const std::vector<uint8_t> w_rows = random_rows(type, K, X * rows, rng);
-    const DevMatrix w = upload_matrix(type, w_rows, K, X * rows);
+    const DevMatrix w = upload_matrix(type, random_rows(type, K, X * rows, rng), K, X * rows);
+    const DevMatrix w2 = upload_matrix(type, random_rows(type, K, X * rows, rng), K, X * rows);
     std::normal_distribution<float> g(0.0f, 1.0f);
     std::vector<float> x(static_cast<size_t>(n) * K);
     for (auto& v : x) v = g(rng);
@@ -262,19 +264,22 @@ void check_moe_groups(uint32_t type, std::mt19937& rng) {
     CHECK_CUDA(launch_quantize(nullptr, a, n, act_format_for(type)));
     float* d_router = to_device(router);
     int *ids = nullptr, *groups = nullptr;
-    float *weights = nullptr, *y = nullptr, *y1 = nullptr;
+    float *weights = nullptr, *y = nullptr, *y2 = nullptr, *y1 = nullptr;
     CHECK_CUDA(cudaMalloc(&ids, sizeof(int) * P));
     CHECK_CUDA(cudaMalloc(&groups, sizeof(int) * (2 * P + 2)));
     CHECK_CUDA(cudaMalloc(&weights, sizeof(float) * P));
     CHECK_CUDA(cudaMalloc(&y, sizeof(float) * P * rows));
+    CHECK_CUDA(cudaMalloc(&y2, sizeof(float) * P * rows));
     CHECK_CUDA(cudaMalloc(&y1, sizeof(float) * rows));
     CHECK_CUDA(launch_moe_route(nullptr, d_router, n, X, k, ids, weights, groups));
-    CHECK_CUDA(launch_matvec_experts(nullptr, w, rows, ids, groups, P, a, k, y));
+    const ExpertOut outs[] = {{&w, y}, {&w2, y2}};
+    CHECK_CUDA(launch_matvec_experts(nullptr, outs, 2, rows, ids, groups, P, a, k));
     std::vector<int> got(P), grp(2 * P + 2);
-    std::vector<float> out(static_cast<size_t>(P) * rows), one(rows);
+    std::vector<float> out(static_cast<size_t>(P) * rows), out2(out.size()), one(rows);
     CHECK_CUDA(cudaMemcpy(got.data(), ids, sizeof(int) * P, cudaMemcpyDeviceToHost));
     CHECK_CUDA(cudaMemcpy(grp.data(), groups, sizeof(int) * grp.size(), cudaMemcpyDeviceToHost));
     CHECK_CUDA(cudaMemcpy(out.data(), y, sizeof(float) * out.size(), cudaMemcpyDeviceToHost));
+    CHECK_CUDA(cudaMemcpy(out2.data(), y2, sizeof(float) * out.size(), cudaMemcpyDeviceToHost));
     // The groups: G distinct experts, begin ascending to P, every pair listed once under its expert.
     const int G = grp[0];
     bool groups_ok = G >= 1 && G <= P && grp[1] == 0 && grp[1 + G] == P;
@@ -291,31 +296,36 @@ void check_moe_groups(uint32_t type, std::mt19937& rng) {
     std::vector<int> distinct(want);
     std::sort(distinct.begin(), distinct.end());
     groups_ok = groups_ok && std::unique(distinct.begin(), distinct.end()) - distinct.begin() == G;
-    // Each pair against a 1-row matvec on its expert's rows.
+    // Each pair of each matrix against a 1-row matvec on its expert's rows.
     bool same = got == want;
     for (int p = 0; same && p < P; p++) {
-        DevMatrix e = w;
-        e.n = rows;
-        e.data = w.data + static_cast<size_t>(got[p]) * rows * w.row_bytes;
-        if (w.scale) e.scale = w.scale + static_cast<size_t>(got[p]) * rows * scales_per_row(type, K);
-        const MatvecOut o{&e, y1, rows, false};
-        CHECK_CUDA(launch_matvec(nullptr, &o, 1, a.rows_from(p / k), 1));
-        CHECK_CUDA(cudaMemcpy(one.data(), y1, sizeof(float) * rows, cudaMemcpyDeviceToHost));
-        same = std::memcmp(one.data(), &out[static_cast<size_t>(p) * rows], sizeof(float) * rows) == 0;
+        for (const auto& [mat, res] : {std::pair{&w, &out}, std::pair{&w2, &out2}}) {
+            DevMatrix e = *mat;
+            e.n = rows;
+            e.data = mat->data + static_cast<size_t>(got[p]) * rows * mat->row_bytes;
+            if (mat->scale) e.scale = mat->scale + static_cast<size_t>(got[p]) * rows * scales_per_row(type, K);
+            const MatvecOut o{&e, y1, rows, false};
+            CHECK_CUDA(launch_matvec(nullptr, &o, 1, a.rows_from(p / k), 1));
+            CHECK_CUDA(cudaMemcpy(one.data(), y1, sizeof(float) * rows, cudaMemcpyDeviceToHost));
+            same = same && std::memcmp(one.data(), &(*res)[static_cast<size_t>(p) * rows], sizeof(float) * rows) == 0;
+        }
     }
     char what[160];
-    std::snprintf(what, sizeof what, "moe %-5s %d tokens × %d of %d experts: %d groups, each pair once under its expert", type_name(type), n,
-                  k, X, G);
+    std::snprintf(what, sizeof what, "moe %-5s k=%d %d tokens × %d of %d experts: %d groups, each pair once under its expert",
+                  type_name(type), K, n, k, X, G);
     expect(groups_ok, what);
-    std::snprintf(what, sizeof what, "moe %-5s the routed experts, and every pair's output bitwise equal to a 1-row matvec", type_name(type));
+    std::snprintf(what, sizeof what, "moe %-5s k=%d the routed experts; every pair's gate and up bitwise equal to 1-row matvecs",
+                  type_name(type), K);
     expect(same, what);
     for (void* p : {static_cast<void*>(d_router), static_cast<void*>(ids), static_cast<void*>(groups), static_cast<void*>(weights),
-                    static_cast<void*>(y), static_cast<void*>(y1)}) {
+                    static_cast<void*>(y), static_cast<void*>(y2), static_cast<void*>(y1)}) {
         cudaFree(p);
     }
     free_act(a);
-    DevMatrix dm = w;
-    free_matrix(dm);
+    for (const DevMatrix* m : {&w, &w2}) {
+        DevMatrix dm = *m;
+        free_matrix(dm);
+    }
 }
 
 void check_rms_norm(std::mt19937& rng) {
@@ -797,6 +807,102 @@ void bench_decode_kernels(std::mt19937& rng) {
     std::printf("bench decode step (kernels only): %.0f us (1 row), %.0f us (2 rows), %.0f us (4 rows)\n", total[0], total[1], total[2]);
 }
 
+// The kernels of a Qwen3.6-35B-A3B-shape decode step (E 2048, 256 experts of 512, 8 used, a shared
+// expert of 512, GDN 16/32 heads of 128, Q4_K matrices, the LM head Q6_K) for 1, 2 and 4 rows, each
+// from a graph of 100 launches; the expert launches cycle through 100 routings of random router
+// logits, so their rows come from memory as in a real step.
+void bench_moe_kernels(std::mt19937& rng) {
+    constexpr int E = 2048, X = 256, Fe = 512, k = 8, Hk = 16, Hv = 32, D = 128, Cc = 2 * Hk * D + Hv * D, V = 248320;
+    constexpr int kRoutings = 100;
+    auto mat = [&](uint32_t type, int kk, int n) { return upload_matrix(type, random_rows(type, kk, n, rng), kk, n); };
+    const DevMatrix qkv = mat(12, E, Cc), zg = mat(12, E, Hv * D), ssm_out = mat(12, Hv * D, E), sh_up = mat(12, E, Fe);
+    const DevMatrix router_w = mat(0, E, X), head = mat(14, E, V);
+    const DevMatrix gate_x = mat(12, E, X * Fe), up_x = mat(12, E, X * Fe), down_x = mat(14, Fe, X * E);
+    ActView a = device_act(Hv * D), h = device_act(Fe, kMaxRows * k);
+    a.k = E;
+    CHECK_CUDA(cudaMemset(a.f, 0, sizeof(float) * kMaxRows * Hv * D));
+    CHECK_CUDA(launch_quantize(nullptr, a, kMaxRows, ActFormat::Q8_K));
+    CHECK_CUDA(cudaMemset(h.f, 0, sizeof(float) * kMaxRows * k * Fe));
+    CHECK_CUDA(launch_quantize(nullptr, h, kMaxRows * k, ActFormat::Q8_K));
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    std::vector<float> logits(static_cast<size_t>(kRoutings) * kMaxRows * X);
+    for (auto& v : logits) v = g(rng);
+    float* d_logits = to_device(logits);
+    constexpr int P = kMaxRows * k;
+    int *ids = nullptr, *groups = nullptr, *ids_now = nullptr, *groups_now = nullptr;  // the routings; the timed route's
+    float *weights = nullptr, *y0 = nullptr, *y1 = nullptr, *y2 = nullptr, *state = nullptr;
+    CHECK_CUDA(cudaMalloc(&ids, sizeof(int) * kRoutings * 4 * P));  // (routing, width: 1, 2, 4) pairs
+    CHECK_CUDA(cudaMalloc(&groups, sizeof(int) * kRoutings * 4 * (2 * P + 2)));
+    CHECK_CUDA(cudaMalloc(&ids_now, sizeof(int) * P));
+    CHECK_CUDA(cudaMalloc(&groups_now, sizeof(int) * (2 * P + 2)));
+    CHECK_CUDA(cudaMalloc(&weights, sizeof(float) * P));
+    for (float** p : {&y0, &y1, &y2}) CHECK_CUDA(cudaMalloc(p, sizeof(float) * kMaxRows * V));
+    CHECK_CUDA(cudaMalloc(&state, sizeof(float) * Hv * D * D));
+    for (float* p : {y0, y1, y2, state}) CHECK_CUDA(cudaMemset(p, 0, sizeof(float) * Hv * D * D));
+    auto route_slot = [](int r, int nr) { return r * 4 + (nr == 4 ? 2 : nr - 1); };
+    for (int r = 0; r < kRoutings; r++) {
+        for (int nr : {1, 2, 4}) {
+            const int at = route_slot(r, nr);
+            CHECK_CUDA(launch_moe_route(nullptr, d_logits + static_cast<size_t>(r) * kMaxRows * X, nr, X, k, ids + at * P, weights,
+                                        groups + at * (2 * P + 2)));
+        }
+    }
+    const GdnParams gp{Hk, Hv, D, D, Cc, 1e-6f};
+    const MatvecOut gdn_in[] = {{&qkv, y0, Cc, false}, {&zg, y1, Hv * D, false}};
+    const MatvecOut o_gdn{&ssm_out, y2, E, true}, sh_in[] = {{&sh_up, y0, Fe, false}, {&sh_up, y1, Fe, false}};
+    const MatvecOut o_router{&router_w, y2, X, false}, o_head{&head, y0, V, false};
+    ActView aO = a;
+    aO.k = Hv * D;
+    int cycle = 0;  // the routing a captured expert launch uses
+    auto experts = [&](const DevMatrix* w0, const DevMatrix* w1, int rows, ActView x, int x_div, cudaStream_t s, int nr) {
+        const int at = route_slot(cycle++ % kRoutings, nr);
+        const ExpertOut outs[] = {{w0, y0}, {w1, y1}};
+        return launch_matvec_experts(s, outs, w1 ? 2 : 1, rows, ids + at * P, groups + at * (2 * P + 2), nr * k, x, x_div);
+    };
+    struct Row {
+        const char* name;
+        int per_step;  // launches per decode step (8 layers: 6 GDN, 2 attention, all MoE)
+        std::function<cudaError_t(cudaStream_t, int)> launch;
+    };
+    const std::vector<Row> rows = {
+        {"matvec GDN in (qkv 8192, z 4096)", 6, [&](cudaStream_t s, int nr) { return launch_matvec(s, gdn_in, 2, a, nr); }},
+        {"gated_delta_net + quantize (32 heads of 128)", 6, [&](cudaStream_t s, int nr) { return launch_gated_delta_net(s, gp, y0, y1, y2, y2, y2, y2, y2, state, nullptr, 0, 0, nr, aO.f, aO.q, aO.d); }},
+        {"matvec ssm_out (+ residual)", 6, [&](cudaStream_t s, int nr) { return launch_matvec(s, &o_gdn, 1, aO, nr); }},
+        {"matvec shared expert gate/up", 8, [&](cudaStream_t s, int nr) { return launch_matvec(s, sh_in, 2, a, nr); }},
+        {"matvec router (F32)", 8, [&](cudaStream_t s, int nr) { return launch_matvec(s, &o_router, 1, a, nr); }},
+        {"moe_route + group", 8, [&](cudaStream_t s, int nr) { return launch_moe_route(s, d_logits, nr, X, k, ids_now, weights, groups_now); }},
+        {"experts' gate + up (Q4_K 512 × 2048)", 8, [&](cudaStream_t s, int nr) { return experts(&gate_x, &up_x, Fe, a, k, s, nr); }},
+        {"swiglu experts + quantize", 8, [&](cudaStream_t s, int nr) { return launch_swiglu(s, y0, y1, Fe, nr * k, h, ActFormat::Q8_K); }},
+        {"experts' down (Q6_K 2048 × 512)", 8, [&](cudaStream_t s, int nr) { return experts(&down_x, nullptr, E, h, 1, s, nr); }},
+        {"moe_combine", 8, [&](cudaStream_t s, int nr) { return launch_moe_combine(s, y0, weights, y1, y2, nr, k, E, y2); }},
+        {"matvec lm_head (Q6_K 2048 → 248320)", 1, [&](cudaStream_t s, int nr) { return launch_matvec(s, &o_head, 1, a, nr); }},
+    };
+    const int widths[] = {1, 2, 4};
+    float total[3] = {};
+    std::printf("bench moe %-53s %8s %8s %8s\n", "kernel (us; × launches per step)", "1 row", "2 rows", "4 rows");
+    for (const Row& r : rows) {
+        float us[3];
+        for (int i = 0; i < 3; i++) {
+            us[i] = graph_time_us([&](cudaStream_t s) { return r.launch(s, widths[i]); });
+            total[i] += us[i] * r.per_step;
+        }
+        std::printf("bench moe %-48s × %2d %8.2f %8.2f %8.2f\n", r.name, r.per_step, us[0], us[1], us[2]);
+    }
+    std::printf("bench moe these kernels of a step: %.0f us (1 row), %.0f us (2 rows, %.2fx), %.0f us (4 rows, %.2fx)\n", total[0], total[1],
+                total[1] / total[0], total[2], total[2] / total[0]);
+    for (void* p : {static_cast<void*>(d_logits), static_cast<void*>(ids), static_cast<void*>(groups), static_cast<void*>(ids_now),
+                    static_cast<void*>(groups_now), static_cast<void*>(weights), static_cast<void*>(y0), static_cast<void*>(y1),
+                    static_cast<void*>(y2), static_cast<void*>(state)}) {
+        cudaFree(p);
+    }
+    free_act(a);
+    free_act(h);
+    for (const DevMatrix* m : {&qkv, &zg, &ssm_out, &sh_up, &router_w, &head, &gate_x, &up_x, &down_x}) {
+        DevMatrix d = *m;
+        free_matrix(d);
+    }
+}
+
 }  // namespace
 
 int main() {
@@ -812,7 +918,10 @@ int main() {
     check_gemm(8, 512, 72, 9, rng);     // one ragged tile of each kind
     check_gemm(8, 2816, 37, 77, rng);   // partial tiles
     check_gemm(8, 1024, 96, 128, rng);  // full tiles
-    for (uint32_t type : {30u, 8u, 12u, 14u}) check_moe_groups(type, rng);
+    for (uint32_t type : {30u, 8u}) check_moe_groups(type, 512, rng);
+    for (uint32_t type : {12u, 13u, 14u}) {
+        for (int K : {256, 512, 768}) check_moe_groups(type, K, rng);
+    }
     check_rms_norm(rng);
     check_mtp_input(rng);
     check_argmax();
@@ -825,6 +934,7 @@ int main() {
     bench_matvec(14, 5120, 65536, copy_gbs, rng);                                                 // a quarter of the 27B LM head
     bench_gemm(8, 5120, 17408, 128, rng);  // 27B ffn_up, a 128-row prefill chunk
     bench_decode_kernels(rng);
+    bench_moe_kernels(rng);
     std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "passed", failures);
     return failures ? 1 : 0;
 }

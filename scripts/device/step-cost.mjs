@@ -53,13 +53,16 @@ for (const n of widths) {
   rows.push({ n, us });
 }
 
-// Bytes a decode step reads: the trunk's matrices and the LM head as stored, one embedding row.
+// Bytes a decode step reads: the trunk's matrices and the LM head as stored, one embedding row; of a
+// mixture of experts' stacked expert tensors the share of the experts a token uses.
+const moe = d.hparams.moe;
+const share = (t) => (moe && t.name.includes("_exps.") ? moe.nExpertUsed / moe.nExpert : 1);
 const trunk = d.manifest.filter((t) => t.layer >= 0 && t.layer < d.hparams.nLayer);
 const global = d.manifest.filter((t) => t.layer < 0);
 const embd = global.find((t) => t.name === "token_embd.weight");
 const head = global.find((t) => t.name === d.lmHead);
 const bytes =
-  trunk.reduce((s, t) => s + t.nBytes, 0) +
+  trunk.reduce((s, t) => s + t.nBytes * share(t), 0) +
   global.filter((t) => t !== embd && t !== head).reduce((s, t) => s + t.nBytes, 0) +
   head.nBytes +
   (d.lmHead === "token_embd.weight" ? 0 : embd.nBytes / embd.ne[1]);

@@ -22,6 +22,13 @@ struct MatvecArgs {
     int count;
 };
 
+// One or two expert matrices of one type and shape (stacked, rows per expert) into y[i] (n_pairs, rows).
+struct ExpertArgs {
+    DevMatrix w[2];
+    float* y[2];
+    int rows;
+};
+
 // ---- Per-type dot products of one weight row with every activation row, in the CPU backend's
 // summation order (cpu/ggml-quants.cpp), so both backends round alike: acc[r] ends as the full dot
 // product of activation row r, the same value on every lane. The loops over r are predicated, so the
@@ -130,6 +137,7 @@ __device__ void row_f16(const uint8_t* w, const ActView& x, int n_rows, int lane
 // F32: the CPU's vectorized reduction order depends on its instruction set, so it is not mirrored:
 // lane partials over 8-value chunks, summed by xor butterflies.
 __device__ void row_f32(const uint8_t* w, const ActView& x, int n_rows, int lane, float* acc) {
+#pragma unroll 4  // several chunks' loads in flight (a 2048-wide router row is 8 chunks)
     for (int i = 8 * lane; i < x.k; i += 8 * kWarp) {
         const float4* p = reinterpret_cast<const float4*>(w) + i / 4;
         const float4 a = p[0], b = p[1];
@@ -186,9 +194,10 @@ __host__ __device__ constexpr int kquant_block_bytes(uint32_t type) { return typ
 //              h = t % 2), values 16h … 16h + 15 of each;
 //   Q6_K:      values e … e + 15 and e + 64 … e + 79, e = 128·(t / 4) + 32·(t % 4 / 2) + 16·(t % 2)
 //              (low and high nibbles of ql bytes 16t …, their 2 high bits from qh).
-// The integer sums of a lane's 32 values are exact; each lane scales them into its own float sum,
-// and the lanes' sums are added by a warp tree at the end (as llama.cpp's mmvq does); the CPU
-// backend sums in this same order (dot_q4_k_or_q5_k, dot_q6_k), so the backends agree to the bit.
+// The integer sums of a lane's 32 values are exact; each lane scales them into its own float sum
+// (acc[o] holds the lane's), and the caller adds the lanes' sums by a warp tree (as llama.cpp's mmvq
+// does); the CPU backend sums in this same order (dot_q4_k_or_q5_k, dot_q6_k), so the backends agree
+// to the bit.
 // The Q4_K/Q5_K min term uses the activation's sums of 32 values (q8k_sums).
 template <uint32_t kType, int kOut>
 __device__ void rows_kquant(const uint8_t* const (&w)[kOut], const float* const (&w_d)[kOut], const ActView& x, int lane,
@@ -287,8 +296,15 @@ __device__ void rows_kquant(const uint8_t* const (&w)[kOut], const float* const 
             }
         }
     }
-#pragma unroll
-    for (int o = 0; o < kOut; o++) acc[o] = warp_sum(acc[o]);
+}
+
+// The sum over lanes 0 … lanes − 1 of a lane group (lanes a power of two), by the xor butterfly's
+// last steps. rows_kquant's lane sums of a row of one or two super-blocks are zero past lane 8 or
+// 16, and adding +0 is exact (a lane sum is never −0: it starts at +0 and x + y = 0 rounds to +0),
+// so for such rows this gives warp_sum's bits.
+__device__ __forceinline__ float lane_group_sum(float v, int lanes) {
+    for (int o = lanes / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
 }
 
 // Normalizes rows 0 … n_rows − 1 of norm.x into xs (shared memory): Q8_0 blocks quantized in
@@ -414,6 +430,8 @@ __global__ void __launch_bounds__(kThreads, kquant_min_blocks(kType, kOut)) kqua
 #pragma unroll
     for (int o = 0; o < kOut; o++) acc[o] = 0.0f;
     rows_kquant<kType, kOut>(w, w_d, x, lane, acc);
+#pragma unroll
+    for (int o = 0; o < kOut; o++) acc[o] = warp_sum(acc[o]);
     if (lane == 0) {
 #pragma unroll
         for (int o = 0; o < kOut; o++) {
@@ -673,49 +691,67 @@ __global__ void __launch_bounds__(kThreads, 4) kquant_mma_kernel(MatvecArgs args
     }
 }
 
-// One weight row (wr, its scales wd) times activation row 0 of x, with the type's 1-row code (the
-// K-quants' one weight row per warp): the full dot product on every lane.
-template <uint32_t kType>
-__device__ float row_dot(const uint8_t* wr, const float* wd, const ActView& x, int lane) {
-    if constexpr (kType == 12 || kType == 13 || kType == 14) {
-        const uint8_t* w1[1] = {wr};
-        const float* d1[1] = {wd};
-        float a1[1] = {0.0f};
-        rows_kquant<kType, 1>(w1, d1, x, lane, a1);
-        return a1[0];
-    } else {
-        float acc[kMaxRows] = {};
-        if constexpr (kType == 8) {
-            row_q8_0(wr, wd, x, 1, lane, acc);
-        } else if constexpr (kType == 30) {
-            row_bf16(wr, x, 1, lane, acc);
-        } else if constexpr (kType == 1) {
-            row_f16(wr, x, 1, lane, acc);
-        } else {
-            row_f32(wr, x, 1, lane, acc);
-        }
-        return acc[0];
-    }
+// Lanes per weight row of the expert kernel: a warp's 32, or for K-quant rows of one or two
+// super-blocks (the 35B-A3B experts' down projection: 512 wide) the 8 or 16 lanes that hold
+// anything, so that a warp takes 4 or 2 rows (lane_group_sum keeps the 1-row bits).
+__host__ __device__ constexpr int expert_row_lanes(uint32_t type, int k) {
+    return type == 12 || type == 13 || type == 14 ? (k <= 256 ? 8 : k <= 512 ? 16 : kWarp) : kWarp;
 }
 
-// Block (b, g): rows 4b … 4b + 3 of the expert of group g (moe.cuh's groups), a warp per row, for
-// each of the group's pairs p: activation row p / x_div, output row p. The rows come from memory
-// once per batch (from L1 for the group's later pairs), and each pair's arithmetic is the 1-row
-// matvec's whatever shares the batch.
-template <uint32_t kType>
-__global__ void __launch_bounds__(kThreads) expert_kernel(DevMatrix w, int rows, const int* ids, const int* groups, int n_pairs,
-                                                         ActView x, int x_div, float* y) {
+// Block (b, g): 4 warps of rows of the expert of group g (moe.cuh's groups), for each of the group's
+// pairs p (activation row p / x_div, output row p) and each of the count matrices (an FFN's gate and
+// up: one type, one shape), with the type's 1-row code. The rows come from memory once per batch
+// (from L1 for a group's later pairs), and each pair's arithmetic is the 1-row matvec's whatever
+// shares the batch.
+template <uint32_t kType, int kCount>
+__global__ void __launch_bounds__(kThreads) expert_kernel(ExpertArgs a, const int* ids, const int* groups, int n_pairs, ActView x,
+                                                         int x_div) {
     pdl_enter();
-    const int lane = threadIdx.x % kWarp, r = blockIdx.x * (kThreads / kWarp) + threadIdx.x / kWarp, g = blockIdx.y;
-    if (r >= rows || g >= groups[0]) return;
+    constexpr bool kKQuant = kType == 12 || kType == 13 || kType == 14;
+    const int g = blockIdx.y;
+    if (g >= groups[0]) return;
+    const int lanes = expert_row_lanes(kType, x.k), lane = threadIdx.x % kWarp, sub_lane = lane % lanes;
+    const int r = (blockIdx.x * (kThreads / kWarp) + threadIdx.x / kWarp) * (kWarp / lanes) + lane / lanes;
+    if (lanes == kWarp && r >= a.rows) return;  // whole warps (a narrower group computes its last row again)
     const int *begin = groups + 1, *order = groups + 2 + n_pairs;
-    const size_t row = static_cast<size_t>(ids[order[begin[g]]]) * rows + r;
-    const uint8_t* wr = w.data + row * w.row_bytes;
-    const float* wd = w.scale ? w.scale + row * scales_per_row(kType, x.k) : nullptr;
+    const size_t row = static_cast<size_t>(ids[order[begin[g]]]) * a.rows + min(r, a.rows - 1);
+    const uint8_t* wr[kCount];
+    const float* wd[kCount];
+#pragma unroll
+    for (int i = 0; i < kCount; i++) {
+        wr[i] = a.w[i].data + row * a.w[i].row_bytes;
+        wd[i] = a.w[i].scale ? a.w[i].scale + row * scales_per_row(kType, x.k) : nullptr;
+    }
     for (int m = begin[g]; m < begin[g + 1]; m++) {
         const int p = order[m];
-        const float v = row_dot<kType>(wr, wd, x.rows_from(static_cast<size_t>(p / x_div)), lane);
-        if (lane == 0) y[static_cast<size_t>(p) * rows + r] = v;
+        const ActView xv = x.rows_from(static_cast<size_t>(p / x_div));
+        float v[kCount];
+        if constexpr (kKQuant) {
+#pragma unroll
+            for (int i = 0; i < kCount; i++) v[i] = 0.0f;
+            rows_kquant<kType, kCount>(wr, wd, xv, sub_lane, v);
+#pragma unroll
+            for (int i = 0; i < kCount; i++) v[i] = lane_group_sum(v[i], lanes);
+        } else {
+#pragma unroll
+            for (int i = 0; i < kCount; i++) {
+                float acc[kMaxRows] = {};
+                if constexpr (kType == 8) {
+                    row_q8_0(wr[i], wd[i], xv, 1, lane, acc);
+                } else if constexpr (kType == 30) {
+                    row_bf16(wr[i], xv, 1, lane, acc);
+                } else if constexpr (kType == 1) {
+                    row_f16(wr[i], xv, 1, lane, acc);
+                } else {
+                    row_f32(wr[i], xv, 1, lane, acc);
+                }
+                v[i] = acc[0];
+            }
+        }
+        if (sub_lane == 0 && r < a.rows) {
+#pragma unroll
+            for (int i = 0; i < kCount; i++) a.y[i][static_cast<size_t>(p) * a.rows + r] = v[i];
+        }
     }
 }
 
@@ -904,20 +940,37 @@ cudaError_t launch_matvec(cudaStream_t stream, const MatvecOut* outs, int count,
     return dispatch<false>(stream, type, args, x, n_rows, NormIn{}, 0);
 }
 
-cudaError_t launch_matvec_experts(cudaStream_t stream, const DevMatrix& w, int rows, const int* ids, const int* groups, int n_pairs,
-                                  ActView x, int x_div, float* y) {
-    if (rows <= 0 || n_pairs <= 0 || x_div <= 0 || w.k != x.k || w.n % rows != 0 || !width_ok(w.type, x.k)) return cudaErrorInvalidValue;
-    const dim3 grid((rows + kThreads / kWarp - 1) / (kThreads / kWarp), n_pairs);
-    switch (w.type) {
-        case 0: return launch(expert_kernel<0>, grid, kThreads, 0, stream, w, rows, ids, groups, n_pairs, x, x_div, y);
-        case 1: return launch(expert_kernel<1>, grid, kThreads, 0, stream, w, rows, ids, groups, n_pairs, x, x_div, y);
-        case 8: return launch(expert_kernel<8>, grid, kThreads, 0, stream, w, rows, ids, groups, n_pairs, x, x_div, y);
-        case 12: return launch(expert_kernel<12>, grid, kThreads, 0, stream, w, rows, ids, groups, n_pairs, x, x_div, y);
-        case 13: return launch(expert_kernel<13>, grid, kThreads, 0, stream, w, rows, ids, groups, n_pairs, x, x_div, y);
-        case 14: return launch(expert_kernel<14>, grid, kThreads, 0, stream, w, rows, ids, groups, n_pairs, x, x_div, y);
-        case 30: return launch(expert_kernel<30>, grid, kThreads, 0, stream, w, rows, ids, groups, n_pairs, x, x_div, y);
+cudaError_t launch_matvec_experts(cudaStream_t stream, const ExpertOut* outs, int count, int rows, const int* ids, const int* groups,
+                                  int n_pairs, ActView x, int x_div) {
+    if (count < 1 || count > 2 || rows <= 0 || n_pairs <= 0 || x_div <= 0) return cudaErrorInvalidValue;
+    ExpertArgs a{};
+    a.rows = rows;
+    for (int i = 0; i < count; i++) {
+        const DevMatrix& w = *outs[i].w;
+        if (w.type != outs[0].w->type || w.k != x.k || w.n != outs[0].w->n || w.n % rows != 0 || !width_ok(w.type, x.k)) {
+            return cudaErrorInvalidValue;
+        }
+        a.w[i] = w;
+        a.y[i] = outs[i].y;
+    }
+    const uint32_t type = a.w[0].type;
+    const int rows_per_block = kThreads / kWarp * (kWarp / expert_row_lanes(type, x.k));
+    const dim3 grid((rows + rows_per_block - 1) / rows_per_block, n_pairs);
+#define MTP_EXPERTS(T)                                                                                    \
+    case T:                                                                                               \
+        return count == 1 ? launch(expert_kernel<T, 1>, grid, kThreads, 0, stream, a, ids, groups, n_pairs, x, x_div) \
+                          : launch(expert_kernel<T, 2>, grid, kThreads, 0, stream, a, ids, groups, n_pairs, x, x_div);
+    switch (type) {
+        MTP_EXPERTS(0)
+        MTP_EXPERTS(1)
+        MTP_EXPERTS(8)
+        MTP_EXPERTS(12)
+        MTP_EXPERTS(13)
+        MTP_EXPERTS(14)
+        MTP_EXPERTS(30)
         default: return cudaErrorInvalidValue;
     }
+#undef MTP_EXPERTS
 }
 
 bool matvec_norm_supported(uint32_t weight_type, int k) {

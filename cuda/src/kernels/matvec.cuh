@@ -89,12 +89,18 @@ cudaError_t launch_matvec(cudaStream_t stream, const MatvecOut* outs, int count,
 
 // Expert matvecs of a mixture of experts (moe.cuh): y[p, r] = Σ_i W_e[r, i] · x[p / x_div, i] for the
 // n_pairs (token, slot) pairs p, e = ids[p] (on the device), W_e rows [e·rows, (e + 1)·rows) of the
-// stacked matrix w; x holds act_format_for(w.type); y (n_pairs, rows). A block serves the pairs of
+// stacked matrix w; x holds act_format_for(w.type); y (n_pairs, rows). One or two matrices of one
+// type and shape per launch (an FFN's gate and up share the activation). A block serves the pairs of
 // one group (moe.cuh's groups: the pairs that share an expert), so an expert's rows are read once;
 // each output is the 1-row matvec's (the same code per row), so it does not depend on n_pairs.
-// Grid (ceil(rows / 4), n_pairs): the blocks past the batch's number of groups return at once.
-cudaError_t launch_matvec_experts(cudaStream_t stream, const DevMatrix& w, int rows, const int* ids, const int* groups, int n_pairs,
-                                  ActView x, int x_div, float* y);
+// Grid (ceil(rows / rows per block), n_pairs): the blocks past the batch's number of groups return
+// at once.
+struct ExpertOut {
+    const DevMatrix* w;
+    float* y;
+};
+cudaError_t launch_matvec_experts(cudaStream_t stream, const ExpertOut* outs, int count, int rows, const int* ids, const int* groups,
+                                  int n_pairs, ActView x, int x_div);
 
 // The input as raw rows to RMS-normalize first (rms-norm.cuh's arithmetic): x (n_rows, k) x_stride
 // apart, weight w (k).

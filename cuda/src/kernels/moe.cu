@@ -5,16 +5,11 @@ namespace mtp::cuda {
 
 namespace {
 
-constexpr int kRouteWarps = 4;
+constexpr int kMaxRouteWarps = 32;
 
-// Warp w of block b routes token 4b + w; p: its X probabilities in shared memory.
-__global__ void __launch_bounds__(kRouteWarps * kWarp) moe_route_kernel(const float* router, int n, int X, int k, int* ids,
-                                                                        float* weights) {
-    pdl_enter();
-    extern __shared__ float probs[];  // (kRouteWarps, X)
-    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp, t = blockIdx.x * kRouteWarps + warp;
-    if (t >= n) return;
-    float* p = probs + static_cast<size_t>(warp) * X;
+// Token t's route by one warp; p: its X probabilities (shared memory).
+__device__ void route_token(const float* router, int t, int X, int k, int* ids, float* weights, float* p) {
+    const int lane = threadIdx.x % kWarp;
     const float* r = router + static_cast<size_t>(t) * X;
     float mx = -INFINITY;
     for (int e = lane; e < X; e += kWarp) mx = fmaxf(mx, r[e]);
@@ -67,17 +62,20 @@ __global__ void __launch_bounds__(kRouteWarps * kWarp) moe_route_kernel(const fl
     }
 }
 
-constexpr int kGroupThreads = 256;
-
-// One block: the n_pairs pairs grouped by expert (moe.cuh's groups layout). The pairs of a group
-// are listed in the order the atomics hand out their slots, which varies between runs; nothing
-// depends on it, since every pair's output is computed on its own.
-__global__ void __launch_bounds__(kGroupThreads) moe_group_kernel(const int* ids, int n_pairs, int X, int* groups) {
+// One block: warp w routes tokens w, w + warps, …, then the block groups the n·k pairs by expert
+// (moe.cuh's groups layout). The pairs of a group are listed in the order the atomics hand out
+// their slots, which varies between runs; nothing depends on it, since every pair's output is
+// computed on its own.
+__global__ void __launch_bounds__(kMaxRouteWarps * kWarp) moe_route_kernel(const float* router, int n, int X, int k, int* ids,
+                                                                          float* weights, int* groups) {
     pdl_enter();
-    extern __shared__ int next[];  // (X): pairs per expert, then the expert's next slot in `order`
-    int *begin = groups + 1, *order = groups + 2 + n_pairs;
+    extern __shared__ float shared[];  // (warps, X) probabilities, then (X) ints: pairs per expert, then each one's next slot
+    const int warp = threadIdx.x / kWarp, warps = blockDim.x / kWarp, n_pairs = n * k;
+    int* next = reinterpret_cast<int*>(shared + static_cast<size_t>(warps) * X);
     for (int e = threadIdx.x; e < X; e += blockDim.x) next[e] = 0;
-    __syncthreads();
+    for (int t = warp; t < n; t += warps) route_token(router, t, X, k, ids, weights, shared + static_cast<size_t>(warp) * X);
+    __syncthreads();  // the ids (global memory) are visible to the block
+    int *begin = groups + 1, *order = groups + 2 + n_pairs;
     for (int p = threadIdx.x; p < n_pairs; p += blockDim.x) atomicAdd(&next[ids[p]], 1);
     __syncthreads();
     if (threadIdx.x < kWarp) {  // exclusive scans over the experts: each one's first slot, and the groups
@@ -125,12 +123,10 @@ __global__ void moe_combine_kernel(const float* y, const float* weights, const f
 cudaError_t launch_moe_route(cudaStream_t stream, const float* router, int n, int n_expert, int k, int* ids, float* weights,
                              int* groups) {
     if (n <= 0 || n_expert <= 0 || k <= 0 || k > n_expert) return cudaErrorInvalidValue;
-    const size_t shared = sizeof(float) * kRouteWarps * n_expert;
+    const int warps = n < kMaxRouteWarps ? n : kMaxRouteWarps;
+    const size_t shared = sizeof(float) * warps * n_expert + sizeof(int) * n_expert;
     if (shared > 48 * 1024) return cudaErrorInvalidValue;
-    const cudaError_t e = launch(moe_route_kernel, (n + kRouteWarps - 1) / kRouteWarps, kRouteWarps * kWarp, shared, stream, router, n,
-                                 n_expert, k, ids, weights);
-    if (e != cudaSuccess) return e;
-    return launch(moe_group_kernel, 1, kGroupThreads, sizeof(int) * n_expert, stream, ids, n * k, n_expert, groups);
+    return launch(moe_route_kernel, 1, warps * kWarp, shared, stream, router, n, n_expert, k, ids, weights, groups);
 }
 
 cudaError_t launch_moe_combine(cudaStream_t stream, const float* y, const float* weights, const float* shexp, const float* gate_logit,

@@ -19,8 +19,8 @@
 
 namespace mtp::cuda {
 
-// Routing then grouping. Launch geometry: a warp per token (the exps in parallel, the double sums by
-// lane 0 in order, k warp-wide argmaxes), 4 tokens per 128-thread block; the grouping in one block.
+// Routing then grouping, in one block (one launch): a warp per token (the exps in parallel, the
+// double sums by lane 0 in order, k warp-wide argmaxes), up to 32 warps, then the grouping.
 cudaError_t launch_moe_route(cudaStream_t stream, const float* router, int n, int n_expert, int k, int* ids, float* weights,
                              int* groups);
 

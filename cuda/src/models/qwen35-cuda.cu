@@ -553,15 +553,19 @@ struct CudaSession::Impl {
         launched(cuda::launch_moe_route(stream, router, n, X, k, expert_ids, expert_w, expert_groups), "moe_route");
         const DevMatrix &gate = cw.mat(L[MTP_ROLE_FFN_GATE_EXPS]), &up = cw.mat(L[MTP_ROLE_FFN_UP_EXPS]);
         const DevMatrix& down = cw.mat(L[MTP_ROLE_FFN_DOWN_EXPS]);
+        const cuda::ExpertOut gate_up[] = {{&gate, expert_g}, {&up, expert_u}};
         ready_for(a, gate.type, n);
-        launched(cuda::launch_matvec_experts(stream, gate, Fe, expert_ids, expert_groups, pairs, a.v, k, expert_g),
-                 "matvec (experts' gate)");
-        ready_for(a, up.type, n);
-        launched(cuda::launch_matvec_experts(stream, up, Fe, expert_ids, expert_groups, pairs, a.v, k, expert_u), "matvec (experts' up)");
+        if (gate.type == up.type && gate.n == up.n) {
+            launched(cuda::launch_matvec_experts(stream, gate_up, 2, Fe, expert_ids, expert_groups, pairs, a.v, k), "matvec (experts' gate, up)");
+        } else {
+            launched(cuda::launch_matvec_experts(stream, &gate_up[0], 1, Fe, expert_ids, expert_groups, pairs, a.v, k), "matvec (experts' gate)");
+            ready_for(a, up.type, n);
+            launched(cuda::launch_matvec_experts(stream, &gate_up[1], 1, Fe, expert_ids, expert_groups, pairs, a.v, k), "matvec (experts' up)");
+        }
         const ActFormat h_fmt = cuda::act_format_for(down.type);
         launched(cuda::launch_swiglu(stream, expert_g, expert_u, Fe, pairs, expert_h.v, h_fmt), "swiglu (experts)");
-        launched(cuda::launch_matvec_experts(stream, down, E, expert_ids, expert_groups, pairs, expert_h.v, 1, expert_y),
-                 "matvec (experts' down)");
+        const cuda::ExpertOut down_out{&down, expert_y};
+        launched(cuda::launch_matvec_experts(stream, &down_out, 1, E, expert_ids, expert_groups, pairs, expert_h.v, 1), "matvec (experts' down)");
         launched(cuda::launch_moe_combine(stream, expert_y, expert_w, shexp, shexp_gate, n, k, E, x), "moe_combine");
     }
 
