@@ -17,6 +17,12 @@ GRIDS = [("IQ2_XXS", "kIQ2XXSGrid"), ("IQ2_XS", "kIQ2XSGrid"), ("IQ2_S", "kIQ2SG
          ("IQ3_XXS", "kIQ3XXSGrid"), ("IQ3_S", "kIQ3SGrid")]
 
 
+def grid_macro(cname):
+    """kIQ2XXSGrid → MTP_IQ2XXS_GRID: the initializer the host array and the CUDA kernels' device copy
+    (cuda/src/kernels/iq-grids.cuh) are both defined from."""
+    return "MTP_" + cname[1:-4].upper() + "_GRID"
+
+
 def class_constants(tree, name):
     """The literal class attributes (grid_shape, grid_map, grid_hex, ksigns, …) of class `name`."""
     for node in tree.body:
@@ -76,7 +82,8 @@ def main():
         "// Format data of the IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS and IQ3_S blocks (spec §7), taken from",
         f"// {source}:",
         "// each class's grid_hex unpacked as its init_grid does and mapped through its grid_map (a grid",
-        "// entry holds the magnitudes of 8 or 4 consecutive values), and IQ2_XXS.ksigns.",
+        "// entry holds the magnitudes of 8 or 4 consecutive values), and IQ2_XXS.ksigns. Each grid's",
+        "// initializer is a macro, so the CUDA kernels define their device copy from the same data.",
         "#pragma once",
         "",
         "#include <cstdint>",
@@ -98,11 +105,12 @@ def main():
         rows, cols = c["grid_shape"]
         grid = unpack_grid(c)
         per_line = 32 // cols  # 4 entries of 8, or 8 of 4
+        macro = grid_macro(cname)
         lines += ["", f"// {cls}: {rows} entries of {cols} magnitudes ({', '.join(str(v) for v in c['grid_map'])}).",
-                  f"inline constexpr uint8_t {cname}[{rows}][{cols}] = {{"]
+                  f"#define {macro} {{ \\"]
         for r in range(0, rows, per_line):
-            lines.append("    " + " ".join("{" + ",".join(str(v) for v in e) + "}," for e in grid[r:r + per_line]))
-        lines.append("};")
+            lines.append("    " + " ".join("{" + ",".join(str(v) for v in e) + "}," for e in grid[r:r + per_line]) + " \\")
+        lines += ["}", f"inline constexpr uint8_t {cname}[{rows}][{cols}] = {macro};"]
     lines += ["", "}  // namespace mtp", ""]
     with open(args.out, "w", encoding="utf8") as f:
         f.write("\n".join(lines))

@@ -42,18 +42,6 @@ const TypeTraits kIQ2_S{"IQ2_S", QK_K, sizeof(BlockIQ2_S)};
 const TypeTraits kIQ3_XXS{"IQ3_XXS", QK_K, sizeof(BlockIQ3_XXS)};
 const TypeTraits kIQ3_S{"IQ3_S", QK_K, sizeof(BlockIQ3_S)};
 
-// IQ4_NL / IQ4_XS: the non-linear 4-bit value table; MXFP4: the E2M1 values, doubled (spec §7).
-constexpr int8_t kIQ4Values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
-constexpr int8_t kE2M1Doubled[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
-
-// Half of the E8M0 value 2^(e − 127), as a float's bits (e < 2: a subnormal).
-inline float e8m0_half(uint8_t e) {
-    const uint32_t bits = e < 2 ? 0x00200000u << e : static_cast<uint32_t>(e - 1) << 23;
-    float f;
-    std::memcpy(&f, &bits, 4);
-    return f;
-}
-
 // The 256 2-bit values of a Q2_K block in element order, and its 16 (scale, min) nibbles.
 inline void q2k_unpack(const BlockQ2_K& b, uint8_t* q) {
     for (int p = 0; p < QK_K; p++) q[p] = (b.qs[(p / 128) * 32 + p % 32] >> (2 * ((p % 128) / 32))) & 3;
@@ -160,7 +148,6 @@ inline int five_bits(const uint8_t* qs, const uint8_t* qh, int i) { return nibbl
 // out[i] = lut[nibble(qs, i)] for the 32 values of a block of 16 nibble bytes (one byte shuffle per
 // half where the CPU has SSSE3/AVX2).
 constexpr int8_t kNibble[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-constexpr int8_t kNibbleMinus8[16] = {-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7};
 #ifdef MTP_X86_KERNELS
 bool have_avx2();
 __attribute__((target("avx2"))) void lut_nibbles_avx2(const uint8_t* qs, const int8_t* lut, int8_t* out) {

@@ -131,6 +131,21 @@ static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_K) == 144 && sizeof(Bloc
               sizeof(BlockIQ2_S) == 82 && sizeof(BlockIQ3_XXS) == 98 && sizeof(BlockIQ3_S) == 110,
               "ggml block layouts");
 
+// The values of a 4-bit index (spec §7), also read by the CUDA kernels (matvec-lowbit.cuh): IQ4_NL /
+// IQ4_XS the non-linear table, MXFP4 the E2M1 values doubled, Q4_0 the index − 8.
+inline constexpr int8_t kIQ4Values[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+inline constexpr int8_t kE2M1Doubled[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+inline constexpr int8_t kNibbleMinus8[16] = {-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7};
+
+// Half of the E8M0 value 2^(e − 127), as a float's bits (e < 2: a subnormal): MXFP4's block scale
+// for the doubled E2M1 values.
+inline float e8m0_half(uint8_t e) {
+    const uint32_t bits = e < 2 ? 0x00200000u << e : static_cast<uint32_t>(e - 1) << 23;
+    float f;
+    __builtin_memcpy(&f, &bits, 4);
+    return f;
+}
+
 struct TypeTraits {
     const char* name;
     int block_elems;

@@ -121,7 +121,7 @@ typedef enum mtp_tensor_role {
 typedef enum mtp_ggml_type {
     MTP_GGML_TYPE_F32 = 0,
     MTP_GGML_TYPE_F16 = 1,
-    MTP_GGML_TYPE_Q4_0 = 2, /* Q4_0 … Q5_1, Q2_K, Q3_K, IQ2_*, IQ3_*, IQ4_*, MXFP4: CPU backend only for now */
+    MTP_GGML_TYPE_Q4_0 = 2, /* Q4_1, Q5_1: CPU backend only for now */
     MTP_GGML_TYPE_Q4_1 = 3,
     MTP_GGML_TYPE_Q5_0 = 6,
     MTP_GGML_TYPE_Q5_1 = 7,

@@ -2,7 +2,8 @@
 // (cpu/ggml-quants.h), run on a GPU machine: cuda/build/cuda-kernels-check (exit status 0 = pass).
 //   - matvec, every weight type: bitwise equal to the CPU's vec_dot on the same converted activation
 //     (F32, whose CPU summation order depends on the ISA: within 1e-5 of the row's Σ|w·x|), and
-//     bitwise the same for 1..8 rows;
+//     bitwise the same for 1..8 rows; the low-bit types (matvec-lowbit.cuh) also as expert matvecs;
+//   - the embedding lookup of every type: bitwise equal to the CPU's dequantize_row;
 //   - the Q8_0 tensor-core GEMM over ragged and full tiles: bitwise equal to the matvec row by row,
 //     and its time at a 27B prefill shape against 8-row matvecs (as the K-quants' prefill runs);
 //   - MoE routing and grouping: the experts chosen, the groups (every pair once, each group one
@@ -26,6 +27,7 @@
 #include <vector>
 
 #include "../cpu/ggml-quants.h"
+#include "../cpu/iq-grids.h"
 #include "../cpu/vec-math.h"
 #include "../src/kernels/argmax.cuh"
 #include "../src/kernels/attention.cuh"
@@ -85,18 +87,27 @@ std::vector<uint8_t> random_rows(uint32_t type, int k, int n, std::mt19937& rng)
         return bytes;
     }
     for (auto& b : bytes) b = static_cast<uint8_t>(byte(rng));
-    // Overwrite the f16 scales with small positive values (random bits could be inf or NaN).
+    // Overwrite the block scales with small positive values (random bits could be inf or NaN): the
+    // f16 d (and dmin) where each type keeps them; MXFP4's E8M0 exponent in 2^-9 … 2^-3.
+    int d_at = 0, dmin_at = -1;
+    switch (type) {
+        case 12: case 13: dmin_at = 2; break;
+        case 14: d_at = 208; break;
+        case 10: d_at = 80, dmin_at = 82; break;
+        case 11: d_at = 108; break;
+        default: break;  // Q8_0, Q4_0, Q5_0, IQ4_NL, IQ4_XS, IQ2_*, IQ3_*: d first
+    }
     const size_t nblocks = bytes.size() / tt->block_bytes;
     for (size_t i = 0; i < nblocks; i++) {
         uint8_t* blk = &bytes[i * tt->block_bytes];
         const uint16_t d = f32_to_f16(0.001f + 0.01f * std::fabs(u(rng)));
         const uint16_t dmin = f32_to_f16(0.001f + 0.01f * std::fabs(u(rng)));
-        if (type == 8) std::memcpy(blk, &d, 2);
-        if (type == 12 || type == 13) {
-            std::memcpy(blk, &d, 2);
-            std::memcpy(blk + 2, &dmin, 2);
+        if (type == 39) {
+            blk[0] = static_cast<uint8_t>(118 + byte(rng) % 7);
+            continue;
         }
-        if (type == 14) std::memcpy(blk + 208, &d, 2);
+        std::memcpy(blk + d_at, &d, 2);
+        if (dmin_at >= 0) std::memcpy(blk + dmin_at, &dmin, 2);
     }
     return bytes;
 }
@@ -233,9 +244,9 @@ void check_matvec(uint32_t type, int k, int n, std::mt19937& rng) {
     }
     char what[160];
     const double limit = type == 0 ? 1e-5 : 0.0;
-    std::snprintf(what, sizeof what, "matvec %-5s k=%d n=%d: max |gpu − cpu| / Σ|w·x| = %.2e (<= %.0e)", type_name(type), k, n, worst, limit);
+    std::snprintf(what, sizeof what, "matvec %-7s k=%d n=%d: max |gpu − cpu| / Σ|w·x| = %.2e (<= %.0e)", type_name(type), k, n, worst, limit);
     expect(worst <= limit, what);
-    std::snprintf(what, sizeof what, "matvec %-5s rows 1..7 bitwise equal to the same rows of an 8-row launch", type_name(type));
+    std::snprintf(what, sizeof what, "matvec %-7s k=%d rows 1..7 bitwise equal to the same rows of an 8-row launch", type_name(type), k);
     expect(invariant, what);
     cudaFree(y);
 }
@@ -326,6 +337,99 @@ void check_moe_groups(uint32_t type, int K, std::mt19937& rng) {
         DevMatrix dm = *m;
         free_matrix(dm);
     }
+}
+
+// The expert matvec (launch_matvec_experts): each (pair, row) output bitwise equal to the CPU's
+// vec_dot of that expert's row with the pair's activation row (x_div 2: two pairs per token), the
+// pairs grouped by expert on the host (moe.cuh's layout).
+void check_experts(uint32_t type, int k, std::mt19937& rng) {
+    const int n_expert = 3, rows = 37, n_pairs = 6, x_div = 2, n_tok = n_pairs / x_div;
+    const std::vector<uint8_t> w = random_rows(type, k, n_expert * rows, rng);
+    const DevMatrix m = upload_matrix(type, w, k, n_expert * rows);
+    const std::vector<int> ids = {2, 0, 1, 2, 0, 0};
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    std::vector<float> x(static_cast<size_t>(n_tok) * k);
+    for (auto& v : x) v = g(rng);
+    ActView a = device_act(k, n_tok);
+    CHECK_CUDA(cudaMemcpy(a.f, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice));
+    CHECK_CUDA(launch_quantize(nullptr, a, n_tok, act_format_for(type)));
+    std::vector<int> groups = {0};  // [G, begin (G + 1), order (n_pairs)]
+    std::vector<int> order;
+    for (int e = 0; e < n_expert; e++) {
+        const size_t first = order.size();
+        for (int p = 0; p < n_pairs; p++) {
+            if (ids[p] == e) order.push_back(p);
+        }
+        if (order.size() > first) groups.push_back(static_cast<int>(first));
+    }
+    groups[0] = static_cast<int>(groups.size()) - 1;
+    groups.push_back(n_pairs);
+    groups.resize(2 + n_pairs, 0);
+    groups.insert(groups.end(), order.begin(), order.end());
+    int* d_ids = to_device(ids);
+    int* d_groups = to_device(groups);
+    float* y = nullptr;
+    CHECK_CUDA(cudaMalloc(&y, sizeof(float) * n_pairs * rows));
+    const ExpertOut out{&m, y};
+    CHECK_CUDA(launch_matvec_experts(nullptr, &out, 1, rows, d_ids, d_groups, n_pairs, a, x_div));
+    std::vector<float> got(static_cast<size_t>(n_pairs) * rows);
+    CHECK_CUDA(cudaMemcpy(got.data(), y, got.size() * sizeof(float), cudaMemcpyDeviceToHost));
+    const size_t ab = activation_row_bytes(type, k), wb = w.size() / (n_expert * rows);
+    std::vector<uint8_t> act(ab * n_tok);
+    for (int r = 0; r < n_tok; r++) quantize_activation_row(type, &x[static_cast<size_t>(r) * k], &act[r * ab], k);
+    int differ = 0;
+    for (int p = 0; p < n_pairs; p++) {
+        for (int o = 0; o < rows; o++) {
+            const float ref = vec_dot(type, &w[(static_cast<size_t>(ids[p]) * rows + o) * wb], &act[(p / x_div) * ab], k);
+            differ += std::memcmp(&ref, &got[static_cast<size_t>(p) * rows + o], 4) != 0;
+        }
+    }
+    char what[160];
+    std::snprintf(what, sizeof what, "matvec experts %-7s k=%d: %d of %d outputs differ from the CPU's vec_dot (bitwise)", type_name(type), k,
+                  differ, n_pairs * rows);
+    expect(differ == 0, what);
+    cudaFree(y);
+    cudaFree(d_ids);
+    cudaFree(d_groups);
+    free_act(a);
+    DevMatrix dm = m;
+    free_matrix(dm);
+}
+
+// The embedding lookup of a table in its device layout: each token's row bitwise equal to the CPU's
+// dequantize_row of the file's row.
+void check_embed(uint32_t type, int k, std::mt19937& rng) {
+    const int V = 7;
+    const std::vector<uint8_t> table = random_rows(type, k, V, rng);
+    const DevMatrix m = upload_matrix(type, table, k, V);
+    const std::vector<int> tok = {3, 0, 6, 3};
+    const int n = static_cast<int>(tok.size());
+    int* d_tok = to_device(tok);
+    float* out = nullptr;
+    CHECK_CUDA(cudaMalloc(&out, sizeof(float) * n * k));
+    CHECK_CUDA(launch_embed(nullptr, m, d_tok, n, out, k));
+    std::vector<float> got(static_cast<size_t>(n) * k), ref(k);
+    CHECK_CUDA(cudaMemcpy(got.data(), out, got.size() * sizeof(float), cudaMemcpyDeviceToHost));
+    const size_t rb = table.size() / V;
+    int differ = 0;
+    for (int r = 0; r < n; r++) {
+        dequantize_row(type, &table[tok[r] * rb], ref.data(), k);
+        differ += std::memcmp(ref.data(), &got[static_cast<size_t>(r) * k], sizeof(float) * k) != 0;
+    }
+    char what[160];
+    std::snprintf(what, sizeof what, "embed %-7s k=%d: %d of %d rows differ from the CPU's dequantize_row (bitwise)", type_name(type), k, differ, n);
+    expect(differ == 0, what);
+    cudaFree(out);
+    cudaFree(d_tok);
+    DevMatrix dm = m;
+    free_matrix(dm);
+}
+
+// The rule the device derives IQ sign bytes by (lowbit-tables.cuh: iq_sign_bits) against the table.
+void check_iq_signs() {
+    bool same = true;
+    for (uint32_t i = 0; i < 128; i++) same = same && (i | ((__builtin_popcount(i) & 1u) << 7)) == kIQSigns[i];
+    expect(same, "IQ sign bytes: index | parity << 7 is kIQSigns");
 }
 
 void check_rms_norm(std::mt19937& rng) {
@@ -662,7 +766,7 @@ void bench_matvec(uint32_t type, int k, int n, double copy_gbs, std::mt19937& rn
         const float us = 1e3f * ms / reps;
         if (rows_in == 1) one_row_us = us;
         const double gbs = bytes / (1e-6 * us) / 1e9;
-        std::printf("bench matvec %-5s k=%d n=%d rows=%d: %.1f us (%.2fx 1 row), %.0f GB/s of weights = %.0f%% of copy bandwidth\n",
+        std::printf("bench matvec %-7s k=%d n=%d rows=%d: %.1f us (%.2fx 1 row), %.0f GB/s of weights = %.0f%% of copy bandwidth\n",
                     type_name(type), k, n, rows_in, us, us / one_row_us, gbs, 100.0 * gbs / copy_gbs);
     }
     cudaFree(y);
@@ -915,6 +1019,16 @@ int main() {
     for (uint32_t type : {0u, 1u, 30u, 8u, 12u, 13u, 14u}) check_matvec(type, 512, 72, rng);
     for (uint32_t type : {12u, 13u, 14u}) check_matvec(type, 2816, 37, rng);  // 11 super-blocks, a partial warp of rows
     for (uint32_t type : {12u, 13u, 14u}) check_matvec(type, 512, 5121, rng);  // one row: two weight rows per warp
+    // The low-bit types (matvec-lowbit.cuh): 2 super-blocks (a warp's slots 2, 3 idle), 11 (a
+    // partial second round of loads), 45 (three rounds); 32-value blocks: 16, 88, 1440 blocks.
+    constexpr uint32_t kLowbit[] = {2, 6, 20, 39, 10, 11, 23, 16, 17, 22, 18, 21};
+    check_iq_signs();
+    for (uint32_t type : kLowbit) {
+        for (int k : {512, 2816, 11520}) check_matvec(type, k, 37, rng);
+        check_experts(type, 2816, rng);
+    }
+    for (uint32_t type : {0u, 1u, 30u, 8u, 12u, 13u, 14u}) check_embed(type, 512, rng);
+    for (uint32_t type : kLowbit) check_embed(type, 512, rng);
     check_gemm(8, 512, 72, 9, rng);     // one ragged tile of each kind
     check_gemm(8, 2816, 37, 77, rng);   // partial tiles
     check_gemm(8, 1024, 96, 128, rng);  // full tiles
@@ -930,6 +1044,7 @@ int main() {
     check_attention(rng);
     const double copy_gbs = copy_bandwidth();
     for (uint32_t type : {8u, 30u, 12u, 13u, 14u}) bench_matvec(type, 5120, 17408, copy_gbs, rng);  // 27B ffn_up
+    for (uint32_t type : kLowbit) bench_matvec(type, 5120, 17408, copy_gbs, rng);
     bench_matvec(12, 17408, 5120, copy_gbs, rng);                                                 // 27B ffn_down
     bench_matvec(14, 5120, 65536, copy_gbs, rng);                                                 // a quarter of the 27B LM head
     bench_gemm(8, 5120, 17408, 128, rng);  // 27B ffn_up, a 128-row prefill chunk

@@ -158,5 +158,8 @@ export const ENGINE_WEIGHT_TYPES: ReadonlySet<number> = new Set([
   39, // MXFP4
 ]);
 
-/** The subset the CUDA backend's kernels execute (cuda/src/kernels/matvec.cuh). */
-export const CUDA_WEIGHT_TYPES: ReadonlySet<number> = new Set([0, 1, 30, 8, 12, 13, 14]);
+/**
+ * The subset the CUDA backend's kernels execute (cuda/src/kernels/matvec.cuh, matvec-lowbit.cuh;
+ * cuda_supports_type in cuda/src/models/qwen35-cuda.cu): all but Q4_1 and Q5_1.
+ */
+export const CUDA_WEIGHT_TYPES: ReadonlySet<number> = new Set([0, 1, 30, 8, 12, 13, 14, 2, 6, 10, 11, 16, 17, 22, 18, 21, 20, 23, 39]);

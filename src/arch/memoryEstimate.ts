@@ -2,9 +2,10 @@
  * What a model and one session take on the GPU, as the CUDA backend allocates them
  * (cuda/src/models/qwen35-cuda.cu: CudaWeights, CudaSession; test/gpu checks the total against the
  * device's free memory before and after):
- *  - weights as uploaded: Q8_0 matrices repacked into int8 values + a float scale per 32 (36 bytes
- *    per block instead of the file's 34), Q6_K into 208-byte super-blocks + a float d (212 bytes
- *    instead of 210), every other tensor as in the file;
+ *  - weights as uploaded: the repacked types' blocks with their scale (an f16 d, MXFP4's E8M0
+ *    byte) moved out as a float — Q8_0 36 bytes per block instead of the file's 34, Q6_K 212
+ *    instead of 210, Q4_0 / IQ4_NL 20 (18), Q5_0 24 (22), MXFP4 20 (17), Q3_K / IQ3_S 112 (110), IQ2_XXS 68 (66),
+ *    IQ2_XS 76 (74), IQ2_S 84 (82), IQ3_XXS 100 (98) — every other tensor as in the file;
  *  - the F16 KV cache of every full-attention layer for the context, and of the MTP block for one
  *    position more (a greedy step computes MTP rows one position past the trunk's), whatever K is;
  *  - the F32 Gated DeltaNet state (conv window + recurrent matrix) of every GDN layer: the live state
@@ -35,13 +36,30 @@ export interface MemoryEstimate {
 
 const KV_BYTES_PER_ELEM = 2; // F16, like llama.cpp's default cache type
 const F32 = 4;
-const GGML_TYPE_Q8_0 = 8;
-const GGML_TYPE_Q6_K = 14;
+/**
+ * The repacked types (repack_matrix in cuda/src/kernels/matvec.cu): ggml type id → [bytes of a block
+ * in the file, bytes of its scale field].
+ */
+const REPACKED: ReadonlyMap<number, readonly [number, number]> = new Map([
+  [8, [34, 2]], // Q8_0
+  [14, [210, 2]], // Q6_K
+  [2, [18, 2]], // Q4_0
+  [6, [22, 2]], // Q5_0
+  [20, [18, 2]], // IQ4_NL
+  [39, [17, 1]], // MXFP4
+  [11, [110, 2]], // Q3_K
+  [16, [66, 2]], // IQ2_XXS
+  [17, [74, 2]], // IQ2_XS
+  [22, [82, 2]], // IQ2_S
+  [18, [98, 2]], // IQ3_XXS
+  [21, [110, 2]], // IQ3_S
+]);
 /** Bytes on the device of a tensor of `nBytes` in the file (the repacked layouts above). */
 function uploadedBytes(type: number, nBytes: number): number {
-  if (type === GGML_TYPE_Q8_0) return (nBytes / 34) * 36;
-  if (type === GGML_TYPE_Q6_K) return (nBytes / 210) * 212;
-  return nBytes;
+  const r = REPACKED.get(type);
+  if (!r) return nBytes;
+  const [block, scale] = r;
+  return (nBytes / block) * (block - scale + F32);
 }
 /** Activation rows per chunk (kChunkRows in cuda/src/models/qwen35-cuda.cu). */
 const CHUNK_ROWS = 128;
@@ -92,7 +110,7 @@ export function estimateMemory(desc: ModelDescription, opts: MemoryEstimateOptio
     scratchBytes,
     totalBytes: weightBytes + kvCacheBytes + gdnStateBytes + scratchBytes,
     notes: [
-      "as the CUDA backend allocates it (repacked: Q8_0 36 bytes per 32 values, Q6_K 212 per 256)",
+      "as the CUDA backend allocates it (repacked: a block's scale as a float, e.g. Q8_0 36 bytes per 32 values, Q6_K 212 per 256)",
       `KV cache F16 for ${nAttn} attention layer(s)${nMtp ? ` and the MTP block (ctx + 1 positions)` : ""}`,
       `GDN state F32 for ${nGdn} layer(s) × ${planes} plane(s) (the state + 1 + draft length ${opts.draftMax} snapshots)`,
       "scratch: one chunk of 128 rows, attention scores over the context and logits for 8 rows, a context-long prompt's MTP input",

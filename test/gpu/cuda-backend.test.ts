@@ -3,9 +3,10 @@
  * prompts (run by `npm run test:gpu`; skipped, visibly, where libmtp reports no CUDA backend):
  *  (a) teacher-forced over every prompt position: CUDA's top-1 equals the CPU's at >= 99.5 % of the
  *      positions and the logits' NMSE (Σ (cuda − cpu)² / Σ cpu²) is <= 1e-4 — q8_0, a K-quant
- *      re-encoding, the MoE fixture (qwen35moe, bf16), and bf16 where ../shared has it;
+ *      re-encoding, the MoE fixture (qwen35moe, bf16), bf16 where ../shared has it, and the
+ *      llama-quantize files of .cache/quant whose types CUDA runs (the low-bit kernels);
  *  (b) greedy MTP K = 1..4 is token-identical to K = 0 on CUDA (192 tokens per prompt; q8_0, the
- *      K-quant re-encoding and the MoE fixture);
+ *      K-quant re-encoding, the MoE fixture, and the IQ2_XXS and MXFP4 MoE files of .cache/quant);
  *  (c) CUDA graphs and the eager path (MTP_CUDA_GRAPHS=0) give identical tokens;
  *  (d) rollback: after keep(n) the next logits equal, bitwise, a fresh session's fed the kept
  *      tokens; one batch and token-by-token evaluation give bitwise the same logits (row invariance);
@@ -18,12 +19,15 @@
 import { existsSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describeModel } from "../../src/arch/describeModel.js";
 import { estimateMemory } from "../../src/arch/memoryEstimate.js";
+import { CUDA_WEIGHT_TYPES } from "../../src/arch/ModelDescription.js";
+import { parseGguf } from "../../src/gguf/parseGguf.js";
 import { openModel, type OpenedModel } from "../../src/engine/openModel.js";
 import { MtpBackend } from "../../src/native/abi.js";
 import { loadNativeLibrary } from "../../src/native/loadNativeLibrary.js";
 import { allocatedDeviceBytes, deviceMemory, type GenerateOptions, type NativeSession } from "../../src/native/NativeModel.js";
-import { FIXTURES, TINY_BF16, TINY_Q8, tempDir } from "../helpers/fixtures.js";
+import { FIXTURES, ROOT, TINY_BF16, TINY_Q8, tempDir } from "../helpers/fixtures.js";
 import { kquantMix, reencode } from "../helpers/reencode.js";
 import { expectRollbackMatchesFresh } from "../helpers/rollback.js";
 
@@ -163,6 +167,24 @@ function greedyInvariantOn4(label: string, path: string) {
 
 greedyInvariantOn4("tiny-moe bf16 (qwen35moe)", TINY_MOE);
 greedyInvariantOn4("tiny-code K-quant mix", KQUANT);
+
+// The llama-quantize files of scripts/make-quant-fixtures.mjs (.cache/quant; skipped where absent)
+// whose every tensor type CUDA runs: the low-bit kernels (Q2_K, Q3_K, Q4_0, Q5_0, IQ2_*, IQ3_*,
+// IQ4_NL, IQ4_XS, MXFP4) at model level. Files with Q4_1 / Q5_1 tensors stay on the CPU backend.
+const QUANT_DIR = join(ROOT, ".cache/quant");
+const QUANT_FILES = [
+  "tiny-code-IQ2_XXS.gguf", "tiny-code-IQ2_XS.gguf", "tiny-code-IQ2_M.gguf", "tiny-code-IQ3_XXS.gguf", "tiny-code-IQ3_S.gguf",
+  "tiny-code-IQ4_XS.gguf", "tiny-code-Q4_K_M.gguf", "tiny-moe-MXFP4_MOE.gguf",
+];
+for (const file of QUANT_FILES) {
+  const path = join(QUANT_DIR, file);
+  const runs = existsSync(path) && describeModel(parseGguf(path)).manifest.every((t) => CUDA_WEIGHT_TYPES.has(t.type));
+  parity(file, runs ? path : "");
+}
+for (const file of ["tiny-code-IQ2_XXS.gguf", "tiny-moe-MXFP4_MOE.gguf"]) {
+  const path = join(QUANT_DIR, file);
+  if (existsSync(path)) greedyInvariantOn4(file, path);
+}
 
 describe.skipIf(!hasCuda)(`CUDA decoding invariants, tiny-code q8_0${skipNote}`, () => {
   let m: OpenedModel;

@@ -1,6 +1,8 @@
 // See embed.cuh. Dequantization formulas of spec §7 in ggml's operation order.
 #include "embed.cuh"
 
+#include "lowbit-tables.cuh"
+
 namespace mtp::cuda {
 
 namespace {
@@ -10,6 +12,57 @@ constexpr int kThreads = 128;
 __device__ float k_scale(const uint8_t* q, int b, bool want_min) {
     if (b < 4) return static_cast<float>(want_min ? q[b + 4] & 63 : q[b] & 63);
     return static_cast<float>(want_min ? (q[b + 4] >> 4) | ((q[b] >> 6) << 4) : (q[b + 4] & 0xF) | ((q[b - 4] >> 6) << 4));
+}
+
+// Little-endian u16 / u32 at p (any alignment).
+__device__ __forceinline__ uint32_t le16(const uint8_t* p) { return p[0] | (p[1] << 8); }
+__device__ __forceinline__ uint32_t le32(const uint8_t* p) { return le16(p) | (le16(p + 2) << 16); }
+
+// Value e of an IQ grid type's super-block blk in its device layout (matvec-lowbit.cuh: the d is in
+// scale), as cpu/ggml-quants.cpp's dequantize_row: db = d·(0.5 + s)·0.25 (IQ2), d·(0.5 + s)·0.5
+// (IQ3_XXS) or d·(1 + 2s) (IQ3_S), times the signed grid magnitude.
+__device__ float iq_grid_value(uint32_t type, const uint8_t* blk, float d, int e) {
+    int mag, neg;
+    uint32_t s;
+    switch (type) {
+        case 16: {  // qs[64]: per 32 values 4 grid indices, a u32 of sign indices + scale
+            const uint32_t aux = le32(blk + 8 * (e / 32) + 4);
+            mag = kIQ2XXSGridDev[blk[8 * (e / 32) + e % 32 / 8]][e % 8];
+            neg = (iq_sign_bits((aux >> (7 * (e % 32 / 8))) & 127) >> (e % 8)) & 1;
+            s = aux >> 28;
+            break;
+        }
+        case 17: {  // qs u16[32], scales[8]
+            const uint32_t q = le16(blk + 2 * (e / 8));
+            mag = kIQ2XSGridDev[q & 511][e % 8];
+            neg = (iq_sign_bits(q >> 9) >> (e % 8)) & 1;
+            s = (blk[64 + e / 32] >> (4 * (e / 16 % 2))) & 0xF;
+            break;
+        }
+        case 22: {  // qs[32], signs[32], qh[8], scales[8]
+            const int i = e / 8;
+            mag = kIQ2SGridDev[blk[i] | (((blk[64 + i / 4] >> (2 * (i % 4))) & 3) << 8)][e % 8];
+            neg = (blk[32 + i] >> (e % 8)) & 1;
+            s = (blk[72 + e / 32] >> (4 * (e / 16 % 2))) & 0xF;
+            break;
+        }
+        case 18: {  // qs[64], scales_signs[32]
+            const uint32_t aux = le32(blk + 64 + 4 * (e / 32));
+            mag = kIQ3XXSGridDev[blk[e / 4]][e % 4];
+            neg = (iq_sign_bits((aux >> (7 * (e % 32 / 8))) & 127) >> (e % 8)) & 1;
+            s = aux >> 28;
+            break;
+        }
+        default: {  // 21, IQ3_S: qs[64], qh[8], signs[32], scales[4]
+            const int i = e / 4;
+            mag = kIQ3SGridDev[blk[i] | (((blk[64 + i / 8] >> (i % 8)) & 1) << 8)][e % 4];
+            neg = (blk[72 + e / 8] >> (e % 8)) & 1;
+            s = (blk[104 + e / 64] >> (4 * (e / 32 % 2))) & 0xF;
+            break;
+        }
+    }
+    const float db = type == 21 ? d * static_cast<float>(1 + 2 * s) : d * (0.5f + static_cast<float>(s)) * (type == 18 ? 0.5f : 0.25f);
+    return db * static_cast<float>(neg ? -mag : mag);
 }
 
 // Value i of a row in the device layout of `type` (scale: the row's scales, matvec.cuh).
@@ -39,6 +92,43 @@ __device__ float dequant_value(uint32_t type, const uint8_t* row, const float* s
             const float d = scale[i / 256];
             const int8_t sc = static_cast<int8_t>(blk[192 + e / 16]);
             return (d * static_cast<float>(sc)) * static_cast<float>((low | (high << 4)) - 32);
+        }
+        // 16 index bytes per 32 values, the block scale in scale: d · table value
+        case 6: {  // qh[4] qs[16] per 32 values, d in scale: d · (q − 16)
+            const uint8_t* blk = row + 20 * (i / 32);
+            const int e = i % 32, q = ((blk[4 + e % 16] >> (4 * (e / 16))) & 0xF) | (((blk[e / 8] >> (e % 8)) & 1) << 4);
+            return scale[i / 32] * static_cast<float>(q - 16);
+        }
+        case 2: case 20: case 39: {
+            const uint8_t* qs = row + 16 * (i / 32);
+            const int e = i % 32, q = (qs[e % 16] >> (4 * (e / 16))) & 0xF;
+            const float v = type == 2 ? nibble_value<2>(q) : type == 20 ? nibble_value<20>(q) : nibble_value<39>(q);
+            return scale[i / 32] * v;
+        }
+        case 10: {  // scales[16] qs[64] d dmin: (d · scale) · q − dmin · min per 16 values
+            const uint8_t* blk = row + static_cast<size_t>(i / 256) * lowbit_superblock_bytes(10);
+            const int e = i % 256, q = (blk[16 + 32 * (e / 128) + e % 32] >> (2 * (e % 128 / 32))) & 3, sc = blk[e / 16];
+            const float dl = f16_bits(static_cast<uint16_t>(le16(blk + 80))) * static_cast<float>(sc & 0xF);
+            const float ml = f16_bits(static_cast<uint16_t>(le16(blk + 82))) * static_cast<float>(sc >> 4);
+            return dl * static_cast<float>(q) - ml;
+        }
+        case 11: {  // hmask[32] qs[64] scales[12], d in scale: (d · scale) · q
+            const uint8_t* blk = row + static_cast<size_t>(i / 256) * lowbit_superblock_bytes(11);
+            const int e = i % 256, j = e / 16;
+            const int low = (blk[32 + 32 * (e / 128) + e % 32] >> (2 * (e % 128 / 32))) & 3, high = (blk[e % 32] >> (e / 32)) & 1;
+            const int sc = (((blk[96 + j % 8] >> (4 * (j / 8))) & 0xF) | (((blk[104 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32;
+            return (scale[i / 256] * static_cast<float>(sc)) * static_cast<float>(low - (high ? 0 : 4));
+        }
+        case 23: {  // d scales_h scales_l[4] qs[128]: (d · scale) · table value
+            const uint8_t* blk = row + static_cast<size_t>(i / 256) * lowbit_superblock_bytes(23);
+            const int e = i % 256, ib = e / 32;
+            const int ls = (((blk[4 + ib / 2] >> (4 * (ib % 2))) & 0xF) | (((le16(blk + 2) >> (2 * ib)) & 3) << 4)) - 32;
+            const float dl = f16_bits(static_cast<uint16_t>(le16(blk))) * static_cast<float>(ls);
+            return dl * nibble_value<23>((blk[8 + 16 * ib + e % 16] >> (4 * (e % 32 / 16))) & 0xF);
+        }
+        case 16: case 17: case 22: case 18: case 21: {
+            const uint8_t* blk = row + static_cast<size_t>(i / 256) * lowbit_superblock_bytes(type);
+            return iq_grid_value(type, blk, scale[i / 256], i % 256);
         }
         default: return 0.0f;
     }

@@ -1,6 +1,9 @@
 // See matvec.cuh: activation quantizers, then one matvec kernel per weight type, then launchers.
 #include "matvec.cuh"
 
+#include "../../cpu/ggml-quants.h"
+#include "lowbit-tables.cuh"
+
 #include <cmath>
 #include <cstring>
 
@@ -52,6 +55,25 @@ __device__ __forceinline__ int dot8_i8(int4 w0, int4 w1, const int4* x) {
     return __dp4a(w1.w, a1.w, s);
 }
 
+// acc[r] += (d_w · d_x) · isum of lane's 32-value block b (weight values w0, w1: 0-15, 16-31; scale
+// dw) with Q8_0 activation row r, the warp's `count` blocks added in lane order: one step of the
+// CPU's sequential sum over blocks (dot_q8_0, and the 4-bit types of matvec-lowbit.cuh).
+__device__ __forceinline__ void add_q8_0_block(int4 w0, int4 w1, float dw, bool has, int b, int count, const ActView& x, int n_rows,
+                                               float* acc) {
+    const int nb = x.k / 32;
+#pragma unroll
+    for (int r = 0; r < kMaxRows; r++) {
+        if (r < n_rows) {
+            float p = 0.0f;
+            if (has) {
+                const int isum = dot8_i8(w0, w1, reinterpret_cast<const int4*>(x.q + static_cast<size_t>(r) * x.k + 32 * b));
+                p = (dw * x.d[static_cast<size_t>(r) * nb + b]) * static_cast<float>(isum);
+            }
+            acc[r] = add_in_lane_order(acc[r], p, count);
+        }
+    }
+}
+
 // Q8_0 (dot_q8_0): sum += (d_w · d_x) · isum over the blocks in order; lane l takes block 32i + l.
 __device__ void row_q8_0(const uint8_t* w, const float* ws, const ActView& x, int n_rows, int lane, float* acc) {
     const int nb = x.k / 32;
@@ -66,17 +88,7 @@ __device__ void row_q8_0(const uint8_t* w, const float* ws, const ActView& x, in
             w1 = wp[1];
             dw = ws[b];
         }
-#pragma unroll
-        for (int r = 0; r < kMaxRows; r++) {
-            if (r < n_rows) {
-                float p = 0.0f;
-                if (has) {
-                    const int isum = dot8_i8(w0, w1, reinterpret_cast<const int4*>(x.q + static_cast<size_t>(r) * x.k + 32 * b));
-                    p = (dw * x.d[static_cast<size_t>(r) * nb + b]) * static_cast<float>(isum);
-                }
-                acc[r] = add_in_lane_order(acc[r], p, count);
-            }
-        }
+        add_q8_0_block(w0, w1, dw, has, b, count, x, n_rows, acc);
     }
 }
 
@@ -171,6 +183,9 @@ __device__ __forceinline__ void k_scale_min(const uint8_t* q, int b, int& sc, in
 }
 
 __device__ __forceinline__ int4 load16(const void* p) { return __ldg(static_cast<const int4*>(p)); }
+
+// Byte i of v, zero-extended (one PRMT).
+__device__ __forceinline__ int unsigned_byte(uint32_t v, int i) { return static_cast<int>(__byte_perm(v, 0, 0x4440 + i)); }
 
 // Σ of 16 products of packed signed bytes.
 __device__ __forceinline__ int dot16(const int (&v)[4], int4 a) {
@@ -307,6 +322,8 @@ __device__ __forceinline__ float lane_group_sum(float v, int lanes) {
     return v;
 }
 
+#include "matvec-lowbit.cuh"  // the low-bit types' row functions (row_lowbit)
+
 // Normalizes rows 0 … n_rows − 1 of norm.x into xs (shared memory): Q8_0 blocks quantized in
 // registers, or floats. The same arithmetic as the rms_norm kernel (128 threads, the same partial
 // sums added in the same order), all rows' sums of squares in one pass.
@@ -375,6 +392,8 @@ __global__ void __launch_bounds__(kThreads) matvec_kernel(MatvecArgs args, ActVi
     for (int r = 0; r < kMaxRows; r++) acc[r] = 0.0f;
     if constexpr (kType == 8) {
         row_q8_0(w, args.scale[i] + static_cast<size_t>(o) * scales_per_row(kType, x.k), x, n_rows, lane, acc);
+    } else if constexpr (lowbit_type(kType)) {
+        row_lowbit<kType>(w, args.scale[i] + static_cast<size_t>(o) * scales_per_row(kType, x.k), x, n_rows, lane, acc);
     } else if constexpr (kType == 30) {
         row_bf16(w, x, n_rows, lane, acc);
     } else if constexpr (kType == 1) {
@@ -507,9 +526,6 @@ __device__ __forceinline__ void mma_stage_load(MmaStage<kType>& st, const MmaCop
         if (lane < 16) copy_async4(&st.w_d[lane], m.d + sb);
     }
 }
-
-// Byte i of v, zero-extended (one PRMT).
-__device__ __forceinline__ int unsigned_byte(uint32_t v, int i) { return static_cast<int>(__byte_perm(v, 0, 0x4440 + i)); }
 
 // Super-block sb of the stage: acc[t][o] of lane 8·(sb % 4) + t.
 template <uint32_t kType>
@@ -738,6 +754,8 @@ __global__ void __launch_bounds__(kThreads) expert_kernel(ExpertArgs a, const in
                 float acc[kMaxRows] = {};
                 if constexpr (kType == 8) {
                     row_q8_0(wr[i], wd[i], xv, 1, lane, acc);
+                } else if constexpr (lowbit_type(kType)) {
+                    row_lowbit<kType>(wr[i], wd[i], xv, 1, lane, acc);
                 } else if constexpr (kType == 30) {
                     row_bf16(wr[i], xv, 1, lane, acc);
                 } else if constexpr (kType == 1) {
@@ -774,39 +792,50 @@ __global__ void __launch_bounds__(kQ8kWarps * kWarp) quantize_q8_k_kernel(ActVie
 
 }  // namespace
 
-bool repacked(uint32_t type) { return type == 8 || type == 14; }
+bool repacked(uint32_t type) {
+    switch (type) {
+        case 8: case 14: case 2: case 6: case 20: case 39: case 11: case 16: case 17: case 22: case 18: case 21: return true;
+        default: return false;
+    }
+}
+
+namespace {
+
+// Where a repacked type's block scale sits in the file's block, and its size: an f16 d, or MXFP4's
+// E8M0 exponent byte.
+struct ScaleField {
+    int at, bytes;
+};
+ScaleField scale_field(uint32_t type) {
+    switch (type) {
+        case 14: return {208, 2};  // Q6_K: ql[128] qh[64] scales[16] d
+        case 11: return {108, 2};  // Q3_K: hmask[32] qs[64] scales[12] d
+        case 39: return {0, 1};    // MXFP4: e qs[16]
+        default: return {0, 2};    // Q8_0, Q4_0, Q5_0, IQ4_NL, IQ2_*, IQ3_*: d first
+    }
+}
+
+}  // namespace
 
 RepackedMatrix repack_matrix(uint32_t type, const uint8_t* rows, size_t row_bytes, int k, int n) {
     RepackedMatrix m;
-    const size_t rows_n = static_cast<size_t>(n);
-    auto f16 = [](const uint8_t* p) {
-        __half_raw h;
-        std::memcpy(&h.x, p, 2);
-        return __half2float(__half(h));
-    };
-    if (type == 8) {  // [f16 d][32 × int8] per 32 values
-        const size_t nb = static_cast<size_t>(k) / 32;
-        m.row_bytes = static_cast<size_t>(k);
-        m.data.resize(rows_n * m.row_bytes);
-        m.scale.resize(rows_n * nb);
-        for (size_t r = 0; r < rows_n; r++) {
-            for (size_t b = 0; b < nb; b++) {
-                const uint8_t* blk = rows + r * row_bytes + 34 * b;
-                m.scale[r * nb + b] = f16(blk);
-                std::memcpy(&m.data[r * m.row_bytes + 32 * b], blk + 2, 32);
-            }
-        }
-    } else if (type == 14) {  // ql[128] qh[64] scales[16] d (f16) per 256 values
-        const size_t nsb = static_cast<size_t>(k) / 256;
-        m.row_bytes = nsb * 208;
-        m.data.resize(rows_n * m.row_bytes);
-        m.scale.resize(rows_n * nsb);
-        for (size_t r = 0; r < rows_n; r++) {
-            for (size_t b = 0; b < nsb; b++) {
-                const uint8_t* blk = rows + r * row_bytes + 210 * b;
-                std::memcpy(&m.data[r * m.row_bytes + 208 * b], blk, 208);
-                m.scale[r * nsb + b] = f16(blk + 208);
-            }
+    if (!repacked(type)) return m;
+    const TypeTraits* tt = type_traits(type);
+    const ScaleField f = scale_field(type);
+    const size_t nb = static_cast<size_t>(k) / tt->block_elems, file_block = tt->block_bytes, block = file_block - f.bytes;
+    const size_t rest = file_block - f.at - f.bytes;  // bytes after the scale
+    m.row_bytes = nb * block;
+    m.data.resize(static_cast<size_t>(n) * m.row_bytes);
+    m.scale.resize(static_cast<size_t>(n) * nb);
+    for (size_t r = 0; r < static_cast<size_t>(n); r++) {
+        for (size_t b = 0; b < nb; b++) {
+            const uint8_t* src = rows + r * row_bytes + file_block * b;
+            uint8_t* dst = &m.data[r * m.row_bytes + block * b];
+            std::memcpy(dst, src, f.at);
+            std::memcpy(dst + f.at, src + f.at + f.bytes, rest);
+            uint16_t d;
+            std::memcpy(&d, src + f.at, 2);
+            m.scale[r * nb + b] = type == 39 ? e8m0_half(src[0]) : f16_to_f32(d);
         }
     }
     return m;
@@ -814,8 +843,8 @@ RepackedMatrix repack_matrix(uint32_t type, const uint8_t* rows, size_t row_byte
 
 ActFormat act_format_for(uint32_t weight_type) {
     switch (weight_type) {
-        case 8: return ActFormat::Q8_0;
-        case 12: case 13: case 14: return ActFormat::Q8_K;
+        case 8: case 2: case 6: case 20: case 39: return ActFormat::Q8_0;
+        case 12: case 13: case 14: case 10: case 11: case 23: case 16: case 17: case 22: case 18: case 21: return ActFormat::Q8_K;
         default: return ActFormat::F32;
     }
 }
@@ -899,6 +928,25 @@ cudaError_t dispatch_kquant(cudaStream_t stream, const MatvecArgs& args, ActView
     return two ? launch_kquant<kType, 2>(stream, args, x) : launch_kquant<kType, 1>(stream, args, x);
 }
 
+// The low-bit types (matvec-lowbit.cuh): matvec_kernel, a warp per weight row.
+cudaError_t dispatch_lowbit(cudaStream_t stream, uint32_t type, const MatvecArgs& args, ActView x, int n_rows, int blocks) {
+    switch (type) {
+        case 2: return launch(matvec_kernel<2, false>, blocks, kThreads, 0, stream, args, x, n_rows, NormIn{});
+        case 6: return launch(matvec_kernel<6, false>, blocks, kThreads, 0, stream, args, x, n_rows, NormIn{});
+        case 20: return launch(matvec_kernel<20, false>, blocks, kThreads, 0, stream, args, x, n_rows, NormIn{});
+        case 39: return launch(matvec_kernel<39, false>, blocks, kThreads, 0, stream, args, x, n_rows, NormIn{});
+        case 10: return launch(matvec_kernel<10, false>, blocks, kThreads, 0, stream, args, x, n_rows, NormIn{});
+        case 11: return launch(matvec_kernel<11, false>, blocks, kThreads, 0, stream, args, x, n_rows, NormIn{});
+        case 23: return launch(matvec_kernel<23, false>, blocks, kThreads, 0, stream, args, x, n_rows, NormIn{});
+        case 16: return launch(matvec_kernel<16, false>, blocks, kThreads, 0, stream, args, x, n_rows, NormIn{});
+        case 17: return launch(matvec_kernel<17, false>, blocks, kThreads, 0, stream, args, x, n_rows, NormIn{});
+        case 22: return launch(matvec_kernel<22, false>, blocks, kThreads, 0, stream, args, x, n_rows, NormIn{});
+        case 18: return launch(matvec_kernel<18, false>, blocks, kThreads, 0, stream, args, x, n_rows, NormIn{});
+        case 21: return launch(matvec_kernel<21, false>, blocks, kThreads, 0, stream, args, x, n_rows, NormIn{});
+        default: return cudaErrorInvalidValue;
+    }
+}
+
 template <bool kNorm>
 cudaError_t dispatch(cudaStream_t stream, uint32_t type, const MatvecArgs& args, ActView x, int n_rows, NormIn norm,
                      size_t shared) {
@@ -914,7 +962,7 @@ cudaError_t dispatch(cudaStream_t stream, uint32_t type, const MatvecArgs& args,
                 case 12: return dispatch_kquant<12>(stream, args, x, n_rows);
                 case 13: return dispatch_kquant<13>(stream, args, x, n_rows);
                 case 14: return dispatch_kquant<14>(stream, args, x, n_rows);
-                default: return cudaErrorInvalidValue;
+                default: return dispatch_lowbit(stream, type, args, x, n_rows, blocks);
             }
     }
 }
@@ -924,8 +972,8 @@ bool width_ok(uint32_t type, int k) {
     switch (type) {
         case 0: return k % 8 == 0;
         case 30: return k % 2 == 0;
-        case 8: return k % 32 == 0;
-        case 12: case 13: case 14: return k % 256 == 0;
+        case 8: case 2: case 6: case 20: case 39: return k % 32 == 0;
+        case 12: case 13: case 14: case 10: case 11: case 23: case 16: case 17: case 22: case 18: case 21: return k % 256 == 0;
         default: return true;
     }
 }
@@ -968,6 +1016,18 @@ cudaError_t launch_matvec_experts(cudaStream_t stream, const ExpertOut* outs, in
         MTP_EXPERTS(13)
         MTP_EXPERTS(14)
         MTP_EXPERTS(30)
+        MTP_EXPERTS(2)
+        MTP_EXPERTS(6)
+        MTP_EXPERTS(20)
+        MTP_EXPERTS(39)
+        MTP_EXPERTS(10)
+        MTP_EXPERTS(11)
+        MTP_EXPERTS(23)
+        MTP_EXPERTS(16)
+        MTP_EXPERTS(17)
+        MTP_EXPERTS(22)
+        MTP_EXPERTS(18)
+        MTP_EXPERTS(21)
         default: return cudaErrorInvalidValue;
     }
 #undef MTP_EXPERTS

@@ -3,24 +3,28 @@
 //   y[r, o] (+)= Σ_i W[o, i] · x[r, i]     W: (n, k) in its storage type, x: (n_rows <= 8, k)
 //
 // Activation formats by weight type (as the CPU backend converts them, cuda/cpu/ggml-quants.h):
-//   Q8_0 weight · x quantized to Q8_0 (id = 127/amax, round half to even, d rounded to F16)
-//   Q4_K/Q5_K/Q6_K · x quantized to Q8_K (per 256: iscale = −127/max, nearest even, clamp 127)
+//   Q8_0, Q4_0, Q5_0, IQ4_NL, MXFP4 weight · x quantized to Q8_0 (id = 127/amax, round half to even, d
+//     rounded to F16)
+//   Q2_K … Q6_K, IQ4_XS, IQ2_*, IQ3_* · x quantized to Q8_K (per 256: iscale = −127/max, nearest
+//     even, clamp 127)
 //   BF16 · x rounded to BF16; F16 · x rounded to F16; F32 · x.
 // The integer block sums are exact, so only the float accumulation order differs from the CPU.
 // A Q8_K row keeps in its k/32 scale slots the k/256 block scales and then the k/32 int16 sums of
 // 32 quantized values (q8k_sums), which the Q4_K/Q5_K min term needs.
 //
-// Weight layouts on the device (CudaWeights, qwen35-cuda.cu): Q8_0 repacked into q (n, k) int8 +
-// scales (n, k/32) float, so a block's 32 values are two aligned 16-byte loads; Q6_K repacked into
-// 208-byte super-blocks (ql, qh, scales: 16-byte aligned) + d (n, k/256) float; every other type
-// keeps the file's rows.
+// Weight layouts on the device (CudaWeights, qwen35-cuda.cu): the repacked types keep each block
+// without its scale, which moves to DevMatrix::scale as a float: Q8_0 into q (n, k) int8 + scales
+// (n, k/32), so a block's 32 values are two aligned 16-byte loads; Q6_K into 208-byte super-blocks
+// (ql, qh, scales: 16-byte aligned) + d (n, k/256); the low-bit types as matvec-lowbit.cuh says
+// (Q4_0, IQ4_NL, MXFP4: 16 bytes + a scale per 32 values, Q5_0 20 bytes; Q3_K and the IQ grid
+// types without their f16 d). Every other type keeps the file's rows.
 //
 // Summation order: the CPU backend's (cpu/ggml-quants.cpp), so the backends agree to the last bit:
 // Q8_0 adds (d_w·d_x)·isum block after block in order, BF16 mirrors the CPU's 2 × 16-lane
 // accumulators and their tree reduction, F16 is one sequential sum; for the K-quants (the large
 // models' types, where the kernel must run at the memory bandwidth) the CPU follows the kernel
 // instead: 32 lane sums and a warp tree. Only F32 (whose CPU order depends on the vector ISA) is not
-// mirrored.
+// mirrored. The low-bit types (matvec-lowbit.cuh) mirror the CPU's sequential sums over blocks.
 //
 // Launch geometry: 128 threads = 4 warps per block, one warp per output row (with a fused RMSNorm,
 // the block first normalizes the input rows into shared memory as the rms_norm kernel does); lane l
@@ -42,8 +46,31 @@ namespace mtp::cuda {
 constexpr int kMaxRows = 8;     // activation rows per launch
 constexpr int kMaxOutputs = 4;  // matrices per launch
 
-// Floats of DevMatrix::scale per matrix row: Q8_0 a scale per 32 values, Q6_K a d per 256.
-__host__ __device__ inline int scales_per_row(uint32_t type, int k) { return type == 8 ? k / 32 : type == 14 ? k / 256 : 0; }
+// Floats of DevMatrix::scale per matrix row (the repacked types' block scales): a scale per 32
+// values for Q8_0, Q4_0, Q5_0, IQ4_NL and MXFP4, a d per 256 for Q6_K, Q3_K and the IQ grid types.
+__host__ __device__ inline int scales_per_row(uint32_t type, int k) {
+    switch (type) {
+        case 8: case 2: case 6: case 20: case 39: return k / 32;
+        case 14: case 11: case 16: case 17: case 22: case 18: case 21: return k / 256;
+        default: return 0;
+    }
+}
+
+// Bytes on the device of a 256-value super-block of the low-bit types (matvec-lowbit.cuh; Q3_K and
+// the IQ grid types without the f16 d that repack_matrix moves into DevMatrix::scale).
+__host__ __device__ constexpr int lowbit_superblock_bytes(uint32_t type) {
+    switch (type) {
+        case 10: return 84;   // Q2_K
+        case 11: return 108;  // Q3_K
+        case 23: return 136;  // IQ4_XS
+        case 16: return 64;   // IQ2_XXS
+        case 17: return 72;   // IQ2_XS
+        case 22: return 80;   // IQ2_S
+        case 18: return 96;   // IQ3_XXS
+        case 21: return 108;  // IQ3_S
+        default: return 0;
+    }
+}
 
 // One weight matrix on the device.
 struct DevMatrix {
@@ -64,8 +91,10 @@ struct MatvecOut {
 ActFormat act_format_for(uint32_t weight_type);
 
 // Host side: a matrix of the file (n rows row_bytes apart, k values each) in its device layout, for
-// the types whose layout differs (repacked(type)): Q8_0 as q (n, k) int8 + scales (n, k/32), Q6_K as
-// 208-byte super-blocks (ql, qh, scales as in the file) + d (n, k/256). Other types upload as is.
+// the types whose layout differs (repacked(type)): each block without its scale (the f16 d, or
+// MXFP4's E8M0 byte), in order, and the scales as floats (n, scales_per_row) — Q8_0 as q (n, k)
+// int8 + scales (n, k/32), Q6_K as 208-byte super-blocks (ql, qh, scales as in the file) + d
+// (n, k/256), and the low-bit types of matvec-lowbit.cuh. Other types upload as is.
 struct RepackedMatrix {
     std::vector<uint8_t> data;  // n rows of row_bytes
     std::vector<float> scale;   // (n, scales_per_row)

@@ -130,7 +130,10 @@ bool cuda_device_available(std::string* why) {
 bool cuda_supports_type(uint32_t type) {
     switch (type) {
         case MTP_GGML_TYPE_F32: case MTP_GGML_TYPE_F16: case MTP_GGML_TYPE_BF16: case MTP_GGML_TYPE_Q8_0:
-        case MTP_GGML_TYPE_Q4_K: case MTP_GGML_TYPE_Q5_K: case MTP_GGML_TYPE_Q6_K: return true;
+        case MTP_GGML_TYPE_Q4_K: case MTP_GGML_TYPE_Q5_K: case MTP_GGML_TYPE_Q6_K:
+        case MTP_GGML_TYPE_Q4_0: case MTP_GGML_TYPE_Q5_0: case MTP_GGML_TYPE_Q2_K: case MTP_GGML_TYPE_Q3_K: case MTP_GGML_TYPE_IQ4_NL: case MTP_GGML_TYPE_IQ4_XS:
+        case MTP_GGML_TYPE_MXFP4: case MTP_GGML_TYPE_IQ2_XXS: case MTP_GGML_TYPE_IQ2_XS: case MTP_GGML_TYPE_IQ2_S:
+        case MTP_GGML_TYPE_IQ3_XXS: case MTP_GGML_TYPE_IQ3_S: return true;
         default: return false;
     }
 }
@@ -183,7 +186,8 @@ struct CudaWeights::Impl {
         m.n = static_cast<int>(t.ne[1] * t.ne[2]);  // stacked experts (ne[2]) as one matrix of all their rows
         const size_t n = static_cast<size_t>(m.n);
         if (cuda::repacked(t.type)) {
-            // Q8_0, Q6_K: blocks the kernels read with aligned 16-byte loads, scales as floats.
+            // Q8_0, Q6_K, Q4_0, Q5_0, IQ4_NL, MXFP4, Q3_K, IQ2_*, IQ3_*: the block scale moved out as a float,
+            // so the rest of each block is aligned for the kernels' wide loads (matvec.cuh).
             const cuda::RepackedMatrix r = cuda::repack_matrix(t.type, t.data, t.row_bytes, m.k, m.n);
             m.data = upload<uint8_t>(r.data.data(), r.data.size(), "upload of a repacked matrix");
             m.scale = upload<float>(r.scale.data(), r.scale.size(), "upload of a repacked matrix's scales");
