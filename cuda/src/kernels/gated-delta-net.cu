@@ -8,62 +8,26 @@ namespace {
 
 constexpr int kMaxValueDim = 128;  // threads per block: two per value row of the head state
 
-// Block sums of every row's v[t] at once (block_sum's order: each warp's butterfly, then the warps
-// in order from 0), with one barrier pass for the batch instead of one per row.
-template <typename T>
-__device__ void block_sums_rows(T (&v)[kMaxRows], int n_rows, T (*scratch)[kWarp]) {
-    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp, n_warps = blockDim.x / kWarp;
-#pragma unroll
-    for (int t = 0; t < kMaxRows; t++) {
-        if (t < n_rows) {
-            const T s = warp_sum(v[t]);
-            if (lane == 0) scratch[t][warp] = s;
-        }
-    }
-    __syncthreads();
-#pragma unroll
-    for (int t = 0; t < kMaxRows; t++) {
-        if (t < n_rows) {
-            T total = 0;
-            for (int w = 0; w < n_warps; w++) total += scratch[t][w];
-            v[t] = total;
-        }
-    }
-    __syncthreads();  // scratch may be reused
-}
-
-// q, k of key head i at every row t into qs[t], ks[t], each L2-normed as llama.cpp builds it
-// (RMSNorm with eps/Dk, then × 1/sqrt(Dk)).
+// q, k of key head i at row t into qs, ks, each L2-normed as llama.cpp builds it (RMSNorm with
+// eps/Dk, then × 1/sqrt(Dk)).
 template <int DK>
-__device__ void load_qk(const GdnParams& p, const float* y, int n_rows, int i, float (*qs)[DK], float (*ks)[DK],
-                        double (*scratch)[kWarp]) {
-    double pq[kMaxRows] = {}, pk[kMaxRows] = {};
+__device__ void load_qk(const GdnParams& p, const float* yt, int i, float* qs, float* ks, double* scratch) {
+    double pq = 0.0, pk = 0.0;
     for (int a = threadIdx.x; a < DK; a += blockDim.x) {
-#pragma unroll
-        for (int t = 0; t < kMaxRows; t++) {
-            if (t < n_rows) {
-                const float* yt = y + static_cast<size_t>(t) * p.channels;
-                qs[t][a] = yt[i * DK + a];
-                ks[t][a] = yt[p.n_key_heads * DK + i * DK + a];
-                pq[t] += static_cast<double>(qs[t][a] * qs[t][a]);
-                pk[t] += static_cast<double>(ks[t][a] * ks[t][a]);
-            }
-        }
+        qs[a] = yt[i * DK + a];
+        ks[a] = yt[p.n_key_heads * DK + i * DK + a];
+        pq += static_cast<double>(qs[a] * qs[a]);
+        pk += static_cast<double>(ks[a] * ks[a]);
     }
-    block_sums_rows(pq, n_rows, scratch);
-    block_sums_rows(pk, n_rows, scratch);
+    const double sq = block_sum(pq, scratch);
+    const double sk = block_sum(pk, scratch);
     const float eps = p.eps / static_cast<float>(DK);
     const float inv_sqrt_n = 1.0f / sqrtf(static_cast<float>(DK));
-#pragma unroll
-    for (int t = 0; t < kMaxRows; t++) {
-        if (t < n_rows) {
-            const float scale_q = 1.0f / sqrtf(static_cast<float>(pq[t] / DK) + eps);
-            const float scale_k = 1.0f / sqrtf(static_cast<float>(pk[t] / DK) + eps);
-            for (int a = threadIdx.x; a < DK; a += blockDim.x) {
-                qs[t][a] = (qs[t][a] * scale_q) * inv_sqrt_n;
-                ks[t][a] = (ks[t][a] * scale_k) * inv_sqrt_n;
-            }
-        }
+    const float scale_q = 1.0f / sqrtf(static_cast<float>(sq / DK) + eps);
+    const float scale_k = 1.0f / sqrtf(static_cast<float>(sk / DK) + eps);
+    for (int a = threadIdx.x; a < DK; a += blockDim.x) {
+        qs[a] = (qs[a] * scale_q) * inv_sqrt_n;
+        ks[a] = (ks[a] * scale_k) * inv_sqrt_n;
     }
     __syncthreads();
 }
@@ -86,11 +50,11 @@ __global__ void __launch_bounds__(2 * kMaxValueDim) gated_delta_net_kernel(GdnPa
     __shared__ float qs[kMaxRows][DK], ks[kMaxRows][DK];  // the batch's normed q, k of key head i
     __shared__ float os[kMaxRows][Dv];                    // Sᵀq / sqrt(Dk) of every token
     __shared__ float beta[kMaxRows], decay[kMaxRows];
-    __shared__ double scratch[kMaxRows][kWarp];
+    __shared__ double scratch[kWarp];
     const int j = blockIdx.x, Hv = p.n_value_heads, Cc = p.channels, i = j % p.n_key_heads;
     const int lane = threadIdx.x % kWarp, b = threadIdx.x / 2, h = threadIdx.x % 2, a0 = h * kHalf;
-    load_qk<DK>(p, y, n_rows, i, qs, ks, scratch);
     for (int t = 0; t < n_rows; t++) {
+        load_qk<DK>(p, y + static_cast<size_t>(t) * Cc, i, qs[t], ks[t], scratch);
         if (threadIdx.x == 0) {
             const float x = alpha_raw[t * Hv + j] + dt_bias[j];
             beta[t] = 1.0f / (1.0f + libm_expf(-beta_raw[t * Hv + j]));
@@ -149,18 +113,11 @@ __global__ void __launch_bounds__(2 * kMaxValueDim) gated_delta_net_kernel(GdnPa
     // threads add zeros after them, so the block sum adds the same values in the same order).
     const int c = threadIdx.x;
     const float nw = c < Dv ? norm_w[c] : 0.0f;
-    double ss[kMaxRows];
-#pragma unroll
-    for (int t = 0; t < kMaxRows; t++) {
-        const float o = c < Dv && t < n_rows ? os[t][c] : 0.0f;
-        ss[t] = static_cast<double>(o * o);
-    }
-    block_sums_rows(ss, n_rows, scratch);
-#pragma unroll
-    for (int t = 0; t < kMaxRows; t++) {
-        if (t < n_rows && c < Dv) {
-            const float o = os[t][c];
-            const float nscale = 1.0f / sqrtf(static_cast<float>(ss[t] / Dv) + p.eps);
+    for (int t = 0; t < n_rows; t++) {
+        const float o = c < Dv ? os[t][c] : 0.0f;
+        const double ss = block_sum(static_cast<double>(o * o), scratch);
+        if (c < Dv) {
+            const float nscale = 1.0f / sqrtf(static_cast<float>(ss / Dv) + p.eps);
             const size_t at = (static_cast<size_t>(t) * Hv + j) * Dv + c;
             const float ov = ((o * nscale) * nw) * silu_cpu(z[at]);
             out[at] = ov;

@@ -149,7 +149,6 @@ __device__ void row_f16(const uint8_t* w, const ActView& x, int n_rows, int lane
 // F32: the CPU's vectorized reduction order depends on its instruction set, so it is not mirrored:
 // lane partials over 8-value chunks, summed by xor butterflies.
 __device__ void row_f32(const uint8_t* w, const ActView& x, int n_rows, int lane, float* acc) {
-#pragma unroll 4  // several chunks' loads in flight (a 2048-wide router row is 8 chunks)
     for (int i = 8 * lane; i < x.k; i += 8 * kWarp) {
         const float4* p = reinterpret_cast<const float4*>(w) + i / 4;
         const float4 a = p[0], b = p[1];
