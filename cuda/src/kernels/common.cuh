@@ -147,8 +147,8 @@ __device__ __forceinline__ void wait_async() {
 // ---- Programmatic dependent launch (sm_90+). Every kernel is launched by launch() below, so the
 // next kernel on the stream (and in a captured graph) may start while this one drains: its blocks
 // become resident as soon as every block of this one has called pdl_enter(), run what does not
-// depend on earlier kernels (the matrix kernels fetch their weights), and wait in pdl_enter() until
-// this kernel has finished and its writes are visible. A kernel calls pdl_enter() before it reads
+// depend on earlier kernels (the tensor-core matvec stages its first weights in shared memory), and
+// wait in pdl_enter() until this kernel has finished and its writes are visible. A kernel calls pdl_enter() before it reads
 // anything an earlier kernel wrote and before it writes anything (an earlier kernel may still read
 // it), in every block, before any early return: that makes the completion of each kernel imply the
 // completion of all before it. No-ops before sm_90.
@@ -157,14 +157,6 @@ __device__ __forceinline__ void pdl_enter() {
     asm volatile("griddepcontrol.wait;" ::: "memory");
     asm volatile("griddepcontrol.launch_dependents;");
 #endif
-}
-
-// Brings [p, p + bytes) into L2, a 128-byte line per lane (weights, before pdl_enter()).
-__device__ __forceinline__ void prefetch_l2(const void* p, size_t bytes, int lane) {
-    const char* c = static_cast<const char*>(p);
-    for (size_t off = 128 * static_cast<size_t>(lane); off < bytes; off += 128 * kWarp) {
-        asm volatile("prefetch.global.L2 [%0];" ::"l"(c + off));
-    }
 }
 
 // Whether launches are programmatic: the device takes them (compute capability 9.0 and up) and

@@ -369,10 +369,6 @@ template <uint32_t kType, bool kNorm>
 __global__ void __launch_bounds__(kThreads) matvec_kernel(MatvecArgs args, ActView x, int n_rows, NormIn norm) {
     const int lane = threadIdx.x % kWarp;
     const int g = blockIdx.x * (kThreads / kWarp) + threadIdx.x / kWarp;
-    int i = 0;
-    while (i < args.count && g >= args.first[i + 1]) i++;
-    const int o = i < args.count ? g - args.first[i] : 0;
-    if (i < args.count) prefetch_l2(args.w[i] + static_cast<size_t>(o) * args.row_bytes[i], args.row_bytes[i], lane);
     pdl_enter();
     if constexpr (kNorm) {
         // (n_rows, k) int8 + (n_rows, k/32) scales for Q8_0, else (n_rows, k) floats.
@@ -384,7 +380,10 @@ __global__ void __launch_bounds__(kThreads) matvec_kernel(MatvecArgs args, ActVi
         x.d = reinterpret_cast<float*>(q + static_cast<size_t>(n_rows) * x.k);
         norm_rows_to_shared(norm, x.k, n_rows, fmt, x);
     }
+    int i = 0;
+    while (i < args.count && g >= args.first[i + 1]) i++;
     if (i >= args.count) return;
+    const int o = g - args.first[i];
     const uint8_t* w = args.w[i] + static_cast<size_t>(o) * args.row_bytes[i];
     float acc[kMaxRows];
 #pragma unroll
@@ -429,10 +428,8 @@ __global__ void __launch_bounds__(kThreads, kquant_min_blocks(kType, kOut)) kqua
         if (g < first + warps) break;
         first += warps;
     }
-    if (i >= args.count) {
-        pdl_enter();
-        return;
-    }
+    pdl_enter();
+    if (i >= args.count) return;
     const int n = args.first[i + 1] - args.first[i], o0 = kOut * (g - first);
     const uint8_t* w[kOut];
     const float* w_d[kOut];
@@ -441,9 +438,7 @@ __global__ void __launch_bounds__(kThreads, kquant_min_blocks(kType, kOut)) kqua
         const int row = min(o0 + o, n - 1);
         w[o] = args.w[i] + static_cast<size_t>(row) * args.row_bytes[i];
         w_d[o] = args.scale[i] + static_cast<size_t>(row) * scales_per_row(kType, x.k);
-        prefetch_l2(w[o], args.row_bytes[i], lane);
     }
-    pdl_enter();
     float acc[kOut];
 #pragma unroll
     for (int o = 0; o < kOut; o++) acc[o] = 0.0f;
