@@ -834,6 +834,32 @@ float graph_time_us(Launch&& launch) {
     return 1e3f * ms / 500.0f;
 }
 
+// One kernel of a decode step for the step tables: its launch for n rows, and how many times a step
+// launches it (8 layers: 6 GDN, 2 attention).
+struct StepKernel {
+    const char* name;
+    int per_step;
+    std::function<cudaError_t(cudaStream_t, int)> launch;
+};
+
+// Each kernel timed from a graph for 1, 2 and 4 rows (a verify batch of K = 1 and 3) — what a verify
+// row adds, kernel by kernel — and the step's total of these kernels.
+void print_step_table(const char* tag, const std::vector<StepKernel>& rows) {
+    const int widths[] = {1, 2, 4};
+    float total[3] = {};
+    std::printf("bench %s %-53s %8s %8s %8s\n", tag, "kernel (us; × launches per step)", "1 row", "2 rows", "4 rows");
+    for (const StepKernel& r : rows) {
+        float us[3];
+        for (int i = 0; i < 3; i++) {
+            us[i] = graph_time_us([&](cudaStream_t s) { return r.launch(s, widths[i]); });
+            total[i] += us[i] * r.per_step;
+        }
+        std::printf("bench %s %-48s × %2d %8.2f %8.2f %8.2f\n", tag, r.name, r.per_step, us[0], us[1], us[2]);
+    }
+    std::printf("bench %s step (these kernels): %.0f us (1 row), %.0f us (2 rows, %.2fx), %.0f us (4 rows, %.2fx)\n", tag, total[0],
+                total[1], total[1] / total[0], total[2], total[2] / total[0]);
+}
+
 // Every kernel of a tiny-code decode step (E 384, F 1024, V 8192, Cc 1024, 6/2 heads of 64, GDN
 // 4/8 heads of 64), one row, 300 cached positions.
 void bench_decode_kernels(std::mt19937& rng) {
@@ -869,14 +895,7 @@ void bench_decode_kernels(std::mt19937& rng) {
     const GdnParams gp{4, Hv, D, D, Cc, 1e-6f};
     const NormIn norm_in{y3, E, y2, 1e-6f};
     const RopeParams rp{H, Hkv, D, 16, {11, 11, 10, 0}, 1e7f, 1.0f, 1.0f, 1e-6f};
-    // Each kernel of a decode step timed from a graph for 1, 2 and 4 rows (a verify batch of K = 1
-    // and 3): what a verify row adds, kernel by kernel.
-    struct Row {
-        const char* name;
-        int per_step;  // launches per decode step (8 layers: 6 GDN, 2 attention)
-        std::function<cudaError_t(cudaStream_t, int)> launch;
-    };
-    const std::vector<Row> rows = {
+    const std::vector<StepKernel> rows = {
         {"rms_norm + quantize (E, the final norm)", 1, [&](cudaStream_t s, int nr) { return launch_rms_norm(s, y3, E, y2, aE.f, E, E, nr, 1e-6f, aE, ActFormat::Q8_0); }},
         {"rms_norm + matvec GDN in (qkv, gate, beta, alpha)", 6, [&](cudaStream_t s, int nr) { return launch_matvec_norm(s, gdn_in, 4, norm_in, E, nr); }},
         {"conv1d_update", 6, [&](cudaStream_t s, int nr) { return launch_conv1d_update(s, y0, y1, y2, y3, nullptr, 0, 0, nr, Cc, 4); }},
@@ -897,18 +916,7 @@ void bench_decode_kernels(std::mt19937& rng) {
         const float us = graph_time_us([&](cudaStream_t s) { return launch_gated_attention(s, q16, y0, kc, vc, dpos + at, 0, 1, H, Hkv, D, n_ctx, scores, aE.f, aE.q, aE.d); });
         std::printf("bench decode gated_attention (%d positions): %.2f us\n", pos[at] + 1, us);
     }
-    const int widths[] = {1, 2, 4};
-    float total[3] = {};
-    std::printf("bench decode %-50s %8s %8s %8s\n", "kernel (us; × launches per step)", "1 row", "2 rows", "4 rows");
-    for (const Row& r : rows) {
-        float us[3];
-        for (int i = 0; i < 3; i++) {
-            us[i] = graph_time_us([&](cudaStream_t s) { return r.launch(s, widths[i]); });
-            total[i] += us[i] * r.per_step;
-        }
-        std::printf("bench decode %-45s × %2d %8.2f %8.2f %8.2f\n", r.name, r.per_step, us[0], us[1], us[2]);
-    }
-    std::printf("bench decode step (kernels only): %.0f us (1 row), %.0f us (2 rows), %.0f us (4 rows)\n", total[0], total[1], total[2]);
+    print_step_table("decode", rows);
 }
 
 // The kernels of a Qwen3.6-35B-A3B-shape decode step (E 2048, 256 experts of 512, 8 used, a shared
@@ -963,12 +971,7 @@ void bench_moe_kernels(std::mt19937& rng) {
         const ExpertOut outs[] = {{w0, y0}, {w1, y1}};
         return launch_matvec_experts(s, outs, w1 ? 2 : 1, rows, ids + at * P, groups + at * (2 * P + 2), nr * k, x, x_div);
     };
-    struct Row {
-        const char* name;
-        int per_step;  // launches per decode step (8 layers: 6 GDN, 2 attention, all MoE)
-        std::function<cudaError_t(cudaStream_t, int)> launch;
-    };
-    const std::vector<Row> rows = {
+    const std::vector<StepKernel> rows = {
         {"matvec GDN in (qkv 8192, z 4096)", 6, [&](cudaStream_t s, int nr) { return launch_matvec(s, gdn_in, 2, a, nr); }},
         {"gated_delta_net + quantize (32 heads of 128)", 6, [&](cudaStream_t s, int nr) { return launch_gated_delta_net(s, gp, y0, y1, y2, y2, y2, y2, y2, state, nullptr, 0, 0, nr, aO.f, aO.q, aO.d); }},
         {"matvec ssm_out (+ residual)", 6, [&](cudaStream_t s, int nr) { return launch_matvec(s, &o_gdn, 1, aO, nr); }},
@@ -981,19 +984,7 @@ void bench_moe_kernels(std::mt19937& rng) {
         {"moe_combine", 8, [&](cudaStream_t s, int nr) { return launch_moe_combine(s, y0, weights, y1, y2, nr, k, E, y2); }},
         {"matvec lm_head (Q6_K 2048 → 248320)", 1, [&](cudaStream_t s, int nr) { return launch_matvec(s, &o_head, 1, a, nr); }},
     };
-    const int widths[] = {1, 2, 4};
-    float total[3] = {};
-    std::printf("bench moe %-53s %8s %8s %8s\n", "kernel (us; × launches per step)", "1 row", "2 rows", "4 rows");
-    for (const Row& r : rows) {
-        float us[3];
-        for (int i = 0; i < 3; i++) {
-            us[i] = graph_time_us([&](cudaStream_t s) { return r.launch(s, widths[i]); });
-            total[i] += us[i] * r.per_step;
-        }
-        std::printf("bench moe %-48s × %2d %8.2f %8.2f %8.2f\n", r.name, r.per_step, us[0], us[1], us[2]);
-    }
-    std::printf("bench moe these kernels of a step: %.0f us (1 row), %.0f us (2 rows, %.2fx), %.0f us (4 rows, %.2fx)\n", total[0], total[1],
-                total[1] / total[0], total[2], total[2] / total[0]);
+    print_step_table("moe", rows);
     for (void* p : {static_cast<void*>(d_logits), static_cast<void*>(ids), static_cast<void*>(groups), static_cast<void*>(ids_now),
                     static_cast<void*>(groups_now), static_cast<void*>(weights), static_cast<void*>(y0), static_cast<void*>(y1),
                     static_cast<void*>(y2), static_cast<void*>(state)}) {

@@ -400,6 +400,9 @@ __device__ __forceinline__ void row_superblock(const uint8_t* w, const float* w_
 // Whether a weight type has a row function here, and that function.
 __host__ __device__ constexpr bool lowbit_type(uint32_t type) { return block32_type(type) || superblock_lowbit_type(type); }
 
+// X(type) for every low-bit type, for the launchers' switches over them.
+#define MTP_LOWBIT_TYPES(X) X(2) X(6) X(20) X(39) X(10) X(11) X(23) X(16) X(17) X(22) X(18) X(21)
+
 template <uint32_t kType>
 __device__ __forceinline__ void row_lowbit(const uint8_t* w, const float* ws, const ActView& x, int n_rows, int lane, float* acc) {
     if constexpr (block32_type(kType)) {

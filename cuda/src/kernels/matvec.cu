@@ -924,21 +924,13 @@ cudaError_t dispatch_kquant(cudaStream_t stream, const MatvecArgs& args, ActView
 
 // The low-bit types (matvec-lowbit.cuh): matvec_kernel, a warp per weight row.
 cudaError_t dispatch_lowbit(cudaStream_t stream, uint32_t type, const MatvecArgs& args, ActView x, int n_rows, int blocks) {
+#define MTP_LOWBIT_MATVEC(T) \
+    case T: return launch(matvec_kernel<T, false>, blocks, kThreads, 0, stream, args, x, n_rows, NormIn{});
     switch (type) {
-        case 2: return launch(matvec_kernel<2, false>, blocks, kThreads, 0, stream, args, x, n_rows, NormIn{});
-        case 6: return launch(matvec_kernel<6, false>, blocks, kThreads, 0, stream, args, x, n_rows, NormIn{});
-        case 20: return launch(matvec_kernel<20, false>, blocks, kThreads, 0, stream, args, x, n_rows, NormIn{});
-        case 39: return launch(matvec_kernel<39, false>, blocks, kThreads, 0, stream, args, x, n_rows, NormIn{});
-        case 10: return launch(matvec_kernel<10, false>, blocks, kThreads, 0, stream, args, x, n_rows, NormIn{});
-        case 11: return launch(matvec_kernel<11, false>, blocks, kThreads, 0, stream, args, x, n_rows, NormIn{});
-        case 23: return launch(matvec_kernel<23, false>, blocks, kThreads, 0, stream, args, x, n_rows, NormIn{});
-        case 16: return launch(matvec_kernel<16, false>, blocks, kThreads, 0, stream, args, x, n_rows, NormIn{});
-        case 17: return launch(matvec_kernel<17, false>, blocks, kThreads, 0, stream, args, x, n_rows, NormIn{});
-        case 22: return launch(matvec_kernel<22, false>, blocks, kThreads, 0, stream, args, x, n_rows, NormIn{});
-        case 18: return launch(matvec_kernel<18, false>, blocks, kThreads, 0, stream, args, x, n_rows, NormIn{});
-        case 21: return launch(matvec_kernel<21, false>, blocks, kThreads, 0, stream, args, x, n_rows, NormIn{});
+        MTP_LOWBIT_TYPES(MTP_LOWBIT_MATVEC)
         default: return cudaErrorInvalidValue;
     }
+#undef MTP_LOWBIT_MATVEC
 }
 
 template <bool kNorm>
@@ -1010,18 +1002,7 @@ cudaError_t launch_matvec_experts(cudaStream_t stream, const ExpertOut* outs, in
         MTP_EXPERTS(13)
         MTP_EXPERTS(14)
         MTP_EXPERTS(30)
-        MTP_EXPERTS(2)
-        MTP_EXPERTS(6)
-        MTP_EXPERTS(20)
-        MTP_EXPERTS(39)
-        MTP_EXPERTS(10)
-        MTP_EXPERTS(11)
-        MTP_EXPERTS(23)
-        MTP_EXPERTS(16)
-        MTP_EXPERTS(17)
-        MTP_EXPERTS(22)
-        MTP_EXPERTS(18)
-        MTP_EXPERTS(21)
+        MTP_LOWBIT_TYPES(MTP_EXPERTS)
         default: return cudaErrorInvalidValue;
     }
 #undef MTP_EXPERTS
