@@ -7,7 +7,8 @@
 // bytes (every trunk matrix and the LM head as stored in the file, one embedding row) over it.
 // Also: what the model and the session allocated on the device next to inspect-gguf's estimate.
 //
-//   node scripts/device/step-cost.mjs MODEL.gguf [--backend cuda] [--reps 40] [--copy-gbs GBS] [--json OUT]
+//   node scripts/device/step-cost.mjs MODEL.gguf [--backend cuda] [--reps 40] [--widths 1,2,3,4,5,8] [--copy-gbs GBS] [--json OUT]
+// (--widths 1 --reps 1 under `ncu` profiles one decode step and its warm-up; see docs/device-runs.md.)
 import { writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,12 +25,16 @@ const opt = (name, dflt) => {
 };
 const model = args[0];
 if (!model || model.startsWith("-")) {
-  console.error("usage: step-cost.mjs MODEL.gguf [--backend cuda] [--reps 40] [--copy-gbs GBS] [--json OUT]");
+  console.error("usage: step-cost.mjs MODEL.gguf [--backend cuda] [--reps 40] [--widths 1,2,3,4,5,8] [--copy-gbs GBS] [--json OUT]");
   process.exit(1);
 }
 const reps = Number(opt("--reps", "40"));
 const copyGbs = Number(opt("--copy-gbs", "NaN"));
-const widths = [1, 2, 3, 4, 5, 8];
+const widths = opt("--widths", "1,2,3,4,5,8").split(",").map(Number);
+if (widths.some((n) => !Number.isInteger(n) || n < 1 || n > 8)) {
+  console.error("step-cost: --widths takes row counts from 1 to 8, e.g. 1,4");
+  process.exit(1);
+}
 
 const m = openModel(model, opt("--backend", "cuda"));
 const d = m.description;
@@ -67,7 +72,7 @@ const bytes =
   head.nBytes +
   (d.lmHead === "token_embd.weight" ? 0 : embd.nBytes / embd.ne[1]);
 
-const one = rows[0].us;
+const one = rows.find((r) => r.n === 1)?.us ?? NaN; // the ratios and the roofline need the 1-row step
 const allocated = allocatedDeviceBytes();
 const est = estimateMemory(d, { ctx: nCtx, draftMax: 7 }).totalBytes;
 const lines = [
