@@ -80,10 +80,13 @@ const lines = [
   "",
   "| rows per step | µs per step | × 1-row step |",
   "|---:|---:|---:|",
-  ...rows.map((r) => `| ${r.n} | ${r.us.toFixed(1)} | ${(r.us / one).toFixed(2)} |`),
+  ...rows.map((r) => `| ${r.n} | ${r.us.toFixed(1)} | ${Number.isFinite(one) ? (r.us / one).toFixed(2) : "—"} |`),
   "",
-  `A decode step reads ${(bytes / 1e9).toFixed(3)} GB of weights: ${(bytes / (one * 1e-6) / 1e9).toFixed(0)} GB/s` +
-    (Number.isFinite(copyGbs) ? ` = ${((100 * bytes) / (one * 1e-6) / 1e9 / copyGbs).toFixed(1)} % of the copy bandwidth (${copyGbs} GB/s)` : ""),
+  `A decode step reads ${(bytes / 1e9).toFixed(3)} GB of weights` +
+    (Number.isFinite(one) ? `: ${(bytes / (one * 1e-6) / 1e9).toFixed(0)} GB/s` : "") +
+    (Number.isFinite(one) && Number.isFinite(copyGbs)
+      ? ` = ${((100 * bytes) / (one * 1e-6) / 1e9 / copyGbs).toFixed(1)} % of the copy bandwidth (${copyGbs} GB/s)`
+      : ""),
   "",
   `Device memory (ctx ${nCtx}, K 7): allocated ${(allocated / 2 ** 20).toFixed(1)} MiB, inspect-gguf's estimate ` +
     `${(est / 2 ** 20).toFixed(1)} MiB (${((100 * (est - allocated)) / allocated).toFixed(1)} %)`,
