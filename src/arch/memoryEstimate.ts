@@ -14,6 +14,7 @@
  *    for 8-row pieces, and the MTP input rows of a prompt as long as the context.
  * The CPU backend keeps the weights memory-mapped and fewer state planes (docs/native-engine.md).
  */
+import { ggmlTypeInfo } from "../gguf/ggmlTypes.js";
 import type { ModelDescription } from "./ModelDescription.js";
 
 export interface MemoryEstimateOptions {
@@ -37,28 +38,29 @@ export interface MemoryEstimate {
 const KV_BYTES_PER_ELEM = 2; // F16, like llama.cpp's default cache type
 const F32 = 4;
 /**
- * The repacked types (repack_matrix in cuda/src/kernels/matvec.cu): ggml type id → [bytes of a block
- * in the file, bytes of its scale field].
+ * The repacked types (repack_matrix in cuda/src/kernels/matvec.cu), ggml type id → bytes of the block's
+ * scale field, which moves out of the block as a float (the block sizes: src/gguf/ggmlTypes.ts):
+ * Q8_0, Q6_K, Q4_0, Q5_0, IQ4_NL, Q3_K and the IQ grid types an f16 d, MXFP4 an E8M0 byte.
  */
-const REPACKED: ReadonlyMap<number, readonly [number, number]> = new Map([
-  [8, [34, 2]], // Q8_0
-  [14, [210, 2]], // Q6_K
-  [2, [18, 2]], // Q4_0
-  [6, [22, 2]], // Q5_0
-  [20, [18, 2]], // IQ4_NL
-  [39, [17, 1]], // MXFP4
-  [11, [110, 2]], // Q3_K
-  [16, [66, 2]], // IQ2_XXS
-  [17, [74, 2]], // IQ2_XS
-  [22, [82, 2]], // IQ2_S
-  [18, [98, 2]], // IQ3_XXS
-  [21, [110, 2]], // IQ3_S
+const REPACKED_SCALE_BYTES: ReadonlyMap<number, number> = new Map([
+  [8, 2], // Q8_0
+  [14, 2], // Q6_K
+  [2, 2], // Q4_0
+  [6, 2], // Q5_0
+  [20, 2], // IQ4_NL
+  [39, 1], // MXFP4
+  [11, 2], // Q3_K
+  [16, 2], // IQ2_XXS
+  [17, 2], // IQ2_XS
+  [22, 2], // IQ2_S
+  [18, 2], // IQ3_XXS
+  [21, 2], // IQ3_S
 ]);
 /** Bytes on the device of a tensor of `nBytes` in the file (the repacked layouts above). */
 function uploadedBytes(type: number, nBytes: number): number {
-  const r = REPACKED.get(type);
-  if (!r) return nBytes;
-  const [block, scale] = r;
+  const scale = REPACKED_SCALE_BYTES.get(type);
+  const block = ggmlTypeInfo(type)?.blockBytes;
+  if (scale === undefined || block === undefined) return nBytes;
   return (nBytes / block) * (block - scale + F32);
 }
 /** Activation rows per chunk (kChunkRows in cuda/src/models/qwen35-cuda.cu). */
