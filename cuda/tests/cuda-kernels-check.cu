@@ -140,6 +140,18 @@ ActView device_act(int k, int rows = kMaxRows) {
     return a;
 }
 
+// rows × k standard-normal activation rows on the device (their floats also in x), converted as a
+// matrix of weight_type wants them.
+ActView random_act(uint32_t weight_type, int k, int rows, std::mt19937& rng, std::vector<float>& x) {
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    x.resize(static_cast<size_t>(rows) * k);
+    for (auto& v : x) v = g(rng);
+    ActView a = device_act(k, rows);
+    CHECK_CUDA(cudaMemcpy(a.f, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice));
+    CHECK_CUDA(launch_quantize(nullptr, a, rows, act_format_for(weight_type)));
+    return a;
+}
+
 void free_act(ActView& a) {
     cudaFree(a.f);
     cudaFree(a.q);
@@ -166,13 +178,10 @@ cudaError_t matvec_in_pieces(const DevMatrix& m, float* y, bool add, ActView a, 
 // (bitwise: the matvec is itself bitwise equal to the CPU), with and without the residual add.
 void check_gemm(uint32_t type, int k, int n, int n_rows, std::mt19937& rng) {
     const DevMatrix m = upload_matrix(type, random_rows(type, k, n, rng), k, n);
+    std::vector<float> x, y0(static_cast<size_t>(n_rows) * n);
+    ActView a = random_act(type, k, n_rows, rng, x);
     std::normal_distribution<float> g(0.0f, 1.0f);
-    std::vector<float> x(static_cast<size_t>(n_rows) * k), y0(static_cast<size_t>(n_rows) * n);
-    for (auto& v : x) v = g(rng);
     for (auto& v : y0) v = g(rng);
-    ActView a = device_act(k, n_rows);
-    CHECK_CUDA(cudaMemcpy(a.f, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice));
-    CHECK_CUDA(launch_quantize(nullptr, a, n_rows, act_format_for(type)));
     float *y_mv = nullptr, *y_mm = nullptr;
     const size_t bytes = sizeof(float) * y0.size();
     CHECK_CUDA(cudaMalloc(&y_mv, bytes));
@@ -203,12 +212,8 @@ void check_gemm(uint32_t type, int k, int n, int n_rows, std::mt19937& rng) {
 void check_matvec(uint32_t type, int k, int n, std::mt19937& rng) {
     const std::vector<uint8_t> rows = random_rows(type, k, n, rng);
     const DevMatrix m = upload_matrix(type, rows, k, n);
-    std::normal_distribution<float> g(0.0f, 1.0f);
-    std::vector<float> x(static_cast<size_t>(kMaxRows) * k);
-    for (auto& v : x) v = g(rng);
-    ActView a = device_act(k);
-    CHECK_CUDA(cudaMemcpy(a.f, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice));
-    CHECK_CUDA(launch_quantize(nullptr, a, kMaxRows, act_format_for(type)));
+    std::vector<float> x;
+    ActView a = random_act(type, k, kMaxRows, rng, x);
     float* y = nullptr;
     CHECK_CUDA(cudaMalloc(&y, sizeof(float) * kMaxRows * n));
 
@@ -267,12 +272,8 @@ void check_moe_groups(uint32_t type, int K, std::mt19937& rng) {
     }
     const DevMatrix w = upload_matrix(type, random_rows(type, K, X * rows, rng), K, X * rows);
     const DevMatrix w2 = upload_matrix(type, random_rows(type, K, X * rows, rng), K, X * rows);
-    std::normal_distribution<float> g(0.0f, 1.0f);
-    std::vector<float> x(static_cast<size_t>(n) * K);
-    for (auto& v : x) v = g(rng);
-    ActView a = device_act(K, n);
-    CHECK_CUDA(cudaMemcpy(a.f, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice));
-    CHECK_CUDA(launch_quantize(nullptr, a, n, act_format_for(type)));
+    std::vector<float> x;
+    ActView a = random_act(type, K, n, rng, x);
     float* d_router = to_device(router);
     int *ids = nullptr, *groups = nullptr;
     float *weights = nullptr, *y = nullptr, *y2 = nullptr, *y1 = nullptr;
@@ -347,12 +348,8 @@ void check_experts(uint32_t type, int k, std::mt19937& rng) {
     const std::vector<uint8_t> w = random_rows(type, k, n_expert * rows, rng);
     const DevMatrix m = upload_matrix(type, w, k, n_expert * rows);
     const std::vector<int> ids = {2, 0, 1, 2, 0, 0};
-    std::normal_distribution<float> g(0.0f, 1.0f);
-    std::vector<float> x(static_cast<size_t>(n_tok) * k);
-    for (auto& v : x) v = g(rng);
-    ActView a = device_act(k, n_tok);
-    CHECK_CUDA(cudaMemcpy(a.f, x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice));
-    CHECK_CUDA(launch_quantize(nullptr, a, n_tok, act_format_for(type)));
+    std::vector<float> x;
+    ActView a = random_act(type, k, n_tok, rng, x);
     std::vector<int> groups = {0};  // [G, begin (G + 1), order (n_pairs)]
     std::vector<int> order;
     for (int e = 0; e < n_expert; e++) {
