@@ -148,10 +148,10 @@ __device__ __forceinline__ void wait_async() {
 // next kernel on the stream (and in a captured graph) may start while this one drains: its blocks
 // become resident as soon as every block of this one has called pdl_enter(), run what does not
 // depend on earlier kernels (the tensor-core matvec stages its first weights in shared memory), and
-// wait in pdl_enter() until this kernel has finished and its writes are visible. A kernel calls pdl_enter() before it reads
-// anything an earlier kernel wrote and before it writes anything (an earlier kernel may still read
-// it), in every block, before any early return: that makes the completion of each kernel imply the
-// completion of all before it. No-ops before sm_90.
+// wait in pdl_enter() until this kernel has finished and its writes are visible. A kernel calls
+// pdl_enter() before it reads anything an earlier kernel wrote and before it writes anything (an
+// earlier kernel may still read it), in every block, before any early return: that makes the
+// completion of each kernel imply the completion of all before it. No-ops before sm_90.
 __device__ __forceinline__ void pdl_enter() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.wait;" ::: "memory");
