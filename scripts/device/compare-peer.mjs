@@ -3,13 +3,14 @@
 // ratios. The peer is the release node-llama-cpp 3.22.1 bundles, built by `.device/peer-build.sh`
 // into /tmp/lcpp/build/bin (override with LLAMA_BIN).
 //
-//   node scripts/device/compare-peer.mjs MODEL.gguf [--ks 1,2,3,4] [--n-spec 256] [--json OUT.json]
+//   node scripts/device/compare-peer.mjs MODEL.gguf [--ks 1,2,3,4] [--n-spec 256] [--depths 4096,32768] [--json OUT.json]
 //
 // Plain speed: llama-bench pp512 / tg128 (-ngl 99, -r 5) next to `mtp-cli bench -p 512 -n 128 -r 5`
 // on its built-in prompt set. Speculative speed: both engines decode the same prompt greedily
 // (the peer: llama-speculative-simple --spec-type draft-mtp --spec-draft-n-max K, its "decoded"
 // speed, --ignore-eos; mtp-cli: bench --prompt-file with that prompt, end-of-generation ignored),
-// n-spec tokens each, so both decode the same length.
+// n-spec tokens each, so both decode the same length. --depths: plain tg128 also after that many
+// tokens of context (llama-bench -d; mtp-cli bench -d, -r 3, on that prompt).
 // Prints Markdown; --json writes every figure.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -29,11 +30,12 @@ const opt = (name, dflt) => {
   return i > 0 ? args[i + 1] : dflt;
 };
 if (!model || model.startsWith("-")) {
-  console.error("usage: compare-peer.mjs MODEL.gguf [--ks 1,2,3,4] [--n-spec 256] [--json OUT.json]");
+  console.error("usage: compare-peer.mjs MODEL.gguf [--ks 1,2,3,4] [--n-spec 256] [--depths 4096,32768] [--json OUT.json]");
   process.exit(1);
 }
 const ks = opt("--ks", "1,2,3,4").split(",").map(Number);
 const nSpec = Number(opt("--n-spec", "256"));
+const depths = opt("--depths", "").split(",").filter(Boolean).map(Number);
 const jsonOut = opt("--json", null);
 
 function run(cmd, argv) {
@@ -55,7 +57,12 @@ const peer = {
   pp: lb.find((r) => r.n_prompt > 0 && r.n_gen === 0)?.avg_ts ?? NaN,
   tg: lb.find((r) => r.n_gen > 0 && r.n_prompt === 0)?.avg_ts ?? NaN,
   spec: [],
+  depth: [],
 };
+for (const d of depths) {
+  const r = JSON.parse(run(join(BIN, "llama-bench"), ["-m", model, "-p", "0", "-n", "128", "-d", String(d), "-ngl", "99", "-r", "3", "-o", "json"]).stdout);
+  peer.depth.push({ d, tg: r.find((x) => x.n_gen > 0)?.avg_ts ?? NaN });
+}
 for (const k of ks) {
   const r = run(join(BIN, "llama-speculative-simple"), ["-m", model, "-p", PROMPT, "-n", String(nSpec), "--temp", "0", "-ngl", "99", "--spec-type", "draft-mtp", "--spec-draft-n-max", String(k), "--ignore-eos"]);
   const out = r.stdout + r.stderr;
@@ -74,6 +81,10 @@ const plain = mtpCli(["-p", "512", "-n", "128", "-r", "5", "--mtp-spec-decode", 
 const promptFile = join(mkdtempSync(join(tmpdir(), "compare-peer-")), "prompt.txt");
 writeFileSync(promptFile, PROMPT);
 const spec = mtpCli(["-p", "0", "-n", String(nSpec), "-r", "5", "--mtp-spec-decode", ks.join(","), "--prompt-file", promptFile]);
+const atDepth = depths.map((d) => ({
+  d,
+  tg: mtpCli(["-p", "0", "-n", "128", "-d", String(d), "-r", "3", "--mtp-spec-decode", "0", "--prompt-file", promptFile]).results[0].avg_tps,
+}));
 const row = (rep, test) => rep.results.find((r) => r.test === test);
 const ours = {
   gpu: plain.system.gpu?.name ?? "",
@@ -100,6 +111,7 @@ const lines = [
   "|---|---:|---:|---:|",
   `| pp512 | ${f(ours.pp)} | ${f(peer.pp)} | ${f(ours.pp / peer.pp, 2)}× |`,
   `| tg128 (plain) | ${f(ours.tg)} | ${f(peer.tg)} | ${f(ours.tg / peer.tg, 2)}× |`,
+  ...atDepth.map(({ d, tg }, i) => `| tg128 @ d${d} (plain) | ${f(tg)} | ${f(peer.depth[i].tg)} | ${f(tg / peer.depth[i].tg, 2)}× |`),
   ...ks.map((k, i) => {
     const o = ours.spec[i];
     const p = peer.spec[i];
@@ -111,4 +123,4 @@ const lines = [
     `${f(best(peer.spec).tps / peer.tg, 2)}× its tg128. Best vs best: ${f(best(ours.spec).tps / best(peer.spec).tps, 2)}×.`,
 ];
 console.log(lines.join("\n"));
-if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ model: basename(model), ours, peer, plain, spec }, null, 2));
+if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ model: basename(model), ours, peer, plain, spec, atDepth }, null, 2));

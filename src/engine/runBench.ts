@@ -8,6 +8,10 @@
  * A tg repetition generates n_gen tokens after each prompt of the set (prompt evaluation untimed,
  * end-of-generation tokens ignored so every run has the same length) and reports the total tokens
  * over the total generation time.
+ *
+ * With a depth d (llama-bench's -d), every test runs with d tokens already in the context — the
+ * prompt set's tokens, repeated, cut to d — evaluated untimed first: "pp512 @ d4096" times 512 more
+ * prompt tokens, "tg128 @ d4096" 128 tokens generated after the depth and a prompt.
  */
 import type { BenchPrompt } from "./benchPrompts.js";
 import type { OpenedModel } from "./openModel.js";
@@ -17,6 +21,8 @@ export interface BenchParams {
   nPrompt: number;
   /** Tokens generated per prompt in the tg tests (0 = no tg tests). */
   nGen: number;
+  /** Tokens in the context before each test (0 = an empty context). */
+  depth: number;
   reps: number;
   /** Draft lengths; 0 is plain decoding (always measured when any tg test runs, for the speedup). */
   ks: number[];
@@ -28,7 +34,7 @@ export interface BenchParams {
 }
 
 export interface BenchResult {
-  /** llama-bench's names: pp512, tg128, and tg128 mtp k=2 for speculation. */
+  /** llama-bench's names: pp512, tg128, tg128 mtp k=2 for speculation, " @ d4096" at a depth. */
   test: string;
   kind: "pp" | "tg";
   /** Draft length of a tg test (0 = plain decoding); null for pp. */
@@ -64,10 +70,17 @@ interface Test {
 
 export async function runBench(model: OpenedModel, p: BenchParams, progress: BenchProgress = () => {}): Promise<BenchResult[]> {
   const tok = model.tokenizer;
-  const prompts = p.prompts.map((x) => tok.encode(x.text, { parseSpecial: true }));
+  const encoded = p.prompts.map((x) => tok.encode(x.text, { parseSpecial: true }));
+  const all = encoded.flat();
+  if (all.length === 0 && (p.nPrompt > 0 || p.depth > 0)) throw new Error("bench: the prompt set has no tokens");
+  /** The prompt set's tokens, repeated, cut to n. */
+  const cycle = (n: number) => Array.from({ length: n }, (_, i) => all[i % all.length] ?? 0);
+  const depthTokens = cycle(p.depth);
+  const prompts = encoded.map((x) => [...depthTokens, ...x]);
   const longest = Math.max(0, ...prompts.map((x) => x.length));
   const ks = p.nGen > 0 ? [...new Set([0, ...p.ks])].sort((a, b) => a - b) : [];
-  const nCtx = Math.max(p.nPrompt, longest + p.nGen) + 8;
+  const nCtx = Math.max(p.depth + p.nPrompt, longest + p.nGen) + 8;
+  const at = p.depth > 0 ? ` @ d${p.depth}` : "";
   const session = model.native.createSession({ nCtx, nThreads: p.threads, nDraftMax: Math.max(0, ...ks) });
   const blank = (test: string, kind: "pp" | "tg", k: number | null): BenchResult => ({
     test, kind, k, samples: [], avg: 0, sd: 0, nDrafted: 0, nAccepted: 0, nSteps: 0, nGenerated: 0,
@@ -76,15 +89,14 @@ export async function runBench(model: OpenedModel, p: BenchParams, progress: Ben
 
   const tests: Test[] = [];
   if (p.nPrompt > 0) {
-    // pp: the prompt set's tokens, repeated, cut to n_prompt.
-    const all = prompts.flat();
-    if (all.length === 0) throw new Error("bench: the prompt set has no tokens");
-    const tokens = Array.from({ length: p.nPrompt }, (_, i) => all[i % all.length] ?? 0);
-    const result = blank(`pp${p.nPrompt}`, "pp", null);
+    // pp: the prompt set's tokens, repeated, cut to n_prompt (after the depth's).
+    const tokens = cycle(p.nPrompt);
+    const result = blank(`pp${p.nPrompt}${at}`, "pp", null);
     tests.push({
       result,
       run: async () => {
         session.reset();
+        if (depthTokens.length) await session.evalAsync(depthTokens, { logitRows: [] });
         const t0 = performance.now();
         await session.evalAsync(tokens, { logitRows: [tokens.length - 1] });
         result.samples.push(tokens.length / ((performance.now() - t0) / 1000));
@@ -92,7 +104,7 @@ export async function runBench(model: OpenedModel, p: BenchParams, progress: Ben
     });
   }
   for (const k of ks) {
-    const result = blank(k === 0 ? `tg${p.nGen}` : `tg${p.nGen} mtp k=${k}`, "tg", k);
+    const result = blank(`${k === 0 ? `tg${p.nGen}` : `tg${p.nGen} mtp k=${k}`}${at}`, "tg", k);
     tests.push({
       result,
       run: async () => {

@@ -39,7 +39,7 @@ const REPORT: Schema = {
   date: "string",
   library: { path: "string", abi_version: "integer", build_id: "string" },
   system: { cpu: "string", cores: "integer", gpu: ["null", { name: "string", driver: "string" }] },
-  params: { n_prompt: "integer", n_gen: "integer", reps: "integer", mtp_spec_decode: { arrayOf: "integer" }, temperature: "number", seed: "integer", threads: "integer", backend: "string" },
+  params: { n_prompt: "integer", n_gen: "integer", n_depth: "integer", reps: "integer", mtp_spec_decode: { arrayOf: "integer" }, temperature: "number", seed: "integer", threads: "integer", backend: "string" },
   prompt_set: { name: "string", prompts: { arrayOf: "string" } },
   results: {
     arrayOf: {
@@ -119,12 +119,29 @@ describe("bench on the bundled model", () => {
     expect(r.stdout).not.toMatch(/\| pp/);
   });
 
+  it("-d runs every test after that many tokens of context (llama-bench's -d): tests named @ d600, the depth in the report", () => {
+    const r = runCli(["bench", "-p", "16", "-n", "8", "-d", "600", "-r", "1", "--mtp-spec-decode", "0,2", "-t", "2", "--backend", "cpu", "--output", "json"], {
+      timeoutMs: 120_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as { results: Result[]; params: { n_depth: number } };
+    expect(check(report, REPORT)).toEqual([]);
+    expect(report.params.n_depth).toBe(600);
+    expect(report.results.map((x) => x.test)).toEqual(["pp16 @ d600", "tg8 @ d600", "tg8 mtp k=2 @ d600"]);
+    expect(report.results[2]!.n_generated).toBe(4 * 8);
+    const md = runCli(["bench", "-p", "0", "-n", "4", "-d", "600", "-r", "1", "--mtp-spec-decode", "0", "-t", "2", "--backend", "cpu"], { timeoutMs: 120_000 });
+    expect(md.status, md.stderr).toBe(0);
+    expect(md.stdout).toMatch(/\| tg4 @ d600 +\|/);
+    expect(md.stdout).toContain("every test after 600 tokens of context (d600)");
+  });
+
   it("bad flags are usage errors naming the flag (exit 1)", () => {
     for (const [args, msg] of [
       [["--mtp-spec-decode", "0,x"], /--mtp-spec-decode: expected a comma-separated list of integers in 0..16, got "0,x"/],
       [["--mtp-spec-decode", "17"], /--mtp-spec-decode: expected/],
       [["--output", "xml"], /--output: expected md, json or csv, got "xml"/],
       [["-r", "0"], /-r: expected an integer in 1..1000/],
+      [["-d", "-5"], /-d: expected an integer in 0\.\./],
       [["--prompt-file", join(dir, "missing.txt")], /--prompt-file .*missing\.txt: ENOENT/],
     ] as const) {
       const r = runCli(["bench", ...args]);

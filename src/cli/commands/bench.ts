@@ -28,6 +28,7 @@ interface BenchOptions {
   model: string[];
   nPrompt: number;
   nGen: number;
+  nDepth: number;
   reps: number;
   mtpSpecDecode: number[];
   promptFile?: string;
@@ -77,6 +78,7 @@ export function registerBench(program: Command): void {
     .addOption(new Option("-m, --model <file>", "GGUF model file; repeat for several").argParser(collect).default([], "the bundled tiny-code model"))
     .option("-p, --n-prompt <n>", "prompt tokens of the pp test (0 = skip it)", intOption("-p", 0, 1 << 20), 512)
     .option("-n, --n-gen <n>", "tokens generated per prompt in the tg tests (0 = skip them)", intOption("-n", 0, 1 << 20), 128)
+    .option("-d, --n-depth <n>", "tokens already in the context before each test (as llama-bench's -d)", intOption("-d", 0, 1 << 20), 0)
     .option("-r, --reps <n>", "timed repetitions of each test (after one warm-up run)", intOption("-r", 1, 1000), 5)
     .addOption(
       new Option("--mtp-spec-decode <list>", "draft lengths to measure (0 = plain decoding, always measured)").argParser(parseDraftList).default([0, 1, 2, 3], "0,1,2,3"),
@@ -116,7 +118,7 @@ async function runBenchCommand(o: BenchOptions): Promise<void> {
     try {
       const results = await runBench(
         m,
-        { nPrompt: o.nPrompt, nGen: o.nGen, reps: o.reps, ks, prompts: promptSet.prompts, temperature: o.temp, threads: o.threads, seed: o.seed },
+        { nPrompt: o.nPrompt, nGen: o.nGen, depth: o.nDepth, reps: o.reps, ks, prompts: promptSet.prompts, temperature: o.temp, threads: o.threads, seed: o.seed },
         (done, total, label) => {
           if (!started) {
             bar.start(total, 0, { label: "" });
@@ -142,7 +144,8 @@ async function runBenchCommand(o: BenchOptions): Promise<void> {
   const setLine = `prompt set: ${promptSet.name} (${promptSet.prompts.length} prompt${promptSet.prompts.length === 1 ? "" : "s"}: ${promptSet.prompts.map((x) => x.name).join("; ")})`;
   if (o.output === "md") {
     process.stdout.write(markdown(runs));
-    process.stdout.write(`\n${setLine}; ${o.reps} repetition(s) after a warm-up; ${sampling}; tg: ${o.nGen} tokens after each prompt\n`);
+    const depth = o.nDepth > 0 ? `; every test after ${o.nDepth} tokens of context (d${o.nDepth})` : "";
+    process.stdout.write(`\n${setLine}; ${o.reps} repetition(s) after a warm-up; ${sampling}; tg: ${o.nGen} tokens after each prompt${depth}\n`);
   } else if (o.output === "json") {
     process.stdout.write(JSON.stringify(jsonReport(runs, o, promptSet), null, 2) + "\n");
   } else {
@@ -206,7 +209,7 @@ function jsonReport(runs: ModelRun[], o: BenchOptions, promptSet: { name: string
     },
     system: { cpu: cpus()[0]?.model ?? "unknown", cores: cpus().length, gpu: gpuInfo() },
     params: {
-      n_prompt: o.nPrompt, n_gen: o.nGen, reps: o.reps, mtp_spec_decode: o.mtpSpecDecode, temperature: o.temp,
+      n_prompt: o.nPrompt, n_gen: o.nGen, n_depth: o.nDepth, reps: o.reps, mtp_spec_decode: o.mtpSpecDecode, temperature: o.temp,
       seed: o.seed, threads: o.threads, backend: o.backend,
     },
     prompt_set: { name: promptSet.name, prompts: promptSet.prompts.map((x) => x.name) },
