@@ -114,6 +114,10 @@ async function runBenchCommand(o: BenchOptions): Promise<void> {
     if (!m.description.mtp && o.mtpSpecDecode.some((k) => k > 0)) {
       process.stderr.write(`bench: ${basename(path)} has no MTP head: measuring plain decoding only\n`);
     }
+    const trained = m.description.hparams.contextLength;
+    if (trained > 0 && o.nDepth + Math.max(o.nPrompt, o.nGen) > trained) {
+      process.stderr.write(`bench: -d ${o.nDepth} takes ${basename(path)} past its trained context of ${trained} tokens\n`);
+    }
     let started = false;
     try {
       const results = await runBench(
