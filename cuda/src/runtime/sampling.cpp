@@ -89,6 +89,46 @@ struct Cand {
     float logit;
 };
 bool by_logit(const Cand& a, const Cand& b) { return a.logit > b.logit || (a.logit == b.logit && a.id < b.id); }
+
+// The k < n_vocab best candidates by by_logit, in no particular order, in one pass over the logits:
+// a buffer of a few times k takes every logit that ranks above the k-th best kept so far, and is
+// cut back to its k best (nth_element) when it fills. Logits arrive in id order, so a later one equal
+// to the k-th best ranks below it: only a larger one enters. NaN logits never enter (they have no
+// place in the order); if every logit is NaN, token 0 is the only candidate. A 248320-token
+// vocabulary costs one read of the logits instead of building and partitioning every candidate.
+std::vector<Cand> top_candidates(const float* logits, int32_t n_vocab, size_t k) {
+    const size_t cap = std::max<size_t>(4 * k, 64);
+    std::vector<Cand> buf;
+    buf.reserve(cap);
+    bool cut = false;
+    float kth = 0.0f;
+    constexpr int32_t kBlock = 64;  // as argmax: a block whose largest logit cannot enter is skipped
+    for (int32_t b0 = 0; b0 < n_vocab; b0 += kBlock) {
+        const int32_t end = std::min(n_vocab, b0 + kBlock);
+        if (cut) {
+            float m = -INFINITY;
+            for (int32_t i = b0; i < end; i++) m = logits[i] > m ? logits[i] : m;
+            if (!(m > kth)) continue;
+        }
+        for (int32_t i = b0; i < end; i++) {
+            const float l = logits[i];
+            if (l != l || (cut && !(l > kth))) continue;
+            buf.push_back({i, l});
+            if (buf.size() == cap) {
+                std::nth_element(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(k - 1), buf.end(), by_logit);
+                buf.resize(k);
+                kth = buf[k - 1].logit;
+                cut = true;
+            }
+        }
+    }
+    if (buf.size() > k) {
+        std::nth_element(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(k - 1), buf.end(), by_logit);
+        buf.resize(k);
+    }
+    if (buf.empty()) buf.push_back({0, 0.0f});
+    return buf;
+}
 } // namespace
 
 Distribution SamplerChain::distribution(const float* logits, int32_t n_vocab) const {
@@ -98,16 +138,15 @@ Distribution SamplerChain::distribution(const float* logits, int32_t n_vocab) co
         d.items_.push_back({argmax(logits, n_vocab), 1.0f});
         return d;
     }
-    std::vector<Cand> c(static_cast<size_t>(n_vocab));
-    for (int32_t i = 0; i < n_vocab; i++) c[i] = {i, logits[i]};
-
     // top-k: keep the k largest logits (sorted); without top-k sort everything for top-p.
-    size_t n = c.size();
-    if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < n) {
-        n = static_cast<size_t>(params_.top_k);
-        std::nth_element(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(n - 1), c.end(), by_logit);
-        c.resize(n);
+    std::vector<Cand> c;
+    if (params_.top_k > 0 && params_.top_k < n_vocab) {
+        c = top_candidates(logits, n_vocab, static_cast<size_t>(params_.top_k));
+    } else {
+        c.resize(static_cast<size_t>(n_vocab));
+        for (int32_t i = 0; i < n_vocab; i++) c[i] = {i, logits[i]};
     }
+    size_t n = c.size();
     std::sort(c.begin(), c.end(), by_logit);
 
     // top-p on temperature-1 probabilities of the survivors: the smallest prefix reaching p.
