@@ -14,7 +14,10 @@
  *      acceptance of the loop's composed steps (MTP_CUDA_GREEDY_STEP=0), K = 0..4;
  *  (f) inspect-gguf's memory estimate is within 10 % of what a model and a session allocate on the
  *      device (mtp_abi_get_allocated_device_bytes), and the device's free memory (cudaMemGetInfo)
- *      fell by that plus no more than the driver's own few MiB.
+ *      fell by that plus no more than the driver's own few MiB;
+ *  (g) rows attending more than 512 positions (summed in 512-position chunks, cuda/cpu/attention-order.h),
+ *      tiny-code q8_0: (a) over two 1200-token passages (test/fixtures/tiny-code-long-oracle.json),
+ *      (d)'s row invariance for rows 500 … 539, and (b) from 480- and 1100-token prompts.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
@@ -261,6 +264,77 @@ describe.skipIf(!hasCuda)(`CUDA decoding invariants, tiny-code q8_0${skipNote}`,
     }
     s.free();
   });
+});
+
+describe.skipIf(!hasCuda)(`CUDA long rows, tiny-code q8_0${skipNote}`, () => {
+  const passages = (JSON.parse(readFileSync(join(FIXTURES, "tiny-code-long-oracle.json"), "utf8")) as { passages: number[][] }).passages;
+  let cpu: OpenedModel;
+  let m: OpenedModel;
+  beforeAll(() => {
+    cpu = openModel(TINY_Q8, "cpu");
+    m = openModel(TINY_Q8, "cuda");
+  });
+  afterAll(() => {
+    cpu?.native.free();
+    m?.native.free();
+  });
+
+  it("(g) teacher-forced over 2 × 1200 tokens: top-1 agreement with the CPU >= 99.5 %, logits NMSE <= 1e-4", () => {
+    const V = m.description.hparams.nVocab;
+    const sc = cpu.native.createSession({ nCtx: 2048 });
+    const sg = m.native.createSession({ nCtx: 2048 });
+    let agree = 0;
+    let positions = 0;
+    let num = 0;
+    let den = 0;
+    for (const tokens of passages) {
+      const rows = tokens.map((_, i) => i).slice(400);
+      const a = sc.eval(tokens, { logitRows: rows }).logits;
+      const b = sg.eval(tokens, { logitRows: rows }).logits;
+      sc.reset();
+      sg.reset();
+      for (let r = 0; r < rows.length; r++) {
+        if (argmax(a, r * V, V) === argmax(b, r * V, V)) agree++;
+        positions++;
+      }
+      for (let i = 0; i < a.length; i++) {
+        num += (b[i]! - a[i]!) ** 2;
+        den += a[i]! ** 2;
+      }
+    }
+    console.log(`long rows: CUDA vs CPU top-1 agreement ${(100 * agree / positions).toFixed(2)} % of ${positions} positions, NMSE ${(num / den).toExponential(2)}`);
+    expect(agree / positions).toBeGreaterThanOrEqual(0.995);
+    expect(num / den).toBeLessThanOrEqual(1e-4);
+    sc.free();
+    sg.free();
+  }, LONG);
+
+  it("(g) rows 500 … 539 in one batch and one by one: bitwise the same logits", () => {
+    const V = m.description.hparams.nVocab;
+    const tokens = passages[1]!.slice(0, 540);
+    const s = m.native.createSession({ nCtx: 1024 });
+    s.eval(tokens.slice(0, 500), { logitRows: [] });
+    const rest = tokens.slice(500);
+    const batch = s.eval(rest, { logitRows: rest.map((_, i) => i) }).logits;
+    s.reset();
+    s.eval(tokens.slice(0, 500), { logitRows: [] });
+    for (const [i, t] of rest.entries()) {
+      const r = s.eval([t]).logits;
+      expect(Buffer.from(r.buffer).equals(Buffer.from(batch.buffer, i * V * 4, V * 4)), `logits row ${500 + i}`).toBe(true);
+    }
+    s.free();
+  }, LONG);
+
+  it("(g) greedy K = 1..4 is token-identical to K = 0 from 480- and 1100-token prompts (128 tokens)", () => {
+    const s = m.native.createSession({ nCtx: 2048, nDraftMax: 4 });
+    for (const prompt of [passages[0]!.slice(0, 480), passages[1]!.slice(0, 1100)]) {
+      const o = { ...greedy(m, 0), nPredict: 128, eogTokens: [] };
+      const plain = generate(s, prompt, o).tokens;
+      expect(plain.length).toBe(128);
+      for (let k = 1; k <= 4; k++) expect(generate(s, prompt, { ...o, draftMax: k }).tokens, `K=${k}, ${prompt.length}-token prompt`).toEqual(plain);
+    }
+    s.free();
+  }, LONG);
 });
 
 describe.skipIf(!hasCuda)(`CUDA memory, tiny-code q8_0${skipNote}`, () => {

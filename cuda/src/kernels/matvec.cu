@@ -901,12 +901,7 @@ cudaError_t launch_kquant(cudaStream_t stream, const MatvecArgs& args, ActView x
 // The fraction of the last wave's warp slots a launch of `warps` warps fills on the device, at
 // `per_sm` resident warps per SM (1 = no idle tail).
 double wave_fill(int warps, int per_sm) {
-    static const int sms = [] {
-        int dev = 0, n = 0;
-        cudaGetDevice(&dev);
-        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
-        return n > 0 ? n : 1;
-    }();
+    const int sms = device_sm_count();
     const double waves = static_cast<double>(warps) / (static_cast<double>(sms) * per_sm);
     return waves / std::ceil(waves);
 }

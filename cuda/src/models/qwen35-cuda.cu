@@ -19,8 +19,8 @@
 //   snapshots conv (n_gdn, n_snap, Kc−1, Cc), ssm (n_gdn, n_snap, Hv, Dv, Dk): plane t = the state
 //             after token t of the last batch (written when 1 < batch <= n_snap = n_draft_max + 1);
 //             keep(n) copies plane n − 1 of every layer back with one strided copy per state
-//   scratch   the activations of one chunk (kChunkRows rows), the attention scores (8, H, n_ctx + 1),
-//             logits (8, V)
+//   scratch   the activations of one chunk (kChunkRows rows), attention's (8 rows over n_ctx + 1
+//             positions: attention.cuh), logits (8, V)
 //   greedy    the step's argmaxes (2, 8) int32 [verify rows | MTP rows]; the chain's first h' (E)
 //
 // Steps: the batch's tokens and positions go to a pinned buffer, the work is issued to the stream
@@ -280,7 +280,7 @@ struct CudaSession::Impl {
     Act mh;                               // (C, E) the MTP head's h' rows (its shared_head_norm output)
     float *qg = nullptr, *kb = nullptr, *vb = nullptr;  // (C, 2HD), (C, Hkv·D), (C, Hkv·D)
     __half* q16 = nullptr;                              // (C, H, D)
-    float* scores = nullptr;                            // (8, H, n_ctx): attention runs on 8-row pieces
+    void* attn_scratch = nullptr;                       // attention_scratch_bytes over n_ctx + 1 positions: attention runs on 8-row pieces
     float *qkv = nullptr, *conv_y = nullptr, *z = nullptr, *beta = nullptr, *alpha = nullptr;  // (C, Cc) ×2, (C, Hv·Dv), (C, Hv) ×2
     float *ffn_g = nullptr, *ffn_u = nullptr;  // (C, F)
     float* logits = nullptr;                   // (8, V): the LM head runs on 8-row pieces
@@ -340,7 +340,8 @@ struct CudaSession::Impl {
         kb = arena.alloc<float>(kChunkRows * Hkv * D, "cudaMalloc of attention scratch");
         vb = arena.alloc<float>(kChunkRows * Hkv * D, "cudaMalloc of attention scratch");
         q16 = arena.alloc<__half>(kChunkRows * H * D, "cudaMalloc of attention scratch");
-        scores = arena.alloc<float>(kMaxRows * H * (n_ctx + 1), "cudaMalloc of the attention scores");
+        attn_scratch = arena.alloc<uint8_t>(cuda::attention_scratch_bytes(static_cast<int>(H), static_cast<int>(D), static_cast<int>(n_ctx) + 1),
+                                            "cudaMalloc of the attention scratch");
         qkv = arena.alloc<float>(kChunkRows * Cc, "cudaMalloc of GDN scratch");
         conv_y = arena.alloc<float>(kChunkRows * Cc, "cudaMalloc of GDN scratch");
         z = arena.alloc<float>(kChunkRows * Hv * Dv, "cudaMalloc of GDN scratch");
@@ -500,10 +501,10 @@ struct CudaSession::Impl {
                  "qk_norm_rope_store");
         // A Q8_0 attn_output reads its activation quantized by the attention kernel itself.
         const bool fuse = cuda::act_format_for(L[MTP_ROLE_ATTN_OUTPUT].type) == ActFormat::Q8_0;
-        for (int r = 0; r < n; r += kMaxRows) {  // 8-row pieces (the scores scratch)
+        for (int r = 0; r < n; r += kMaxRows) {  // 8-row pieces (the attention scratch)
             const size_t at = static_cast<size_t>(r) * H * D;
             launched(cuda::launch_gated_attention(stream, q16 + at, qg + 2 * at, kc, vc, pos_base, row0 + r, std::min(kMaxRows, n - r), H,
-                                                  Hkv, D, static_cast<int>(n_ctx) + 1, scores, attn_o.v.f + at,
+                                                  Hkv, D, static_cast<int>(n_ctx) + 1, attn_scratch, attn_o.v.f + at,
                                                   fuse ? attn_o.v.q + at : nullptr, fuse ? attn_o.v.d + at / 32 : nullptr),
                      "gated_attention");
         }
