@@ -1107,6 +1107,8 @@ int main() {
     std::mt19937 rng(1234);
     for (uint32_t type : {0u, 1u, 30u, 8u, 12u, 13u, 14u}) check_matvec(type, 512, 72, rng);
     for (uint32_t type : {12u, 13u, 14u}) check_matvec(type, 2816, 37, rng);  // 11 super-blocks, a partial warp of rows
+    check_matvec(0, 2048, 256, rng);  // F32 at the 35B-A3B router's shape: two rounds per thread
+    check_matvec(0, 2056, 37, rng);   // F32, a last round that only some threads reach
     for (uint32_t type : {12u, 13u, 14u}) check_matvec(type, 512, 5121, rng);  // one row: two weight rows per warp
     // The low-bit types (matvec-lowbit.cuh): 2 super-blocks (a warp's slots 2, 3 idle), 11 (a
     // partial second round of loads), 45 (three rounds); 32-value blocks: 16, 88, 1440 blocks.
