@@ -141,10 +141,10 @@ void rope_apply(float* x, const float* c, const float* s, uint32_t n_dims) {
 }
 
 
-// ---- The attention and Gated DeltaNet cores. The caches and states are laid out so that the
-// independent results (attention scores of consecutive positions, columns of a GDN state) are
-// adjacent in memory: the vector loops run across them, and each result is computed with the
-// portable loop's operations in its order — bitwise the same whatever the instruction set.
+// ---- The Gated DeltaNet core (attention's: attention-core.cpp). The states are laid out so that
+// the independent results (columns of a GDN state) are adjacent in memory: the vector loops run
+// across them, and each result is computed with the portable loop's operations in its order —
+// bitwise the same whatever the instruction set.
 
 // Columns [c0, c0 + W) of one Gated DeltaNet token step on a head state stored transposed, ST (Dk, Dv)
 // with ST[r·Dv + c] = S[r][c] (spec §3.7): decay, delta = (v − Sᵀk)·β, rank-1 update as an FMA (as
