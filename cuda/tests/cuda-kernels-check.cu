@@ -8,7 +8,8 @@
 //     and its time at a 27B prefill shape against 8-row matvecs (as the K-quants' prefill runs);
 //   - MoE routing and grouping: the experts chosen, the groups (every pair once, each group one
 //     expert), and every pair's expert output bitwise equal to a 1-row matvec on that expert's rows;
-//   - rms_norm against a double-accumulated reference; argmax with ties;
+//   - rms_norm against a double-accumulated reference; argmax with ties; the sampling candidates
+//     (top-k logits) against the host's, ties, NaN and −inf rows included;
 //   - conv1d + Gated DeltaNet and q/k norm + rope over several tokens, against scalar references
 //     written from the CPU backend's loops (cpu/qwen35-cpu.cpp); gated attention against the CPU
 //     backend's own (cpu/attention-core.h), short rows and rows summed in 512-position chunks, and
@@ -44,6 +45,7 @@
 #include "../src/kernels/rms-norm.cuh"
 #include "../src/kernels/rope.cuh"
 #include "../src/kernels/swiglu.cuh"
+#include "../src/kernels/top-logits.cuh"
 
 namespace {
 
@@ -920,6 +922,56 @@ void print_step_table(const char* tag, const std::vector<StepKernel>& rows) {
                 total[1], total[1] / total[0], total[2], total[2] / total[0]);
 }
 
+// Sampling candidates on the device against the host's top_logits (runtime/sampling.cpp): the same
+// k tokens with the same logits, best first, for rows with many equal logits, a NaN, all-NaN and
+// -inf rows, at tiny-code's and Qwen3.6's vocabulary sizes and k up to 64.
+void check_top_logits(std::mt19937& rng) {
+    std::normal_distribution<float> g(0.0f, 2.0f);
+    for (int V : {8192, 248320}) {
+        const int rows = kMaxRows;
+        std::vector<float> lg(static_cast<size_t>(rows) * V);
+        for (int r = 0; r < rows; r++) {
+            float* row = &lg[static_cast<size_t>(r) * V];
+            for (int i = 0; i < V; i++) row[i] = r % 2 ? std::round(g(rng) * 2.0f) / 2.0f : g(rng);  // odd rows: many ties
+            if (r == 1) row[V / 3] = NAN;
+            if (r == 2) row[17] = -0.0f, row[18] = 0.0f;
+        }
+        std::fill(&lg[static_cast<size_t>(3) * V], &lg[static_cast<size_t>(4) * V], NAN);       // row 3: every logit NaN
+        std::fill(&lg[static_cast<size_t>(4) * V], &lg[static_cast<size_t>(5) * V], -INFINITY);  // row 4: all −inf
+        for (int i = 0; i < 10; i++) lg[static_cast<size_t>(4) * V + 100 * i] = NAN;
+        float* dl = to_device(lg);
+        TokenLogit* dout = nullptr;
+        void* scratch = nullptr;
+        CHECK_CUDA(cudaMalloc(&dout, sizeof(TokenLogit) * rows * kMaxTopLogits));
+        CHECK_CUDA(cudaMalloc(&scratch, top_logits_scratch_bytes(V, kMaxTopLogits)));
+        for (int k : {1, 40, 64}) {
+            CHECK_CUDA(launch_top_logits(nullptr, dl, V, rows, k, scratch, dout));
+            std::vector<TokenLogit> dev(static_cast<size_t>(rows) * k), host(static_cast<size_t>(k));
+            CHECK_CUDA(cudaMemcpy(dev.data(), dout, dev.size() * sizeof(TokenLogit), cudaMemcpyDeviceToHost));
+            int bad_rows = 0;
+            for (int r = 0; r < rows; r++) {
+                top_logits(&lg[static_cast<size_t>(r) * V], V, k, host.data());
+                std::stable_sort(host.begin(), host.end(), [](const TokenLogit& a, const TokenLogit& b) {
+                    if ((a.id < 0) != (b.id < 0)) return b.id < 0;
+                    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+                });
+                bool same = true;
+                for (int i = 0; i < k; i++) {
+                    const TokenLogit &x = dev[static_cast<size_t>(r) * k + i], &y = host[static_cast<size_t>(i)];
+                    same = same && x.id == y.id && (x.id < 0 || x.logit == y.logit);
+                }
+                bad_rows += !same;
+            }
+            char what[160];
+            std::snprintf(what, sizeof what, "top_logits V=%d k=%d: %d of %d rows differ from the host's", V, k, bad_rows, rows);
+            expect(bad_rows == 0, what);
+        }
+        const float us = graph_time_us([&](cudaStream_t s) { return launch_top_logits(s, dl, V, 4, 40, scratch, dout); });
+        std::printf("bench top_logits V=%d, 4 rows, k=40: %.2f us\n", V, us);
+        for (void* p : {static_cast<void*>(dl), static_cast<void*>(dout), scratch}) cudaFree(p);
+    }
+}
+
 // Every kernel of a tiny-code decode step (E 384, F 1024, V 8192, Cc 1024, 6/2 heads of 64, GDN
 // 4/8 heads of 64), one row, 300 cached positions.
 void bench_decode_kernels(std::mt19937& rng) {
@@ -1130,6 +1182,7 @@ int main() {
     check_rms_norm(rng);
     check_mtp_input(rng);
     check_argmax();
+    check_top_logits(rng);
     check_gdn(4, 8, 64, rng);
     check_gdn(2, 6, 128, rng);
     check_attention(rng);

@@ -8,13 +8,19 @@
  *    The empirical joint distribution of the first two emitted tokens over many seeded runs must
  *    match the exact target joint p(t1|s)·p(t2|t1) (chi-square, and total-variation distance).
  * 3. Greedy speculative decoding equals greedy plain decoding token for token, and draws no numbers.
+ * 4. top-k over a large vocabulary (one pass, sampling.cpp's top_candidates) gives the distribution
+ *    that the chain without top-k gives on the k best logits alone — bit for bit, ties and NaNs
+ *    included — and what a row of Qwen3.6's 248320 logits costs (printed, not checked).
  * Prints one line per check; exit status 0 only when all pass.
  */
 #include "../src/runtime/sampling.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <random>
 #include <vector>
 
 #include "check.h"
@@ -144,8 +150,67 @@ static void test_greedy_equivalence() {
     std::printf("ok greedy equivalence k=1..4\n");
 }
 
+// The k best of `logits` by (logit descending, lower id first) found by sorting them all; the chain
+// without top-k on those alone (in id order) must give what the chain with top-k gives on all.
+static void test_top_k_selection() {
+    std::mt19937 rng(5);
+    std::normal_distribution<float> g(0.0f, 2.0f);
+    int cases = 0;
+    for (int V : {50, 1000, 248320}) {
+        for (int ties : {0, 1, 2}) {
+            // Distinct normal logits; half-steps (many equal logits) and a NaN; a rising sawtooth, so
+            // that later logits keep beating the k-th best kept so far.
+            std::vector<float> lg(static_cast<size_t>(V));
+            for (size_t i = 0; i < lg.size(); i++) {
+                lg[i] = ties == 0 ? g(rng) : ties == 1 ? std::round(g(rng) * 2.0f) / 2.0f : static_cast<float>(i % 977) * 0.01f + static_cast<float>(i) * 1e-6f;
+            }
+            if (ties == 1) lg[static_cast<size_t>(V) / 3] = NAN;
+            for (int k : {1, 2, 40, 100, V - 1}) {
+                if (k >= V) continue;  // top-k off: every logit is a candidate
+                for (const SamplerParams& base : {SamplerParams{0.8f, 0, 0.95f, 0.05f}, SamplerParams{1.0f, 0, 1.0f, 0.0f}}) {
+                    std::vector<int32_t> ids;
+                    for (int32_t i = 0; i < V; i++) {
+                        if (!std::isnan(lg[static_cast<size_t>(i)])) ids.push_back(i);
+                    }
+                    std::sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) {
+                        return lg[static_cast<size_t>(a)] > lg[static_cast<size_t>(b)] || (lg[static_cast<size_t>(a)] == lg[static_cast<size_t>(b)] && a < b);
+                    });
+                    ids.resize(static_cast<size_t>(k));
+                    std::sort(ids.begin(), ids.end());
+                    std::vector<float> sub;
+                    for (int32_t i : ids) sub.push_back(lg[static_cast<size_t>(i)]);
+                    const Distribution ref = SamplerChain(base).distribution(sub.data(), k);
+                    SamplerParams with_k = base;
+                    with_k.top_k = k;
+                    const Distribution got = SamplerChain(with_k).distribution(lg.data(), V);
+                    bool same = got.items().size() == ref.items().size();
+                    for (size_t i = 0; same && i < ref.items().size(); i++) {
+                        same = got.items()[i].id == ids[static_cast<size_t>(ref.items()[i].id)] && got.items()[i].p == ref.items()[i].p;
+                    }
+                    CHECK(same, "top-k %d of %d logits (%s): not the chain on the k best", k, V, ties == 0 ? "distinct" : ties == 1 ? "ties, a NaN" : "sawtooth");
+                    cases++;
+                }
+            }
+        }
+    }
+    const std::vector<float> nan(100, NAN);
+    const Distribution all_nan = SamplerChain(SamplerParams{0.8f, 40, 0.95f, 0.05f}).distribution(nan.data(), 100);
+    CHECK(all_nan.items().size() == 1 && all_nan.argmax() == 0, "all-NaN logits: token 0 alone");
+    std::printf("ok top-k selection: %d cases equal to sorting every logit\n", cases);
+
+    std::vector<float> row(248320);
+    for (float& x : row) x = g(rng);
+    const SamplerChain chain(SamplerParams{0.8f, 40, 0.95f, 0.05f});
+    const auto t0 = std::chrono::steady_clock::now();
+    size_t n = 0;
+    for (int i = 0; i < 20; i++) n += chain.distribution(row.data(), static_cast<int32_t>(row.size())).items().size();
+    const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / 20;
+    std::printf("bench distribution of 248320 logits (temp 0.8, top-k 40, top-p 0.95, min-p 0.05): %.0f us per row (%zu candidates)\n", us, n / 20);
+}
+
 int main() {
     test_chain();
+    test_top_k_selection();
     test_distribution(SamplerParams{1.0f, 0, 1.0f, 0.0f}, 2, 200000, "temp 1 no filters");
     test_distribution(SamplerParams{0.8f, 0, 0.95f, 0.0f}, 2, 200000, "temp 0.8 top-p 0.95");
     test_distribution(SamplerParams{0.8f, 4, 0.9f, 0.05f}, 3, 200000, "temp 0.8 top-k 4 top-p 0.9 min-p 0.05");

@@ -80,6 +80,15 @@ function attentionScratchBytes(nHead: number, headDim: number, positions: number
   return PIECE_ROWS * nHead * (chunks * (8 + F32 + headDim * F32) + ATTN_CHUNK * F32);
 }
 
+/** Candidates per row the device finds for sampling with top-k (kMaxTopLogits in cuda/src/kernels/top-logits.cuh). */
+const MAX_TOP_LOGITS = 64;
+
+/** The sampling candidates of 8 rows and the top-logits scratch (one 64-bit key per slice of 4096 logits and candidate). */
+function topLogitsBytes(nVocab: number): number {
+  const slices = Math.ceil(nVocab / 4096);
+  return slices * MAX_TOP_LOGITS <= 4096 ? PIECE_ROWS * MAX_TOP_LOGITS * (8 + slices * 8) : 0;
+}
+
 export function estimateMemory(desc: ModelDescription, opts: MemoryEstimateOptions): MemoryEstimate {
   const hp = desc.hparams;
   const weightBytes = desc.manifest.reduce((s, t) => s + uploadedBytes(t.type, t.nBytes), 0);
@@ -113,7 +122,8 @@ export function estimateMemory(desc: ModelDescription, opts: MemoryEstimateOptio
   const scratchBytes =
     rows(E) + [E, 2 * E, HD, vD, F, E, E].reduce((s, k) => s + act(k), 0) +
     rows(2 * HD) + 2 * rows(kvD) + CHUNK_ROWS * HD * 2 + attentionScratchBytes(hp.nHead, hp.headDim, opts.ctx + 1) +
-    2 * rows(g.convChannels) + rows(vD) + 2 * rows(g.nValueHeads) + 2 * rows(F) + PIECE_ROWS * hp.nVocab * F32 + moeBytes +
+    2 * rows(g.convChannels) + rows(vD) + 2 * rows(g.nValueHeads) + 2 * rows(F) + PIECE_ROWS * hp.nVocab * F32 + topLogitsBytes(hp.nVocab) +
+    moeBytes +
     (2 + opts.ctx) * 4 + (desc.mtp ? opts.ctx * E * F32 : 0);
   return {
     ctx: opts.ctx,
@@ -127,7 +137,7 @@ export function estimateMemory(desc: ModelDescription, opts: MemoryEstimateOptio
       "as the CUDA backend allocates it (repacked: a block's scale as a float, e.g. Q8_0 36 bytes per 32 values, Q6_K 212 per 256)",
       `KV cache F16 for ${nAttn} attention layer(s)${nMtp ? ` and the MTP block (ctx + 1 positions)` : ""}`,
       `GDN state F32 for ${nGdn} layer(s) × ${planes} plane(s) (the state + 1 + draft length ${opts.draftMax} snapshots)`,
-      "scratch: one chunk of 128 rows, attention's (short rows' scores, long rows' chunks) and logits for 8 rows, a context-long prompt's MTP input",
+      "scratch: one chunk of 128 rows, attention's (short rows' scores, long rows' chunks), logits and sampling candidates for 8 rows, a context-long prompt's MTP input",
     ],
   };
 }

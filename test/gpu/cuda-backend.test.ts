@@ -17,7 +17,9 @@
  *      fell by that plus no more than the driver's own few MiB;
  *  (g) rows attending more than 512 positions (summed in 512-position chunks, cuda/cpu/attention-order.h),
  *      tiny-code q8_0: (a) over two 1200-token passages (test/fixtures/tiny-code-long-oracle.json),
- *      (d)'s row invariance for rows 500 … 539, and (b) from 480- and 1100-token prompts.
+ *      (d)'s row invariance for rows 500 … 539, and (b) from 480- and 1100-token prompts;
+ *  (h) sampled decoding gives the CPU backend's tokens for the same seed (q8_0: the logits agree to
+ *      the bit, and the sampling candidates come from the device).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
@@ -197,6 +199,24 @@ describe.skipIf(!hasCuda)(`CUDA decoding invariants, tiny-code q8_0${skipNote}`,
   afterAll(() => m?.native.free());
 
   it("(b) greedy K = 1..4 is token-identical to K = 0 on all 16 prompts", () => expectGreedyInvariant(m, PROMPTS), LONG);
+
+  it("(h) sampled decoding (T 0.8, top-k 40, K = 0 and 3) gives the CPU backend's tokens for the same seed", () => {
+    // The candidates come from the device (kernels/top-logits.cu) and the logits are the CPU's bit
+    // for bit on this file, so the same seed draws the same tokens.
+    const cpu = openModel(TINY_Q8, "cpu");
+    const sc = cpu.native.createSession({ nCtx: 1024, nDraftMax: 3 });
+    const sg = m.native.createSession({ nCtx: 1024, nDraftMax: 3 });
+    for (const text of PROMPTS.slice(0, 4)) {
+      const prompt = m.tokenizer.encode(text, { parseSpecial: true });
+      for (const k of [0, 3]) {
+        const o = { ...greedy(m, k), temperature: 0.8, nPredict: 64, seed: 7 };
+        expect(generate(sg, prompt, o).tokens, `K=${k}`).toEqual(generate(sc, prompt, o).tokens);
+      }
+    }
+    sc.free();
+    sg.free();
+    cpu.native.free();
+  }, LONG);
 
   it("(c) CUDA graphs and the eager path give identical tokens (K = 0 and K = 3)", () => {
     const graphs = m.native.createSession({ nCtx: 1024, nDraftMax: 3 });

@@ -84,31 +84,78 @@ int32_t SamplerChain::argmax(const float* logits, int32_t n_vocab) {
 }
 
 namespace {
-struct Cand {
-    int32_t id;
-    float logit;
-};
-bool by_logit(const Cand& a, const Cand& b) { return a.logit > b.logit || (a.logit == b.logit && a.id < b.id); }
+bool by_logit(const TokenLogit& a, const TokenLogit& b) { return a.logit > b.logit || (a.logit == b.logit && a.id < b.id); }
 } // namespace
 
+// One pass over the logits: a buffer of a few times k takes every logit that ranks above the k-th
+// best kept so far, and is cut back to its k best (nth_element) when it fills. Logits arrive in id
+// order, so a later one equal to the k-th best ranks below it: only a larger one enters; a block of
+// logits whose largest cannot enter is skipped (as argmax scans). A 248320-token vocabulary costs
+// one read of the logits instead of building and partitioning every candidate.
+void top_logits(const float* logits, int32_t n_vocab, int32_t k, TokenLogit* out) {
+    const size_t kk = static_cast<size_t>(k), cap = std::max<size_t>(4 * kk, 64);
+    std::vector<TokenLogit> buf;
+    buf.reserve(cap);
+    bool cut = false;
+    float kth = 0.0f;
+    constexpr int32_t kBlock = 64;
+    for (int32_t b0 = 0; b0 < n_vocab; b0 += kBlock) {
+        const int32_t end = std::min(n_vocab, b0 + kBlock);
+        if (cut) {
+            float m = -INFINITY;
+            for (int32_t i = b0; i < end; i++) m = logits[i] > m ? logits[i] : m;
+            if (!(m > kth)) continue;
+        }
+        for (int32_t i = b0; i < end; i++) {
+            const float l = logits[i];
+            if (l != l || (cut && !(l > kth))) continue;
+            buf.push_back({i, l});
+            if (buf.size() == cap) {
+                std::nth_element(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(kk - 1), buf.end(), by_logit);
+                buf.resize(kk);
+                kth = buf[kk - 1].logit;
+                cut = true;
+            }
+        }
+    }
+    if (buf.size() > kk) {
+        std::nth_element(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(kk - 1), buf.end(), by_logit);
+        buf.resize(kk);
+    }
+    if (buf.empty()) buf.push_back({0, 0.0f});
+    std::copy(buf.begin(), buf.end(), out);
+    std::fill(out + buf.size(), out + kk, TokenLogit{-1, 0.0f});
+}
+
 Distribution SamplerChain::distribution(const float* logits, int32_t n_vocab) const {
-    Distribution d;
     if (n_vocab <= 0) throw std::invalid_argument("sampler: n_vocab must be positive");
     if (greedy()) {
+        Distribution d;
         d.items_.push_back({argmax(logits, n_vocab), 1.0f});
         return d;
     }
-    std::vector<Cand> c(static_cast<size_t>(n_vocab));
-    for (int32_t i = 0; i < n_vocab; i++) c[i] = {i, logits[i]};
-
-    // top-k: keep the k largest logits (sorted); without top-k sort everything for top-p.
-    size_t n = c.size();
-    if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < n) {
-        n = static_cast<size_t>(params_.top_k);
-        std::nth_element(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(n - 1), c.end(), by_logit);
-        c.resize(n);
+    if (params_.top_k > 0 && params_.top_k < n_vocab) {
+        std::vector<TokenLogit> top(static_cast<size_t>(params_.top_k));
+        top_logits(logits, n_vocab, params_.top_k, top.data());
+        return distribution_top(top.data(), params_.top_k);
     }
+    std::vector<TokenLogit> c(static_cast<size_t>(n_vocab));
+    for (int32_t i = 0; i < n_vocab; i++) c[i] = {i, logits[i]};
+    return chain(std::move(c));
+}
+
+Distribution SamplerChain::distribution_top(const TokenLogit* top, int32_t k) const {
+    std::vector<TokenLogit> c;
+    for (int32_t i = 0; i < k && top[i].id >= 0; i++) c.push_back(top[i]);
+    if (c.empty()) throw std::invalid_argument("sampler: no candidates");
+    return chain(std::move(c));
+}
+
+// top-k's survivors (or every logit without top-k) through the rest of the chain.
+Distribution SamplerChain::chain(std::vector<TokenLogit> c) const {
+    Distribution d;
     std::sort(c.begin(), c.end(), by_logit);
+    size_t n = c.size();
 
     // top-p on temperature-1 probabilities of the survivors: the smallest prefix reaching p.
     if (params_.top_p < 1.0f) {
