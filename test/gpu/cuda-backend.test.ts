@@ -33,6 +33,7 @@ import { MtpBackend } from "../../src/native/abi.js";
 import { loadNativeLibrary } from "../../src/native/loadNativeLibrary.js";
 import { allocatedDeviceBytes, deviceMemory, type GenerateOptions, type NativeSession } from "../../src/native/NativeModel.js";
 import { FIXTURES, ROOT, TINY_BF16, TINY_Q8, tempDir } from "../helpers/fixtures.js";
+import { argmax } from "../helpers/logits.js";
 import { kquantMix, reencode } from "../helpers/reencode.js";
 import { expectRollbackMatchesFresh } from "../helpers/rollback.js";
 
@@ -42,11 +43,6 @@ const PROMPTS = JSON.parse(readFileSync(join(FIXTURES, "tokenizer/prompts.json")
 const N_PREDICT = 192;
 const LONG = 600_000;
 
-function argmax(a: Float32Array, off: number, n: number): number {
-  let best = 0;
-  for (let i = 1; i < n; i++) if (a[off + i]! > a[off + best]!) best = i;
-  return best;
-}
 
 function greedy(m: OpenedModel, draftMax: number): GenerateOptions {
   return { draftMax, nPredict: N_PREDICT, temperature: 0, topK: 40, topP: 0.95, minP: 0.05, seed: 0, eogTokens: m.tokenizer.eogIds };
@@ -97,6 +93,42 @@ function expectGreedyInvariant(m: OpenedModel, prompts: string[]): void {
   session.free();
 }
 
+/**
+ * (a): every sequence teacher-forced through both backends (rows from `firstRow` on): CUDA's top-1
+ * equals the CPU's at >= 99.5 % of the rows and the logits' NMSE is <= 1e-4.
+ */
+function expectCudaMatchesCpu(label: string, cpu: OpenedModel, cuda: OpenedModel, sequences: number[][], firstRow: number, nCtx: number) {
+  const V = cpu.description.hparams.nVocab;
+  const sc = cpu.native.createSession({ nCtx });
+  const sg = cuda.native.createSession({ nCtx });
+  let agree = 0;
+  let positions = 0;
+  let num = 0;
+  let den = 0;
+  for (const tokens of sequences) {
+    const rows = tokens.map((_, i) => i).slice(firstRow);
+    sc.reset();
+    sg.reset();
+    const a = sc.eval(tokens, { logitRows: rows }).logits;
+    const b = sg.eval(tokens, { logitRows: rows }).logits;
+    for (let r = 0; r < rows.length; r++) {
+      if (argmax(a, r * V, V) === argmax(b, r * V, V)) agree++;
+      positions++;
+    }
+    for (let i = 0; i < a.length; i++) {
+      num += (b[i]! - a[i]!) ** 2;
+      den += a[i]! ** 2;
+    }
+  }
+  sc.free();
+  sg.free();
+  const agreement = agree / positions;
+  const nmse = num / den;
+  console.log(`${label}: CUDA vs CPU top-1 agreement ${(100 * agreement).toFixed(2)} % of ${positions} positions, NMSE ${nmse.toExponential(2)}`);
+  expect(agreement).toBeGreaterThanOrEqual(0.995);
+  expect(nmse).toBeLessThanOrEqual(1e-4);
+}
+
 function parity(label: string, path: string) {
   describe.skipIf(!hasCuda || !existsSync(path))(`CUDA vs CPU, ${label}${skipNote || (existsSync(path) ? "" : " (skipped: model file absent)")}`, () => {
     let cpu: OpenedModel;
@@ -111,34 +143,8 @@ function parity(label: string, path: string) {
     });
 
     it("(a) teacher-forced over the 16 prompts: top-1 agreement >= 99.5 %, logits NMSE <= 1e-4", () => {
-      const V = cpu.description.hparams.nVocab;
-      const sc = cpu.native.createSession({ nCtx: 1024 });
-      const sg = cuda.native.createSession({ nCtx: 1024 });
-      let agree = 0;
-      let positions = 0;
-      let num = 0;
-      let den = 0;
-      for (const text of PROMPTS) {
-        const tokens = cpu.tokenizer.encode(text, { parseSpecial: true });
-        const rows = tokens.map((_, i) => i);
-        sc.reset();
-        sg.reset();
-        const a = sc.eval(tokens, { logitRows: rows }).logits;
-        const b = sg.eval(tokens, { logitRows: rows }).logits;
-        for (let r = 0; r < rows.length; r++) {
-          if (argmax(a, r * V, V) === argmax(b, r * V, V)) agree++;
-          positions++;
-        }
-        for (let i = 0; i < a.length; i++) {
-          num += (b[i]! - a[i]!) ** 2;
-          den += a[i]! ** 2;
-        }
-      }
-      const agreement = agree / positions;
-      const nmse = num / den;
-      console.log(`${label}: CUDA vs CPU top-1 agreement ${(100 * agreement).toFixed(2)} % of ${positions} positions, NMSE ${nmse.toExponential(2)}`);
-      expect(agreement).toBeGreaterThanOrEqual(0.995);
-      expect(nmse).toBeLessThanOrEqual(1e-4);
+      const sequences = PROMPTS.map((text) => cpu.tokenizer.encode(text, { parseSpecial: true }));
+      expectCudaMatchesCpu(label, cpu, cuda, sequences, 0, 1024);
     }, LONG);
   });
 }
@@ -300,33 +306,7 @@ describe.skipIf(!hasCuda)(`CUDA long rows, tiny-code q8_0${skipNote}`, () => {
   });
 
   it("(g) teacher-forced over 2 × 1200 tokens: top-1 agreement with the CPU >= 99.5 %, logits NMSE <= 1e-4", () => {
-    const V = m.description.hparams.nVocab;
-    const sc = cpu.native.createSession({ nCtx: 2048 });
-    const sg = m.native.createSession({ nCtx: 2048 });
-    let agree = 0;
-    let positions = 0;
-    let num = 0;
-    let den = 0;
-    for (const tokens of passages) {
-      const rows = tokens.map((_, i) => i).slice(400);
-      const a = sc.eval(tokens, { logitRows: rows }).logits;
-      const b = sg.eval(tokens, { logitRows: rows }).logits;
-      sc.reset();
-      sg.reset();
-      for (let r = 0; r < rows.length; r++) {
-        if (argmax(a, r * V, V) === argmax(b, r * V, V)) agree++;
-        positions++;
-      }
-      for (let i = 0; i < a.length; i++) {
-        num += (b[i]! - a[i]!) ** 2;
-        den += a[i]! ** 2;
-      }
-    }
-    console.log(`long rows: CUDA vs CPU top-1 agreement ${(100 * agree / positions).toFixed(2)} % of ${positions} positions, NMSE ${(num / den).toExponential(2)}`);
-    expect(agree / positions).toBeGreaterThanOrEqual(0.995);
-    expect(num / den).toBeLessThanOrEqual(1e-4);
-    sc.free();
-    sg.free();
+    expectCudaMatchesCpu("long rows", cpu, m, passages, 400, 2048);
   }, LONG);
 
   it("(g) rows 500 … 539 in one batch and one by one: bitwise the same logits", () => {

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openModel, type OpenedModel } from "../../src/engine/openModel.js";
 import type { GenerateOptions, NativeSession } from "../../src/native/NativeModel.js";
 import { FIXTURES, TINY_BF16, TINY_Q8 } from "../helpers/fixtures.js";
+import { argmax, probability } from "../helpers/logits.js";
 
 interface LongOracle {
   llamaCpp: string;
@@ -26,20 +27,7 @@ const ORACLE = JSON.parse(readFileSync(join(FIXTURES, "tiny-code-long-oracle.jso
 const { firstRow, nTokens } = ORACLE.settings;
 const LONG = 600_000;
 
-function argmax(a: Float32Array, off: number, n: number): number {
-  let best = 0;
-  for (let i = 1; i < n; i++) if (a[off + i]! > a[off + best]!) best = i;
-  return best;
-}
 
-/** Softmax probability of token `tok` in the row at `off` (double precision). */
-function probability(a: Float32Array, off: number, n: number, tok: number): number {
-  let max = -Infinity;
-  for (let i = 0; i < n; i++) max = Math.max(max, a[off + i]!);
-  let sum = 0;
-  for (let i = 0; i < n; i++) sum += Math.exp(a[off + i]! - max);
-  return Math.exp(a[off + tok]! - max) / sum;
-}
 
 function parity(label: string, path: string, file: string) {
   describe.skipIf(!existsSync(path))(`long rows, parity with llama.cpp: ${label}${existsSync(path) ? "" : ` (skipped: ${path} is absent)`}`, () => {
