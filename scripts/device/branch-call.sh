@@ -3,7 +3,8 @@
 # after shapes-call-a.sh and shapes-call-b.sh (run on main) while the machine is still warm — the
 # peer in /tmp/lcpp and the shape models in /tmp stay from those calls; each is used if present.
 # Carry .device/runtime.txz (staged from this checkout: npm run build && bash
-# scripts/device/stage-runtime.sh), .device/boot.sh, .device/node.xz. Results go to $OUT.
+# scripts/device/stage-runtime.sh) and .device/boot.sh; .device/node.xz too if the machine went cold
+# (node is unpacked in /tmp/node while it is warm). Results go to $OUT.
 #   1. build libmtp and cuda-kernels-check for sm_90; the kernel check (failures, the attention and
 #      F32 lines, the long-context attention bench);
 #   2. the GPU tests;
