@@ -15,6 +15,8 @@ waitfor 27b Q4-DONE
 f=/tmp/27b.gguf; echo "=== 27b Q4_K_M"
 node scripts/device/step-cost.mjs $f --copy-gbs ${COPY_GBS:-4268} --json $OUT/step-27b.json | tee $OUT/27b.txt
 node scripts/device/compare-peer.mjs $f --ks 1 --json $OUT/peer-27b.json | tee -a $OUT/27b.txt
+# Sampled decoding (the CLI's default temperature): the sampler's host work and the logits copies.
+node bin/mtp-cli bench -m $f -p 0 -n 128 -r 3 --temp 0.8 --mtp-spec-decode 0,1 --backend cuda 2>&1 | grep -E "tg128" | tee -a $OUT/27b.txt
 for q in IQ4_XS IQ2_XXS; do
   [ $q = IQ2_XXS ] && waitfor 27b SHAPE-DONE
   [ $q = IQ4_XS ] && waitfor 27b IQ4-DONE
