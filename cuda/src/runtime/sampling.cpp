@@ -65,17 +65,26 @@ static void sort_by_prob(std::vector<TokenProb>& v) {
 
 // ---- SamplerChain ----------------------------------------------------------------------------
 
-// The first index of the largest logit. Block by block: a block's maximum is a branch-free loop the
-// compiler vectorizes (greedy decoding takes K + 1 + K of these per step over the whole vocabulary),
-// and only a block that beats the best so far is searched for its first maximal index.
+namespace {
+// Scans of the whole vocabulary go block by block: a block's maximum is a branch-free loop the
+// compiler vectorizes, and only a block whose maximum can matter is looked at value by value.
+constexpr int32_t kScanBlock = 64;
+
+// The largest non-NaN value of x[b0, end) (−inf if none): NaNs never win, as in a plain scan.
+float block_max(const float* x, int32_t b0, int32_t end) {
+    float m = -INFINITY;
+    for (int32_t i = b0; i < end; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+} // namespace
+
+// The first index of the largest logit (greedy decoding takes K + 1 + K of these per step over the
+// whole vocabulary): only a block that beats the best so far is searched for its first maximal index.
 int32_t SamplerChain::argmax(const float* logits, int32_t n_vocab) {
-    constexpr int32_t kBlock = 64;
     int32_t best = 0;
-    for (int32_t b0 = 0; b0 < n_vocab; b0 += kBlock) {
-        const int32_t end = std::min(n_vocab, b0 + kBlock);
-        float m = -INFINITY;  // the block's largest non-NaN value: NaNs never win, as in a plain scan
-        for (int32_t i = b0; i < end; i++) m = logits[i] > m ? logits[i] : m;
-        if (!(m > logits[best]) && b0 > 0) continue;
+    for (int32_t b0 = 0; b0 < n_vocab; b0 += kScanBlock) {
+        const int32_t end = std::min(n_vocab, b0 + kScanBlock);
+        if (!(block_max(logits, b0, end) > logits[best]) && b0 > 0) continue;
         for (int32_t i = b0; i < end; i++) {
             if (logits[i] > logits[best] || (b0 == 0 && i == 0)) best = i;
         }
@@ -96,32 +105,27 @@ void top_logits(const float* logits, int32_t n_vocab, int32_t k, TokenLogit* out
     const size_t kk = static_cast<size_t>(k), cap = std::max<size_t>(4 * kk, 64);
     std::vector<TokenLogit> buf;
     buf.reserve(cap);
+    auto keep_k_best = [&] {
+        std::nth_element(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(kk - 1), buf.end(), by_logit);
+        buf.resize(kk);
+    };
     bool cut = false;
     float kth = 0.0f;
-    constexpr int32_t kBlock = 64;
-    for (int32_t b0 = 0; b0 < n_vocab; b0 += kBlock) {
-        const int32_t end = std::min(n_vocab, b0 + kBlock);
-        if (cut) {
-            float m = -INFINITY;
-            for (int32_t i = b0; i < end; i++) m = logits[i] > m ? logits[i] : m;
-            if (!(m > kth)) continue;
-        }
+    for (int32_t b0 = 0; b0 < n_vocab; b0 += kScanBlock) {
+        const int32_t end = std::min(n_vocab, b0 + kScanBlock);
+        if (cut && !(block_max(logits, b0, end) > kth)) continue;  // no logit of the block can enter
         for (int32_t i = b0; i < end; i++) {
             const float l = logits[i];
             if (l != l || (cut && !(l > kth))) continue;
             buf.push_back({i, l});
             if (buf.size() == cap) {
-                std::nth_element(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(kk - 1), buf.end(), by_logit);
-                buf.resize(kk);
+                keep_k_best();
                 kth = buf[kk - 1].logit;
                 cut = true;
             }
         }
     }
-    if (buf.size() > kk) {
-        std::nth_element(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(kk - 1), buf.end(), by_logit);
-        buf.resize(kk);
-    }
+    if (buf.size() > kk) keep_k_best();
     if (buf.empty()) buf.push_back({0, 0.0f});
     std::copy(buf.begin(), buf.end(), out);
     std::fill(out + buf.size(), out + kk, TokenLogit{-1, 0.0f});
