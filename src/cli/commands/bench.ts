@@ -115,7 +115,7 @@ async function runBenchCommand(o: BenchOptions): Promise<void> {
       process.stderr.write(`bench: ${basename(path)} has no MTP head: measuring plain decoding only\n`);
     }
     const trained = m.description.hparams.contextLength;
-    if (trained > 0 && o.nDepth + Math.max(o.nPrompt, o.nGen) > trained) {
+    if (o.nDepth > 0 && trained > 0 && o.nDepth + Math.max(o.nPrompt, o.nGen) > trained) {
       process.stderr.write(`bench: -d ${o.nDepth} takes ${basename(path)} past its trained context of ${trained} tokens\n`);
     }
     let started = false;
