@@ -18,8 +18,11 @@
  *  (g) rows attending more than 512 positions (summed in 512-position chunks, cuda/cpu/attention-order.h),
  *      tiny-code q8_0: (a) over two 1200-token passages (test/fixtures/tiny-code-long-oracle.json),
  *      (d)'s row invariance for rows 500 … 539, and (b) from 480- and 1100-token prompts;
- *  (h) sampled decoding gives the CPU backend's tokens for the same seed (q8_0: the logits agree to
- *      the bit, and the sampling candidates come from the device).
+ *  (h) sampled decoding with K = 0 and 1 gives the CPU backend's tokens for the same seed (q8_0: the
+ *      trunk's rows and the MTP head's first row agree to the bit, and the sampling candidates come
+ *      from the device). Not K > 1: a chained draft row reads the head's own output h', whose last
+ *      bits differ between the backends, so a draw near a boundary may go the other way (measured
+ *      on the device with top-k off too: 1 of 6 prompts at K = 3 parted after 42 tokens).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
@@ -206,15 +209,16 @@ describe.skipIf(!hasCuda)(`CUDA decoding invariants, tiny-code q8_0${skipNote}`,
 
   it("(b) greedy K = 1..4 is token-identical to K = 0 on all 16 prompts", () => expectGreedyInvariant(m, PROMPTS), LONG);
 
-  it("(h) sampled decoding (T 0.8, top-k 40, K = 0 and 3) gives the CPU backend's tokens for the same seed", () => {
-    // The candidates come from the device (kernels/top-logits.cu) and the logits are the CPU's bit
-    // for bit on this file, so the same seed draws the same tokens.
+  it("(h) sampled decoding (T 0.8, top-k 40, K = 0 and 1) gives the CPU backend's tokens for the same seed", () => {
+    // The candidates come from the device (kernels/top-logits.cu) and the trunk's and the MTP head's
+    // first row's logits are the CPU's bit for bit on this file, so the same seed draws the same
+    // tokens (K > 1 chains rows on h', see the header).
     const cpu = openModel(TINY_Q8, "cpu");
     const sc = cpu.native.createSession({ nCtx: 1024, nDraftMax: 3 });
     const sg = m.native.createSession({ nCtx: 1024, nDraftMax: 3 });
     for (const text of PROMPTS.slice(0, 4)) {
       const prompt = m.tokenizer.encode(text, { parseSpecial: true });
-      for (const k of [0, 3]) {
+      for (const k of [0, 1]) {
         const o = { ...greedy(m, k), temperature: 0.8, nPredict: 64, seed: 7 };
         expect(generate(sg, prompt, o).tokens, `K=${k}`).toEqual(generate(sc, prompt, o).tokens);
       }
