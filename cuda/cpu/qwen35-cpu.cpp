@@ -1,7 +1,8 @@
 // The qwen35 trunk on the CPU (spec §3), mirroring the numerics of llama.cpp's CPU backend (§3.11):
 // activations converted to the weight's vec-dot type inside every matmul (ggml-quants.cpp), RMS norms
 // accumulated in double, K/V stored as F16, q rounded to F16 before q·K and softmax weights rounded to
-// F16 before they weight V (the non-flash-attention path), and the fused Gated DeltaNet recurrence's
+// F16 before they weight V (the non-flash-attention path; rows longer than kAttnChunk positions in
+// chunks, attention-order.h), and the fused Gated DeltaNet recurrence's
 // operation order (decay, delta = (v − Sᵀk)·β, rank-1 update as FMA, output scaled by 1/sqrt(Dk)), and
 // the summation order of llama.cpp's BF16 dot product (ggml-quants.cpp).
 //
@@ -18,6 +19,7 @@
 #endif
 
 #include "../src/runtime/failure.h"
+#include "attention-core.h"
 #include "ggml-quants.h"
 #include "hot.h"
 #include "vec-math.h"
@@ -73,14 +75,6 @@ MTP_HOT double sum_squares(const float* x, int64_t n) {
     double sum = 0.0;
 #pragma omp simd reduction(+ : sum)
     for (int64_t i = 0; i < n; i++) sum += static_cast<double>(x[i] * x[i]);
-    return sum;
-}
-
-// Σ x in double, in vector lanes (the softmax denominator).
-MTP_HOT double sum_f64(const float* x, int64_t n) {
-    double sum = 0.0;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t i = 0; i < n; i++) sum += static_cast<double>(x[i]);
     return sum;
 }
 
@@ -147,30 +141,10 @@ void rope_apply(float* x, const float* c, const float* s, uint32_t n_dims) {
 }
 
 
-// ---- The attention and Gated DeltaNet cores. The caches and states are laid out so that the
-// independent results (attention scores of consecutive positions, columns of a GDN state) are
-// adjacent in memory: the vector loops run across them, and each result is computed with the
-// portable loop's operations in its order — bitwise the same whatever the instruction set.
-
-// Scores w[p] = (q16 · K_p) · kq_scale for p < n_kv over one KV head's transposed keys kt (D, n_ctx)
-// (F16): each w[p] sums its D products in order.
-void attn_scores(const float* q16, const uint16_t* kt, size_t n_ctx, uint32_t D, uint32_t n_kv, float kq_scale, float* w) {
-    for (uint32_t p = 0; p < n_kv; p++) w[p] = 0.0f;
-    for (uint32_t d = 0; d < D; d++) {
-        const uint16_t* kd = kt + d * n_ctx;
-        for (uint32_t p = 0; p < n_kv; p++) w[p] += q16[d] * f16_to_f32(kd[p]);
-    }
-    for (uint32_t p = 0; p < n_kv; p++) w[p] *= kq_scale;
-}
-
-// oh[d] = Σ_p w[p] · V_p[d], p in order from 0 (V_p at vc + p·vstride).
-void attn_weighted_v(const float* w, const uint16_t* vc, size_t vstride, uint32_t D, uint32_t n_kv, float* oh) {
-    std::fill(oh, oh + D, 0.0f);
-    for (uint32_t p = 0; p < n_kv; p++) {
-        const uint16_t* vp = vc + p * vstride;
-        for (uint32_t d = 0; d < D; d++) oh[d] += w[p] * f16_to_f32(vp[d]);
-    }
-}
+// ---- The Gated DeltaNet core (attention's: attention-core.cpp). The states are laid out so that
+// the independent results (columns of a GDN state) are adjacent in memory: the vector loops run
+// across them, and each result is computed with the portable loop's operations in its order —
+// bitwise the same whatever the instruction set.
 
 // Columns [c0, c0 + W) of one Gated DeltaNet token step on a head state stored transposed, ST (Dk, Dv)
 // with ST[r·Dv + c] = S[r][c] (spec §3.7): decay, delta = (v − Sᵀk)·β, rank-1 update as an FMA (as
@@ -226,15 +200,7 @@ MTP_HOT void gdn_replay(const float* ST_in, float* ST, const float* k, const flo
     }
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define MTP_CORE_AVX2 1
-#define MTP_AVX2 __attribute__((target("avx2,fma,f16c")))
-
-bool core_avx2() {
-    static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-    return yes;
-}
-
+#ifdef MTP_CORE_AVX2
 // gdn_step for heads with Dv % 64 == 0: 64 columns per block in eight registers, so eight
 // independent sums are in flight (16 columns would wait on one add's latency per key index).
 MTP_AVX2 void gdn_step_avx2(const float* ST_in, float* ST, const float* q, const float* k, const float* v, float decay,
@@ -274,92 +240,6 @@ MTP_AVX2 void gdn_step_avx2(const float* ST_in, float* ST, const float* q, const
     }
 }
 
-// x[i] = round_to_f16(x[i] · scale) (round to nearest even, as f32_to_f16).
-MTP_AVX2 void scale_round_f16_avx2(float* x, float scale, uint32_t n) {
-    uint32_t i = 0;
-    const __m256 s = _mm256_set1_ps(scale);
-    for (; i + 8 <= n; i += 8) {
-        const __m128i h = _mm256_cvtps_ph(_mm256_mul_ps(_mm256_loadu_ps(x + i), s), _MM_FROUND_TO_NEAREST_INT);
-        _mm256_storeu_ps(x + i, _mm256_cvtph_ps(h));
-    }
-    for (; i < n; i++) x[i] = round_to_f16(x[i] * scale);
-}
-
-// attn_scores for the G query heads that share one KV head (q16 (G, D), w rows w_stride apart):
-// each F16 key is loaded and converted once for all G heads.
-template <int G>
-MTP_AVX2 void attn_scores_group_avx2(const float* q16, const uint16_t* kt, size_t n_ctx, uint32_t D, uint32_t n_kv,
-                                     float kq_scale, float* w, size_t w_stride) {
-    const __m256 s = _mm256_set1_ps(kq_scale);
-    for (uint32_t p = 0; p < n_kv; p += 16) {
-        if (p + 16 > n_ctx) {  // a last partial chunk at the end of the cache: the portable loop
-            for (int g = 0; g < G; g++) attn_scores(q16 + g * D, kt + p, n_ctx, D, n_kv - p, kq_scale, w + g * w_stride + p);
-            break;
-        }
-        __m256 acc[G][2];
-        for (int g = 0; g < G; g++) acc[g][0] = acc[g][1] = _mm256_setzero_ps();
-        for (uint32_t d = 0; d < D; d++) {
-            const uint16_t* kd = kt + d * n_ctx + p;  // entries past n_kv are read, not used
-            const __m256 k0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kd)));
-            const __m256 k1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kd + 8)));
-            for (int g = 0; g < G; g++) {
-                const __m256 qd = _mm256_set1_ps(q16[g * D + d]);
-                acc[g][0] = _mm256_add_ps(acc[g][0], _mm256_mul_ps(qd, k0));
-                acc[g][1] = _mm256_add_ps(acc[g][1], _mm256_mul_ps(qd, k1));
-            }
-        }
-        for (int g = 0; g < G; g++) {
-            float chunk[16];
-            _mm256_storeu_ps(chunk, _mm256_mul_ps(acc[g][0], s));
-            _mm256_storeu_ps(chunk + 8, _mm256_mul_ps(acc[g][1], s));
-            std::copy(chunk, chunk + std::min<uint32_t>(16, n_kv - p), w + g * w_stride + p);
-        }
-    }
-}
-
-// attn_weighted_v for G heads sharing one KV head (weights w rows w_stride apart, outputs o rows D
-// apart): each F16 value row is loaded and converted once for all G heads; C·8 dims per pass so the
-// G·C sums stay in registers.
-template <int G, int C>
-MTP_AVX2 void attn_weighted_v_group_avx2(const float* w, size_t w_stride, const uint16_t* vc, size_t vstride, uint32_t D,
-                                         uint32_t n_kv, float* o) {
-    for (uint32_t d0 = 0; d0 < D; d0 += 8 * C) {
-        __m256 acc[G][C];
-        for (int g = 0; g < G; g++) {
-            for (int c = 0; c < C; c++) acc[g][c] = _mm256_setzero_ps();
-        }
-        for (uint32_t p = 0; p < n_kv; p++) {
-            __m256 v[C];
-            for (int c = 0; c < C; c++) {
-                v[c] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(vc + p * vstride + d0 + 8 * c)));
-            }
-            for (int g = 0; g < G; g++) {
-                const __m256 wp = _mm256_set1_ps(w[g * w_stride + p]);
-                for (int c = 0; c < C; c++) acc[g][c] = _mm256_add_ps(acc[g][c], _mm256_mul_ps(wp, v[c]));
-            }
-        }
-        for (int g = 0; g < G; g++) {
-            for (int c = 0; c < C; c++) _mm256_storeu_ps(o + g * D + d0 + 8 * c, acc[g][c]);
-        }
-    }
-}
-
-// The grouped kernels for a group size G <= 8 (D % 16 == 0); false for other shapes.
-bool attn_group_avx2(int G, const float* q16, const uint16_t* kt, size_t n_ctx, const uint16_t* vc, size_t vstride,
-                     uint32_t D, uint32_t n_kv, float kq_scale, float* w, size_t w_stride, bool values, float* o) {
-    if (D % 16 != 0) return false;
-    switch (G) {
-#define MTP_ATTN_GROUP(g, c)                                                                         \
-    case g:                                                                                          \
-        if (values) attn_weighted_v_group_avx2<g, c>(w, w_stride, vc, vstride, D, n_kv, o);          \
-        else attn_scores_group_avx2<g>(q16, kt, n_ctx, D, n_kv, kq_scale, w, w_stride);              \
-        return true;
-        MTP_ATTN_GROUP(1, 2) MTP_ATTN_GROUP(2, 2) MTP_ATTN_GROUP(3, 2) MTP_ATTN_GROUP(4, 2)
-        MTP_ATTN_GROUP(5, 2) MTP_ATTN_GROUP(6, 2) MTP_ATTN_GROUP(7, 1) MTP_ATTN_GROUP(8, 1)
-#undef MTP_ATTN_GROUP
-        default: return false;
-    }
-}
 #endif
 
 }  // namespace
@@ -524,56 +404,14 @@ void CpuSession::attention(const LayerWeights& L, const float* a, uint32_t n, ui
     std::vector<float> o(static_cast<size_t>(n) * H * D);  // (n, H, D) gated attention output
     {
     PROF("attn core", n);
-    const float kq_scale = 1.0f / std::sqrt(static_cast<float>(D));
-#ifdef MTP_CORE_AVX2
-    const bool fast = core_avx2() && D % 8 == 0;
-#endif
     // One item per (token, KV head): its `group` query heads share the keys and values.
     pool_.parallel_for(static_cast<int64_t>(n) * Hkv, [&](int64_t i0, int64_t i1) {
-        const size_t w_stride = n_past + n;
-        std::vector<float> q16(static_cast<size_t>(group) * D), w(group * w_stride);  // (group, D), (group, n_kv)
+        AttnWork work(group, D, n_past + n);
         for (int64_t item = i0; item < i1; item++) {
             const uint32_t t = static_cast<uint32_t>(item / Hkv), j = static_cast<uint32_t>(item % Hkv);
-            const uint32_t n_kv = n_past + t + 1;  // causal: positions 0..pos
             const size_t head0 = static_cast<size_t>(t) * H + static_cast<size_t>(j) * group;  // (t, first head of the group)
-            std::copy(&q[head0 * D], &q[(head0 + group) * D], q16.begin());
-            const uint16_t* kt = kc + static_cast<size_t>(j) * D * n_ctx_;
-            const uint16_t* vj = vc + static_cast<size_t>(j) * D;
-            const size_t vstride = static_cast<size_t>(Hkv) * D;
-            float* oh = &o[head0 * D];
-            bool grouped = false;
-#ifdef MTP_CORE_AVX2
-            if (fast) {
-                scale_round_f16_avx2(q16.data(), 1.0f, group * D);
-                grouped = attn_group_avx2(static_cast<int>(group), q16.data(), kt, n_ctx_, vj, vstride, D, n_kv, kq_scale,
-                                          w.data(), w_stride, false, oh);
-            } else
-#endif
-            for (float& x : q16) x = round_to_f16(x);
-            for (uint32_t g = 0; g < group; g++) {
-                float* wg = &w[g * w_stride];
-                if (!grouped) attn_scores(&q16[g * D], kt, n_ctx_, D, n_kv, kq_scale, wg);
-                float max = -INFINITY;
-                for (uint32_t p = 0; p < n_kv; p++) max = std::max(max, wg[p]);
-                for (uint32_t p = 0; p < n_kv; p++) wg[p] -= max;
-                vec_exp(wg, wg, n_kv);
-                const float inv = static_cast<float>(1.0 / sum_f64(wg, n_kv));
-#ifdef MTP_CORE_AVX2
-                if (fast) {
-                    scale_round_f16_avx2(wg, inv, n_kv);
-                } else
-#endif
-                for (uint32_t p = 0; p < n_kv; p++) wg[p] = round_to_f16(wg[p] * inv);
-            }
-#ifdef MTP_CORE_AVX2
-            if (grouped) {
-                attn_group_avx2(static_cast<int>(group), nullptr, nullptr, 0, vj, vstride, D, n_kv, 0.0f, w.data(), w_stride, true, oh);
-            }
-#endif
-            for (uint32_t g = 0; g < group; g++) {
-                if (!grouped) attn_weighted_v(&w[g * w_stride], vj, vstride, D, n_kv, oh + g * D);
-                vec_mul_sigmoid(oh + g * D, &qg[(head0 + g) * 2 * D + D], D);
-            }
+            attend_group(work, &q[head0 * D], &qg[head0 * 2 * D + D], 2 * D, kc + static_cast<size_t>(j) * D * n_ctx_, n_ctx_,
+                         vc + static_cast<size_t>(j) * D, static_cast<size_t>(Hkv) * D, D, n_past + t + 1, &o[head0 * D]);
         }
     });
     }

@@ -8,13 +8,17 @@
 //     and its time at a 27B prefill shape against 8-row matvecs (as the K-quants' prefill runs);
 //   - MoE routing and grouping: the experts chosen, the groups (every pair once, each group one
 //     expert), and every pair's expert output bitwise equal to a 1-row matvec on that expert's rows;
-//   - rms_norm against a double-accumulated reference; argmax with ties;
-//   - conv1d + Gated DeltaNet and q/k norm + rope + gated attention over several tokens, against
-//     scalar references written from the CPU backend's loops (cpu/qwen35-cpu.cpp);
+//   - rms_norm against a double-accumulated reference; argmax with ties; the sampling candidates
+//     (top-k logits) against the host's, ties, NaN and −inf rows included;
+//   - conv1d + Gated DeltaNet and q/k norm + rope over several tokens, against scalar references
+//     written from the CPU backend's loops (cpu/qwen35-cpu.cpp); gated attention against the CPU
+//     backend's own (cpu/attention-core.h), short rows and rows summed in 512-position chunks, and
+//     each row alone;
 //   - the device's copy bandwidth, and that of the decode-shaped matvecs (27B-sized FFN and LM-head
 //     matrices, 1..8 rows) against it;
 //   - the time of each kernel at tiny-code's and at the 35B-A3B shape's decode shapes, launched from
-//     a graph as a decode step launches it (where a step's time goes, and what verify rows add).
+//     a graph as a decode step launches it (where a step's time goes, and what verify rows add), and
+//     of gated attention at the 27B shape over contexts up to 32768 positions.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -26,6 +30,7 @@
 #include <tuple>
 #include <vector>
 
+#include "../cpu/attention-core.h"
 #include "../cpu/ggml-quants.h"
 #include "../cpu/iq-grids.h"
 #include "../cpu/vec-math.h"
@@ -40,6 +45,7 @@
 #include "../src/kernels/rms-norm.cuh"
 #include "../src/kernels/rope.cuh"
 #include "../src/kernels/swiglu.cuh"
+#include "../src/kernels/top-logits.cuh"
 
 namespace {
 
@@ -614,6 +620,35 @@ void check_gdn(int Hk, int Hv, int Dk, std::mt19937& rng) {
     expect(maxrel(out, ref) <= 1e-6f && maxrel(state, S) <= 1e-6f, what);
 }
 
+// The CPU backend's gated attention (cpu/attention-core.h) of rows t = 0 … T − 1 at positions
+// base + t over caches in the device layout kc, vc (n_ctx, Hkv, D) f16: q (T, H, D) floats, qg (T, H,
+// 2D) for the gates; ref (T, H, D).
+std::vector<float> attention_ref(const std::vector<float>& q, const std::vector<float>& qg, const std::vector<uint16_t>& kc,
+                                 const std::vector<uint16_t>& vc, int T, int base, int H, int Hkv, int D, int n_ctx) {
+    const int group = H / Hkv;
+    std::vector<uint16_t> kt(kc.size());  // (Hkv, D, n_ctx): the CPU's transposed keys
+    for (int p = 0; p < n_ctx; p++) {
+        for (int e = 0; e < Hkv * D; e++) kt[static_cast<size_t>(e) * n_ctx + p] = kc[static_cast<size_t>(p) * Hkv * D + e];
+    }
+    std::vector<float> ref(static_cast<size_t>(T) * H * D);
+    AttnWork work(group, D, n_ctx);
+    for (int t = 0; t < T; t++) {
+        for (int j = 0; j < Hkv; j++) {
+            const size_t head0 = static_cast<size_t>(t) * H + static_cast<size_t>(j) * group;
+            attend_group(work, &q[head0 * D], &qg[head0 * 2 * D + D], 2 * D, &kt[static_cast<size_t>(j) * D * n_ctx], n_ctx,
+                         &vc[static_cast<size_t>(j) * D], static_cast<size_t>(Hkv) * D, D, base + t + 1, &ref[head0 * D]);
+        }
+    }
+    return ref;
+}
+
+// Outputs of two runs that differ in their bits.
+int bits_differ(const std::vector<float>& a, const std::vector<float>& b) {
+    int n = 0;
+    for (size_t i = 0; i < a.size(); i++) n += std::memcmp(&a[i], &b[i], sizeof(float)) != 0;
+    return n;
+}
+
 // q/k norm + rope + gated attention over T tokens at positions 0..T-1, tiny-code's shapes.
 void check_attention(std::mt19937& rng) {
     const int H = 6, Hkv = 2, D = 64, R = 16, T = 7, n_ctx = 16;
@@ -622,8 +657,9 @@ void check_attention(std::mt19937& rng) {
     auto randv = [&](size_t n, float sc) { std::vector<float> v(n); for (auto& x : v) x = sc * g(rng); return v; };
     const std::vector<float> qg = randv(T * H * 2 * D, 1.0f), k = randv(T * Hkv * D, 1.0f), v = randv(T * Hkv * D, 1.0f);
     const std::vector<float> qn = randv(D, 1.0f), kn = randv(D, 1.0f);
-    // Reference, as the CPU's attention (sections [11, 11, 10, 0]: every pair uses the position).
-    std::vector<float> q(T * H * D), kk = k, ref(T * H * D);
+    // Reference: q/k norm and rope as the CPU's (sections [11, 11, 10, 0]: every pair uses the
+    // position), then the CPU's attention.
+    std::vector<float> q(T * H * D), kk = k;
     std::vector<uint16_t> kc(static_cast<size_t>(n_ctx) * Hkv * D), vc(kc.size());
     const float theta_scale = std::pow(base, -2.0f / R);
     for (int t = 0; t < T; t++) {
@@ -655,55 +691,84 @@ void check_attention(std::mt19937& rng) {
             vc[t * Hkv * D + e] = f32_to_f16(v[t * Hkv * D + e]);
         }
     }
-    for (int t = 0; t < T; t++) {
-        for (int h = 0; h < H; h++) {
-            const int j = h / (H / Hkv), n_kv = t + 1;
-            std::vector<float> w(n_kv);
-            float max = -INFINITY;
-            for (int p = 0; p < n_kv; p++) {
-                float dot = 0.0f;
-                for (int d = 0; d < D; d++) dot += mtp::round_to_f16(q[(t * H + h) * D + d]) * f16_to_f32(kc[(p * Hkv + j) * D + d]);
-                w[p] = dot * (1.0f / std::sqrt(static_cast<float>(D)));
-                max = std::max(max, w[p]);
-            }
-            for (int p = 0; p < n_kv; p++) w[p] -= max;
-            vec_exp(w.data(), w.data(), n_kv);
-            double sum = 0.0;
-            for (int p = 0; p < n_kv; p++) sum += w[p];
-            const float inv = static_cast<float>(1.0 / sum);
-            for (int p = 0; p < n_kv; p++) w[p] = mtp::round_to_f16(w[p] * inv);
-            for (int d = 0; d < D; d++) {
-                float acc = 0.0f;
-                for (int p = 0; p < n_kv; p++) acc += w[p] * f16_to_f32(vc[(p * Hkv + j) * D + d]);
-                ref[(t * H + h) * D + d] = acc;
-            }
-            vec_mul_sigmoid(&ref[(t * H + h) * D], &qg[(t * H + h) * 2 * D + D], D);
-        }
-    }
+    const std::vector<float> ref = attention_ref(q, qg, kc, vc, T, 0, H, Hkv, D, n_ctx);
     // GPU.
     float *dqg = to_device(qg), *dk = to_device(k), *dv = to_device(v), *dqn = to_device(qn), *dkn = to_device(kn);
     const std::vector<int> pos = {0};
     int* dpos = to_device(pos);
     __half *q16 = nullptr, *dkc = nullptr, *dvc = nullptr;
-    float *scores = nullptr, *dout = nullptr;
+    float* dout = nullptr;
+    void* scratch = nullptr;
     CHECK_CUDA(cudaMalloc(&q16, sizeof(__half) * T * H * D));
     CHECK_CUDA(cudaMalloc(&dkc, sizeof(__half) * n_ctx * Hkv * D));
     CHECK_CUDA(cudaMalloc(&dvc, sizeof(__half) * n_ctx * Hkv * D));
-    CHECK_CUDA(cudaMalloc(&scores, sizeof(float) * T * H * n_ctx));
+    CHECK_CUDA(cudaMalloc(&scratch, attention_scratch_bytes(H, D, n_ctx)));
     CHECK_CUDA(cudaMalloc(&dout, sizeof(float) * T * H * D));
     const RopeParams rp{H, Hkv, D, R, {11, 11, 10, 0}, base, 1.0f, 1.0f, eps};
     CHECK_CUDA(launch_qk_norm_rope_store(nullptr, rp, dqg, dk, dv, dqn, dkn, dpos, 0, T, q16, dkc, dvc));
-    CHECK_CUDA(launch_gated_attention(nullptr, q16, dqg, dkc, dvc, dpos, 0, T, H, Hkv, D, n_ctx, scores, dout, nullptr, nullptr));
+    CHECK_CUDA(launch_gated_attention(nullptr, q16, dqg, dkc, dvc, dpos, 0, T, H, Hkv, D, n_ctx, scratch, dout, nullptr, nullptr));
     std::vector<float> out(ref.size());
     std::vector<uint16_t> kc_gpu(kc.size());
     CHECK_CUDA(cudaMemcpy(out.data(), dout, out.size() * sizeof(float), cudaMemcpyDeviceToHost));
     CHECK_CUDA(cudaMemcpy(kc_gpu.data(), dkc, T * Hkv * D * sizeof(uint16_t), cudaMemcpyDeviceToHost));
     int k_diff = 0;
     for (int e = 0; e < T * Hkv * D; e++) k_diff += kc_gpu[e] != kc[e];
-    char what[160];
-    std::snprintf(what, sizeof what, "rope + gated_attention, %d tokens: max rel error %.2e (<= 1e-6), %d of %d K cache entries differ",
-                  T, maxrel(out, ref), k_diff, T * Hkv * D);
+    char what[200];
+    std::snprintf(what, sizeof what, "rope + gated_attention, %d tokens: max rel error %.2e (<= 1e-6), %d of %zu outputs' bits differ, %d of %d K cache entries differ",
+                  T, maxrel(out, ref), bits_differ(out, ref), out.size(), k_diff, T * Hkv * D);
     expect(maxrel(out, ref) <= 1e-6f && k_diff == 0, what);
+    for (void* p : {static_cast<void*>(dqg), static_cast<void*>(dk), static_cast<void*>(dv), static_cast<void*>(dqn),
+                    static_cast<void*>(dkn), static_cast<void*>(dpos), static_cast<void*>(q16), static_cast<void*>(dkc),
+                    static_cast<void*>(dvc), scratch, static_cast<void*>(dout)}) {
+        cudaFree(p);
+    }
+}
+
+// Gated attention of 8 rows over random F16 caches, against the CPU's: rows straddling the
+// 512-position chunk boundary (attention-order.h) and rows of 3 chunks, at tiny-code's head shape
+// and the 27B's (D 256); each row also alone (pos_offset), which must give the same bits.
+void check_attention_long(std::mt19937& rng) {
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    for (const auto& [H, Hkv, D] : {std::tuple{6, 2, 64}, std::tuple{8, 2, 256}}) {
+        const int T = 8, n_ctx = 1300;
+        std::vector<float> q(static_cast<size_t>(T) * H * D), qg(static_cast<size_t>(T) * H * 2 * D);
+        for (float& x : q) x = mtp::round_to_f16(g(rng));  // the device reads q as F16
+        for (float& x : qg) x = g(rng);
+        std::vector<uint16_t> kc(static_cast<size_t>(n_ctx) * Hkv * D), vc(kc.size());
+        for (auto& x : kc) x = f32_to_f16(g(rng));
+        for (auto& x : vc) x = f32_to_f16(g(rng));
+        std::vector<__half> qh(q.size());
+        for (size_t i = 0; i < q.size(); i++) qh[i] = __float2half_rn(q[i]);
+        __half *dq = to_device(qh), *dkc = reinterpret_cast<__half*>(to_device(kc)), *dvc = reinterpret_cast<__half*>(to_device(vc));
+        float *dqg = to_device(qg), *dout = nullptr;
+        void* scratch = nullptr;
+        CHECK_CUDA(cudaMalloc(&dout, sizeof(float) * q.size()));
+        CHECK_CUDA(cudaMalloc(&scratch, attention_scratch_bytes(H, D, n_ctx)));
+        for (int base : {507, 1291}) {
+            const std::vector<int> pos = {base};
+            int* dpos = to_device(pos);
+            const std::vector<float> ref = attention_ref(q, qg, kc, vc, T, base, H, Hkv, D, n_ctx);
+            CHECK_CUDA(launch_gated_attention(nullptr, dq, dqg, dkc, dvc, dpos, 0, T, H, Hkv, D, n_ctx, scratch, dout, nullptr, nullptr));
+            std::vector<float> out(q.size()), alone(q.size());
+            CHECK_CUDA(cudaMemcpy(out.data(), dout, out.size() * sizeof(float), cudaMemcpyDeviceToHost));
+            for (int t = 0; t < T; t++) {
+                const size_t at = static_cast<size_t>(t) * H * D;
+                CHECK_CUDA(launch_gated_attention(nullptr, dq + at, dqg + 2 * at, dkc, dvc, dpos, t, 1, H, Hkv, D, n_ctx, scratch,
+                                                  dout + at, nullptr, nullptr));
+            }
+            CHECK_CUDA(cudaMemcpy(alone.data(), dout, alone.size() * sizeof(float), cudaMemcpyDeviceToHost));
+            char what[220];
+            std::snprintf(what, sizeof what,
+                          "gated_attention H %d/%d D %d, rows attending %d..%d positions: max rel error %.2e (<= 1e-6), %d of %zu outputs' bits differ from the CPU's, %d from one row per launch",
+                          H, Hkv, D, base + 1, base + T, maxrel(out, ref), bits_differ(out, ref), out.size(), bits_differ(out, alone));
+            expect(maxrel(out, ref) <= 1e-6f && bits_differ(out, alone) == 0, what);
+            cudaFree(dpos);
+        }
+        for (void* p : {static_cast<void*>(dq), static_cast<void*>(dkc), static_cast<void*>(dvc), static_cast<void*>(dqg),
+                        static_cast<void*>(dout), scratch}) {
+            cudaFree(p);
+        }
+    }
 }
 
 // Device-to-device copy bandwidth (bytes read + written per second) of a 1 GiB buffer.
@@ -857,6 +922,56 @@ void print_step_table(const char* tag, const std::vector<StepKernel>& rows) {
                 total[1], total[1] / total[0], total[2], total[2] / total[0]);
 }
 
+// Sampling candidates on the device against the host's top_logits (runtime/sampling.cpp): the same
+// k tokens with the same logits, best first, for rows with many equal logits, a NaN, all-NaN and
+// -inf rows, at tiny-code's and Qwen3.6's vocabulary sizes and k up to 64.
+void check_top_logits(std::mt19937& rng) {
+    std::normal_distribution<float> g(0.0f, 2.0f);
+    for (int V : {8192, 248320}) {
+        const int rows = kMaxRows;
+        std::vector<float> lg(static_cast<size_t>(rows) * V);
+        for (int r = 0; r < rows; r++) {
+            float* row = &lg[static_cast<size_t>(r) * V];
+            for (int i = 0; i < V; i++) row[i] = r % 2 ? std::round(g(rng) * 2.0f) / 2.0f : g(rng);  // odd rows: many ties
+            if (r == 1) row[V / 3] = NAN;
+            if (r == 2) row[17] = -0.0f, row[18] = 0.0f;
+        }
+        std::fill(&lg[static_cast<size_t>(3) * V], &lg[static_cast<size_t>(4) * V], NAN);       // row 3: every logit NaN
+        std::fill(&lg[static_cast<size_t>(4) * V], &lg[static_cast<size_t>(5) * V], -INFINITY);  // row 4: all −inf
+        for (int i = 0; i < 10; i++) lg[static_cast<size_t>(4) * V + 100 * i] = NAN;
+        float* dl = to_device(lg);
+        TokenLogit* dout = nullptr;
+        void* scratch = nullptr;
+        CHECK_CUDA(cudaMalloc(&dout, sizeof(TokenLogit) * rows * kMaxTopLogits));
+        CHECK_CUDA(cudaMalloc(&scratch, top_logits_scratch_bytes(V, kMaxTopLogits)));
+        for (int k : {1, 40, 64}) {
+            CHECK_CUDA(launch_top_logits(nullptr, dl, V, rows, k, scratch, dout));
+            std::vector<TokenLogit> dev(static_cast<size_t>(rows) * k), host(static_cast<size_t>(k));
+            CHECK_CUDA(cudaMemcpy(dev.data(), dout, dev.size() * sizeof(TokenLogit), cudaMemcpyDeviceToHost));
+            int bad_rows = 0;
+            for (int r = 0; r < rows; r++) {
+                top_logits(&lg[static_cast<size_t>(r) * V], V, k, host.data());
+                std::stable_sort(host.begin(), host.end(), [](const TokenLogit& a, const TokenLogit& b) {
+                    if ((a.id < 0) != (b.id < 0)) return b.id < 0;
+                    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+                });
+                bool same = true;
+                for (int i = 0; i < k; i++) {
+                    const TokenLogit &x = dev[static_cast<size_t>(r) * k + i], &y = host[static_cast<size_t>(i)];
+                    same = same && x.id == y.id && (x.id < 0 || x.logit == y.logit);
+                }
+                bad_rows += !same;
+            }
+            char what[160];
+            std::snprintf(what, sizeof what, "top_logits V=%d k=%d: %d of %d rows differ from the host's", V, k, bad_rows, rows);
+            expect(bad_rows == 0, what);
+        }
+        const float us = graph_time_us([&](cudaStream_t s) { return launch_top_logits(s, dl, V, 4, 40, scratch, dout); });
+        std::printf("bench top_logits V=%d, 4 rows, k=40: %.2f us\n", V, us);
+        for (void* p : {static_cast<void*>(dl), static_cast<void*>(dout), scratch}) cudaFree(p);
+    }
+}
+
 // Every kernel of a tiny-code decode step (E 384, F 1024, V 8192, Cc 1024, 6/2 heads of 64, GDN
 // 4/8 heads of 64), one row, 300 cached positions.
 void bench_decode_kernels(std::mt19937& rng) {
@@ -868,10 +983,11 @@ void bench_decode_kernels(std::mt19937& rng) {
     CHECK_CUDA(cudaMemset(a.f, 0, sizeof(float) * kMaxRows * F));
     CHECK_CUDA(cudaMemset(a.q, 1, kMaxRows * F));
     CHECK_CUDA(cudaMemset(a.d, 0, sizeof(float) * kMaxRows * (F / 32 + 1)));
-    float *y0 = nullptr, *y1 = nullptr, *y2 = nullptr, *y3 = nullptr, *state = nullptr, *scores = nullptr;
+    float *y0 = nullptr, *y1 = nullptr, *y2 = nullptr, *y3 = nullptr, *state = nullptr;
+    void* scratch = nullptr;
     for (float** p : {&y0, &y1, &y2, &y3}) CHECK_CUDA(cudaMalloc(p, sizeof(float) * kMaxRows * V));
     CHECK_CUDA(cudaMalloc(&state, sizeof(float) * Hv * D * D));
-    CHECK_CUDA(cudaMalloc(&scores, sizeof(float) * kMaxRows * H * n_ctx));
+    CHECK_CUDA(cudaMalloc(&scratch, attention_scratch_bytes(H, D, n_ctx)));
     for (float* p : {y0, y1, y2, y3, state}) CHECK_CUDA(cudaMemset(p, 0, sizeof(float) * Hv * D * D));
     __half *q16 = nullptr, *kc = nullptr, *vc = nullptr;
     CHECK_CUDA(cudaMalloc(&q16, sizeof(__half) * kMaxRows * H * D));
@@ -900,7 +1016,7 @@ void bench_decode_kernels(std::mt19937& rng) {
         {"matvec ssm_out (+ residual)", 6, [&](cudaStream_t s, int nr) { return launch_matvec(s, &o_gdn, 1, aO, nr); }},
         {"rms_norm + matvec attention in (q, k, v)", 2, [&](cudaStream_t s, int nr) { return launch_matvec_norm(s, attn_in, 3, norm_in, E, nr); }},
         {"qk_norm_rope_store", 2, [&](cudaStream_t s, int nr) { return launch_qk_norm_rope_store(s, rp, y0, y1, y2, y3, y3, dpos, 0, nr, q16, kc, vc); }},
-        {"gated_attention (301 positions) + quantize", 2, [&](cudaStream_t s, int nr) { return launch_gated_attention(s, q16, y0, kc, vc, dpos, 0, nr, H, Hkv, D, n_ctx, scores, aE.f, aE.q, aE.d); }},
+        {"gated_attention (301 positions) + quantize", 2, [&](cudaStream_t s, int nr) { return launch_gated_attention(s, q16, y0, kc, vc, dpos, 0, nr, H, Hkv, D, n_ctx, scratch, aE.f, aE.q, aE.d); }},
         {"matvec attn_output (+ residual)", 2, [&](cudaStream_t s, int nr) { return launch_matvec(s, &o_attn, 1, aE, nr); }},
         {"rms_norm + matvec gate/up", 8, [&](cudaStream_t s, int nr) { return launch_matvec_norm(s, ffn_in, 2, norm_in, E, nr); }},
         {"swiglu + quantize", 8, [&](cudaStream_t s, int nr) { ActView h = a; h.k = F; return launch_swiglu(s, y0, y1, F, nr, h, ActFormat::Q8_0); }},
@@ -910,10 +1026,47 @@ void bench_decode_kernels(std::mt19937& rng) {
     };
     // How attention's time splits into a fixed part and a per-position part (not in the step total).
     for (int at : {1, 2}) {
-        const float us = graph_time_us([&](cudaStream_t s) { return launch_gated_attention(s, q16, y0, kc, vc, dpos + at, 0, 1, H, Hkv, D, n_ctx, scores, aE.f, aE.q, aE.d); });
+        const float us = graph_time_us([&](cudaStream_t s) { return launch_gated_attention(s, q16, y0, kc, vc, dpos + at, 0, 1, H, Hkv, D, n_ctx, scratch, aE.f, aE.q, aE.d); });
         std::printf("bench decode gated_attention (%d positions): %.2f us\n", pos[at] + 1, us);
     }
     print_step_table("decode", rows);
+}
+
+// Gated attention at the 27B shape (24/4 heads of 256) over long contexts, 1 and 4 rows, from a graph:
+// µs per launch and the K and V bytes it reads per µs (each KV head's rows once) against the copy
+// bandwidth — what splitting a long row into chunks buys.
+void bench_attention_long(double copy_gbs, std::mt19937& rng) {
+    const int H = 24, Hkv = 4, D = 256, n_ctx = 32768;
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    std::vector<uint16_t> cache(static_cast<size_t>(n_ctx) * Hkv * D);
+    for (auto& x : cache) x = f32_to_f16(g(rng));
+    std::vector<__half> qh(static_cast<size_t>(kMaxRows) * H * D);
+    for (auto& x : qh) x = __float2half_rn(g(rng));
+    const std::vector<float> qg(static_cast<size_t>(kMaxRows) * H * 2 * D, 0.5f);
+    __half *dq = to_device(qh), *kc = reinterpret_cast<__half*>(to_device(cache)), *vc = reinterpret_cast<__half*>(to_device(cache));
+    float *dqg = to_device(qg), *out = nullptr;
+    void* scratch = nullptr;
+    CHECK_CUDA(cudaMalloc(&out, sizeof(float) * kMaxRows * H * D));
+    CHECK_CUDA(cudaMalloc(&scratch, attention_scratch_bytes(H, D, n_ctx)));
+    for (int positions : {301, 4096, 32768}) {
+        const std::vector<int> pos = {positions - 4};
+        int* dpos = to_device(pos);
+        float us[2];
+        for (int i = 0; i < 2; i++) {
+            const int rows = i == 0 ? 1 : 4;
+            us[i] = graph_time_us([&](cudaStream_t s) {
+                return launch_gated_attention(s, dq, dqg, kc, vc, dpos, 4 - rows, rows, H, Hkv, D, n_ctx, scratch, out, nullptr, nullptr);
+            });
+        }
+        const double bytes = 2.0 * positions * Hkv * D * sizeof(uint16_t);
+        std::printf("bench attention 27B shape, %5d positions: %8.2f us (1 row, %.1f %% of copy bandwidth), %8.2f us (4 rows, %.2fx)\n",
+                    positions, us[0], 100.0 * bytes / (1e-6 * us[0]) / (1e9 * copy_gbs), us[1], us[1] / us[0]);
+        cudaFree(dpos);
+    }
+    for (void* p : {static_cast<void*>(dq), static_cast<void*>(kc), static_cast<void*>(vc), static_cast<void*>(dqg),
+                    static_cast<void*>(out), scratch}) {
+        cudaFree(p);
+    }
 }
 
 // The kernels of a Qwen3.6-35B-A3B-shape decode step (E 2048, 256 experts of 512, 8 used, a shared
@@ -1006,6 +1159,8 @@ int main() {
     std::mt19937 rng(1234);
     for (uint32_t type : {0u, 1u, 30u, 8u, 12u, 13u, 14u}) check_matvec(type, 512, 72, rng);
     for (uint32_t type : {12u, 13u, 14u}) check_matvec(type, 2816, 37, rng);  // 11 super-blocks, a partial warp of rows
+    check_matvec(0, 2048, 256, rng);  // F32 at the 35B-A3B router's shape: two rounds per thread
+    check_matvec(0, 2056, 37, rng);   // F32, a last round that only some threads reach
     for (uint32_t type : {12u, 13u, 14u}) check_matvec(type, 512, 5121, rng);  // one row: two weight rows per warp
     // The low-bit types (matvec-lowbit.cuh): 2 super-blocks (a warp's slots 2, 3 idle), 11 (a
     // partial second round of loads), 45 (three rounds); 32-value blocks: 16, 88, 1440 blocks.
@@ -1027,9 +1182,11 @@ int main() {
     check_rms_norm(rng);
     check_mtp_input(rng);
     check_argmax();
+    check_top_logits(rng);
     check_gdn(4, 8, 64, rng);
     check_gdn(2, 6, 128, rng);
     check_attention(rng);
+    check_attention_long(rng);
     const double copy_gbs = copy_bandwidth();
     for (uint32_t type : {8u, 30u, 12u, 13u, 14u}) bench_matvec(type, 5120, 17408, copy_gbs, rng);  // 27B ffn_up
     for (uint32_t type : kLowbit) bench_matvec(type, 5120, 17408, copy_gbs, rng);
@@ -1037,6 +1194,7 @@ int main() {
     bench_matvec(14, 5120, 65536, copy_gbs, rng);                                                 // a quarter of the 27B LM head
     bench_gemm(8, 5120, 17408, 128, rng);  // 27B ffn_up, a 128-row prefill chunk
     bench_decode_kernels(rng);
+    bench_attention_long(copy_gbs, rng);
     bench_moe_kernels(rng);
     std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "passed", failures);
     return failures ? 1 : 0;

@@ -19,6 +19,7 @@
 #include "../src/runtime/failure.h"
 #include "../src/runtime/speculative.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -139,6 +140,29 @@ public:
         check_mtp_cache();
     }
 
+    // With own_top_: candidates as a device backend might hand them over — selected, then worst
+    // first (the padding stays last) — which must not change what the loop draws.
+    void trunk_eval_top(const int32_t* tokens, int32_t n, int32_t logits_from, int32_t k, TokenLogit* top, float* hidden) override {
+        if (!own_top_) return DecodeBackend::trunk_eval_top(tokens, n, logits_from, k, top, hidden);
+        std::vector<float> lg(static_cast<size_t>(n - logits_from) * V_);
+        trunk_eval(tokens, n, logits_from, lg.data(), hidden);
+        for (int32_t r = 0; r < n - logits_from; r++) reorder_top(&lg[static_cast<size_t>(r) * V_], k, top + static_cast<size_t>(r) * k);
+    }
+    void mtp_eval_top(const int32_t* tokens, const float* hidden_in, int32_t n, int32_t k, TokenLogit* top_last, float* hidden_last) override {
+        if (!own_top_) return DecodeBackend::mtp_eval_top(tokens, hidden_in, n, k, top_last, hidden_last);
+        std::vector<float> lg(static_cast<size_t>(V_));
+        mtp_eval(tokens, hidden_in, n, lg.data(), hidden_last);
+        reorder_top(lg.data(), k, top_last);
+    }
+    void reorder_top(const float* logits, int32_t k, TokenLogit* top) const {
+        top_logits(logits, V_, k, top);
+        std::stable_sort(top, top + k, [](const TokenLogit& a, const TokenLogit& b) {
+            if ((a.id < 0) != (b.id < 0)) return b.id < 0;
+            return a.logit < b.logit || (a.logit == b.logit && a.id > b.id);
+        });
+    }
+    bool own_top_ = false;
+
     /* Every MTP entry at a committed position p holds (x_p, state before p) of the trunk. */
     void check_mtp_cache() {
         if (!checking_) return;
@@ -185,9 +209,10 @@ struct Run {
 };
 
 static Run generate(int32_t V, int32_t n_ctx, const std::vector<int32_t>& prompt, GenerateParams gp, float noise = 4.0f,
-                    int32_t chunk = 3) {
+                    int32_t chunk = 3, bool own_top = false) {
     ToyBackend be(V, n_ctx, true, noise);
     be.fused_ = toy_fused;
+    be.own_top_ = own_top;
     SpeculativeDecoder dec(be, gp);
     dec.prompt(prompt.data(), static_cast<int32_t>(prompt.size()));
     Run r;
@@ -303,6 +328,14 @@ static void test_sampling() {
           "same seed, same tokens");
     CHECK(generate(64, 4096, prompt, sampled(3, 100, 7)).out != generate(64, 4096, prompt, sampled(3, 100, 8)).out,
           "another seed, other tokens");
+    // With top-k the loop reads candidates (DecodeBackend::trunk_eval_top): their order is the backend's.
+    for (int32_t k : {0, 3}) {
+        GenerateParams gp = sampled(k, 100, 11);
+        gp.sampler.top_k = 5;
+        const Run host = generate(64, 4096, prompt, gp), own = generate(64, 4096, prompt, gp, 4.0f, 3, true);
+        CHECK(host.out == own.out && host.stats.n_accepted == own.stats.n_accepted,
+              "K=%d top-k 5: candidates handed over worst first change the tokens", k);
+    }
 
     // joint distribution of the first two tokens with K = 2 against the exact target distribution
     const int32_t V = 8;

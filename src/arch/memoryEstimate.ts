@@ -10,8 +10,9 @@
  *    position more (a greedy step computes MTP rows one position past the trunk's), whatever K is;
  *  - the F32 Gated DeltaNet state (conv window + recurrent matrix) of every GDN layer: the live state
  *    and n_max + 1 snapshot planes for rollback (../shared/docs/qwen35-mtp-spec.md §3.7, §5.6);
- *  - scratch for one chunk of 128 rows (activations), attention scores over the context and logits
- *    for 8-row pieces, and the MTP input rows of a prompt as long as the context.
+ *  - scratch for one chunk of 128 rows (activations), attention's (a short row's scores, a long
+ *    row's chunk results over the context) and logits for 8-row pieces, and the MTP input rows of a
+ *    prompt as long as the context.
  * The CPU backend keeps the weights memory-mapped and fewer state planes (docs/native-engine.md).
  */
 import { ggmlTypeInfo } from "../gguf/ggmlTypes.js";
@@ -65,8 +66,28 @@ function uploadedBytes(type: number, nBytes: number): number {
 }
 /** Activation rows per chunk (kChunkRows in cuda/src/models/qwen35-cuda.cu). */
 const CHUNK_ROWS = 128;
-/** Rows of the attention-score and logits scratch (kMaxRows in cuda/src/kernels/matvec.cuh). */
+/** Rows of the attention and logits scratch (kMaxRows in cuda/src/kernels/matvec.cuh). */
 const PIECE_ROWS = 8;
+/** Positions per chunk of a long attention row (kAttnChunk in cuda/cpu/attention-order.h). */
+const ATTN_CHUNK = 512;
+
+/**
+ * attention_scratch_bytes (cuda/src/kernels/attention.cu) over `positions`: per row and head a short
+ * row's ATTN_CHUNK scores, and per chunk of the cache a long row's sum (double), max and weighted V.
+ */
+function attentionScratchBytes(nHead: number, headDim: number, positions: number): number {
+  const chunks = Math.ceil(positions / ATTN_CHUNK);
+  return PIECE_ROWS * nHead * (chunks * (8 + F32 + headDim * F32) + ATTN_CHUNK * F32);
+}
+
+/** Candidates per row the device finds for sampling with top-k (kMaxTopLogits in cuda/src/kernels/top-logits.cuh). */
+const MAX_TOP_LOGITS = 64;
+
+/** The sampling candidates of 8 rows and the top-logits scratch (one 64-bit key per slice of 4096 logits and candidate). */
+function topLogitsBytes(nVocab: number): number {
+  const slices = Math.ceil(nVocab / 4096);
+  return slices * MAX_TOP_LOGITS <= 4096 ? PIECE_ROWS * MAX_TOP_LOGITS * (8 + slices * 8) : 0;
+}
 
 export function estimateMemory(desc: ModelDescription, opts: MemoryEstimateOptions): MemoryEstimate {
   const hp = desc.hparams;
@@ -100,8 +121,9 @@ export function estimateMemory(desc: ModelDescription, opts: MemoryEstimateOptio
     : 0;
   const scratchBytes =
     rows(E) + [E, 2 * E, HD, vD, F, E, E].reduce((s, k) => s + act(k), 0) +
-    rows(2 * HD) + 2 * rows(kvD) + CHUNK_ROWS * HD * 2 + PIECE_ROWS * hp.nHead * (opts.ctx + 1) * F32 +
-    2 * rows(g.convChannels) + rows(vD) + 2 * rows(g.nValueHeads) + 2 * rows(F) + PIECE_ROWS * hp.nVocab * F32 + moeBytes +
+    rows(2 * HD) + 2 * rows(kvD) + CHUNK_ROWS * HD * 2 + attentionScratchBytes(hp.nHead, hp.headDim, opts.ctx + 1) +
+    2 * rows(g.convChannels) + rows(vD) + 2 * rows(g.nValueHeads) + 2 * rows(F) + PIECE_ROWS * hp.nVocab * F32 + topLogitsBytes(hp.nVocab) +
+    moeBytes +
     (2 + opts.ctx) * 4 + (desc.mtp ? opts.ctx * E * F32 : 0);
   return {
     ctx: opts.ctx,
@@ -115,7 +137,7 @@ export function estimateMemory(desc: ModelDescription, opts: MemoryEstimateOptio
       "as the CUDA backend allocates it (repacked: a block's scale as a float, e.g. Q8_0 36 bytes per 32 values, Q6_K 212 per 256)",
       `KV cache F16 for ${nAttn} attention layer(s)${nMtp ? ` and the MTP block (ctx + 1 positions)` : ""}`,
       `GDN state F32 for ${nGdn} layer(s) × ${planes} plane(s) (the state + 1 + draft length ${opts.draftMax} snapshots)`,
-      "scratch: one chunk of 128 rows, attention scores over the context and logits for 8 rows, a context-long prompt's MTP input",
+      "scratch: one chunk of 128 rows, attention's (short rows' scores, long rows' chunks), logits and sampling candidates for 8 rows, a context-long prompt's MTP input",
     ],
   };
 }

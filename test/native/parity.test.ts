@@ -21,6 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { describeModel } from "../../src/arch/describeModel.js";
 import { parseGguf } from "../../src/gguf/parseGguf.js";
 import { FIXTURES, ROOT, TINY_BF16, TINY_Q8 } from "../helpers/fixtures.js";
+import { argmax, probability } from "../helpers/logits.js";
 import { NativeModel, type NativeSession } from "../../src/native/NativeModel.js";
 
 interface OraclePrompt {
@@ -41,20 +42,7 @@ const MOE_ORACLE = readOracle("tiny-moe-oracle.json");
 const BF16 = TINY_BF16;
 const Q8_0 = TINY_Q8;
 
-function argmax(a: Float32Array, off: number, n: number): number {
-  let best = 0;
-  for (let i = 1; i < n; i++) if (a[off + i]! > a[off + best]!) best = i;
-  return best;
-}
 
-/** Softmax probability of token `tok` in the row at `off` (double precision). */
-function probability(a: Float32Array, off: number, n: number, tok: number): number {
-  let max = -Infinity;
-  for (let i = 0; i < n; i++) max = Math.max(max, a[off + i]!);
-  let sum = 0;
-  for (let i = 0; i < n; i++) sum += Math.exp(a[off + i]! - max);
-  return Math.exp(a[off + tok]! - max) / sum;
-}
 
 function parity(path: string, oracleKey: string, minIdenticalGreedy: number, oracle = DENSE_ORACLE, minAgreement = 0.995) {
   let model: NativeModel;

@@ -175,6 +175,18 @@ inline bool pdl_supported() {
     return ok;
 }
 
+// The current device's number of SMs (1 if it cannot be read), for launch geometry; read once.
+inline int device_sm_count() {
+    static const int sms = [] {
+        int dev = 0, n = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
+            cudaGetLastError();
+        }
+        return n > 0 ? n : 1;
+    }();
+    return sms;
+}
+
 // kernel<<<grid, block, shared, stream>>>(args…) as a programmatic dependent launch (see
 // pdl_enter); the launch's error.
 template <typename... Params, typename... Args>

@@ -410,6 +410,70 @@ __global__ void __launch_bounds__(kThreads) matvec_kernel(MatvecArgs args, ActVi
     }
 }
 
+// F32 weights without a fused norm (the MoE router, 2048 → 256 on the 35B-A3B shape): a block per
+// output row, its 4 warps splitting k, so that a row's loads are in flight together (a warp per row
+// waits on k/256 rounds of loads: 8 for the router, at 8 µs for 4 rows). Thread t sums values
+// 8t … 8t + 7, 8(t + 128) …, in order, for every activation row; the lane sums meet by xor
+// butterflies, then the warps' in warp order — the same operations whatever n_rows is.
+__global__ void __launch_bounds__(kThreads) f32_rows_kernel(MatvecArgs args, ActView x, int n_rows) {
+    __shared__ float part[kMaxRows][kThreads / kWarp];
+    const int g = blockIdx.x, lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+    int i = 0;  // the grid is one block per row of the launch's matrices
+    while (i + 1 < args.count && g >= args.first[i + 1]) i++;
+    const int o = g - args.first[i];
+    const float* w = reinterpret_cast<const float*>(args.w[i] + static_cast<size_t>(o) * args.row_bytes[i]);
+    pdl_enter();
+    float acc[kMaxRows];
+#pragma unroll
+    for (int r = 0; r < kMaxRows; r++) acc[r] = 0.0f;
+    // Two rounds of a thread's values per pass, their weights loaded before either is used.
+    constexpr int kStep = 8 * kThreads;
+    for (int c0 = 8 * threadIdx.x; c0 < x.k; c0 += 2 * kStep) {
+        float wv[2][8];
+#pragma unroll
+        for (int u = 0; u < 2; u++) {
+            const int c = c0 + u * kStep;
+            float4 a = make_float4(0.0f, 0.0f, 0.0f, 0.0f), b = a;
+            if (c < x.k) {
+                a = __ldg(reinterpret_cast<const float4*>(w + c));
+                b = __ldg(reinterpret_cast<const float4*>(w + c + 4));
+            }
+            wv[u][0] = a.x, wv[u][1] = a.y, wv[u][2] = a.z, wv[u][3] = a.w;
+            wv[u][4] = b.x, wv[u][5] = b.y, wv[u][6] = b.z, wv[u][7] = b.w;
+        }
+#pragma unroll
+        for (int u = 0; u < 2; u++) {
+            const int c = c0 + u * kStep;
+            if (c >= x.k) break;
+#pragma unroll
+            for (int r = 0; r < kMaxRows; r++) {
+                if (r < n_rows) {
+                    const float4* xp = reinterpret_cast<const float4*>(x.f + static_cast<size_t>(r) * x.k + c);
+                    const float4 xa = xp[0], xb = xp[1];
+                    const float xv[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
+#pragma unroll
+                    for (int j = 0; j < 8; j++) acc[r] += wv[u][j] * xv[j];
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < kMaxRows; r++) {
+        if (r < n_rows) {
+            const float v = warp_sum(acc[r]);
+            if (lane == 0) part[r][warp] = v;
+        }
+    }
+    __syncthreads();
+    if (threadIdx.x < n_rows) {
+        const int r = threadIdx.x;
+        float total = part[r][0];
+        for (int wi = 1; wi < kThreads / kWarp; wi++) total += part[r][wi];
+        float* y = args.y[i] + static_cast<size_t>(r) * args.y_stride[i] + o;
+        *y = args.add[i] ? *y + total : total;
+    }
+}
+
 // One-row K-quant launches: 1 or 2 weight rows per warp (2 when that fills the device's last wave
 // of warps better), and the blocks per SM the kernel is held to (registers 65536 / (128 · blocks)),
 // as many as run without spilling.
@@ -901,12 +965,7 @@ cudaError_t launch_kquant(cudaStream_t stream, const MatvecArgs& args, ActView x
 // The fraction of the last wave's warp slots a launch of `warps` warps fills on the device, at
 // `per_sm` resident warps per SM (1 = no idle tail).
 double wave_fill(int warps, int per_sm) {
-    static const int sms = [] {
-        int dev = 0, n = 0;
-        cudaGetDevice(&dev);
-        cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev);
-        return n > 0 ? n : 1;
-    }();
+    const int sms = device_sm_count();
     const double waves = static_cast<double>(warps) / (static_cast<double>(sms) * per_sm);
     return waves / std::ceil(waves);
 }
@@ -938,7 +997,9 @@ cudaError_t dispatch(cudaStream_t stream, uint32_t type, const MatvecArgs& args,
                      size_t shared) {
     const int blocks = (args.first[args.count] + kThreads / kWarp - 1) / (kThreads / kWarp);
     switch (type) {
-        case 0: return launch(matvec_kernel<0, kNorm>, blocks, kThreads, shared, stream, args, x, n_rows, norm);
+        case 0:
+            if constexpr (!kNorm) return launch(f32_rows_kernel, args.first[args.count], kThreads, 0, stream, args, x, n_rows);
+            return launch(matvec_kernel<0, kNorm>, blocks, kThreads, shared, stream, args, x, n_rows, norm);
         case 1: return launch(matvec_kernel<1, kNorm>, blocks, kThreads, shared, stream, args, x, n_rows, norm);
         case 30: return launch(matvec_kernel<30, kNorm>, blocks, kThreads, shared, stream, args, x, n_rows, norm);
         case 8: return launch(matvec_kernel<8, kNorm>, blocks, kThreads, shared, stream, args, x, n_rows, norm);

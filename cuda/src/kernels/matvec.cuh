@@ -28,7 +28,8 @@
 //
 // Launch geometry: 128 threads = 4 warps per block, one warp per output row (with a fused RMSNorm,
 // the block first normalizes the input rows into shared memory as the rms_norm kernel does); lane l
-// reads blocks l, l + 32, … of the row (or its share of values for F32/F16/BF16). The K-quants: one
+// reads blocks l, l + 32, … of the row (or its share of values for F32/F16/BF16). F32 without a
+// fused norm: a block per output row, its 128 threads splitting k. The K-quants: one
 // activation row through rows_kquant (8 lanes per super-block, 1–2 weight rows per warp), two to
 // eight through kquant_mma_kernel (16 weight rows per block on int8 mma.sync), which computes the
 // same 32 lane sums with the same fmas and adds them by the same tree. The operations for activation

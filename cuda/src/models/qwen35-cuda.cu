@@ -19,8 +19,8 @@
 //   snapshots conv (n_gdn, n_snap, Kc−1, Cc), ssm (n_gdn, n_snap, Hv, Dv, Dk): plane t = the state
 //             after token t of the last batch (written when 1 < batch <= n_snap = n_draft_max + 1);
 //             keep(n) copies plane n − 1 of every layer back with one strided copy per state
-//   scratch   the activations of one chunk (kChunkRows rows), the attention scores (8, H, n_ctx + 1),
-//             logits (8, V)
+//   scratch   the activations of one chunk (kChunkRows rows), attention's (8 rows over n_ctx + 1
+//             positions: attention.cuh), logits (8, V)
 //   greedy    the step's argmaxes (2, 8) int32 [verify rows | MTP rows]; the chain's first h' (E)
 //
 // Steps: the batch's tokens and positions go to a pinned buffer, the work is issued to the stream
@@ -53,6 +53,7 @@
 #include "../kernels/rms-norm.cuh"
 #include "../kernels/rope.cuh"
 #include "../kernels/swiglu.cuh"
+#include "../kernels/top-logits.cuh"
 #include "../runtime/failure.h"
 
 namespace mtp {
@@ -267,6 +268,9 @@ struct CudaSession::Impl {
     int* d_ints = nullptr;  // (2 + n_ctx): trunk n_past, MTP n_past, tokens
     Pinned h_ints;          // its host side
     Pinned h_logits, h_hidden, h_hidden_in;
+    Pinned h_top;                  // (kMaxRows, kMaxTopLogits) TokenLogit: sampling's candidates
+    TokenLogit* d_top = nullptr;   // their device side, one LM-head piece
+    void* top_scratch = nullptr;   // top_logits_scratch_bytes(V, kMaxTopLogits)
     float* d_hidden_in = nullptr;  // (hidden_in_rows, E) MTP input rows
     size_t hidden_in_rows = 0;
     int* d_argmax = nullptr;       // (2, kMaxRows) a greedy step's argmaxes: verify rows, MTP rows
@@ -280,7 +284,7 @@ struct CudaSession::Impl {
     Act mh;                               // (C, E) the MTP head's h' rows (its shared_head_norm output)
     float *qg = nullptr, *kb = nullptr, *vb = nullptr;  // (C, 2HD), (C, Hkv·D), (C, Hkv·D)
     __half* q16 = nullptr;                              // (C, H, D)
-    float* scores = nullptr;                            // (8, H, n_ctx): attention runs on 8-row pieces
+    void* attn_scratch = nullptr;                       // attention_scratch_bytes over n_ctx + 1 positions: attention runs on 8-row pieces
     float *qkv = nullptr, *conv_y = nullptr, *z = nullptr, *beta = nullptr, *alpha = nullptr;  // (C, Cc) ×2, (C, Hv·Dv), (C, Hv) ×2
     float *ffn_g = nullptr, *ffn_u = nullptr;  // (C, F)
     float* logits = nullptr;                   // (8, V): the LM head runs on 8-row pieces
@@ -292,7 +296,8 @@ struct CudaSession::Impl {
 
     // Captured steps: (kind 0 = trunk / 1 = MTP / 2 = greedy step / 4 = trunk with its logits left on
     // the device, rows (k for 2), first logits row (MTP rows wanted for 2), hidden wanted).
-    std::map<std::tuple<int, int, int, bool>, cudaGraphExec_t> graphs;
+    // The last element: top_k for steps that return sampling candidates instead of logits (0: logits).
+    std::map<std::tuple<int, int, int, bool, int>, cudaGraphExec_t> graphs;
 
     Impl(const ModelWeights& w_, CudaWeights::Impl& cw_, uint32_t n_ctx_, uint32_t n_draft_max)
         : w(w_), hp(w_.hp), cw(cw_), n_ctx(n_ctx_), n_snap(n_draft_max + 1) {
@@ -340,7 +345,8 @@ struct CudaSession::Impl {
         kb = arena.alloc<float>(kChunkRows * Hkv * D, "cudaMalloc of attention scratch");
         vb = arena.alloc<float>(kChunkRows * Hkv * D, "cudaMalloc of attention scratch");
         q16 = arena.alloc<__half>(kChunkRows * H * D, "cudaMalloc of attention scratch");
-        scores = arena.alloc<float>(kMaxRows * H * (n_ctx + 1), "cudaMalloc of the attention scores");
+        attn_scratch = arena.alloc<uint8_t>(cuda::attention_scratch_bytes(static_cast<int>(H), static_cast<int>(D), static_cast<int>(n_ctx) + 1),
+                                            "cudaMalloc of the attention scratch");
         qkv = arena.alloc<float>(kChunkRows * Cc, "cudaMalloc of GDN scratch");
         conv_y = arena.alloc<float>(kChunkRows * Cc, "cudaMalloc of GDN scratch");
         z = arena.alloc<float>(kChunkRows * Hv * Dv, "cudaMalloc of GDN scratch");
@@ -362,6 +368,12 @@ struct CudaSession::Impl {
             expert_h = act(Fe, pairs);
         }
         logits = arena.alloc<float>(kMaxRows * V, "cudaMalloc of the logits");
+        if (cuda::top_logits_supported(static_cast<int>(V), cuda::kMaxTopLogits)) {
+            d_top = arena.alloc<TokenLogit>(kMaxRows * cuda::kMaxTopLogits, "cudaMalloc of the sampling candidates");
+            top_scratch = arena.alloc<uint8_t>(cuda::top_logits_scratch_bytes(static_cast<int>(V), cuda::kMaxTopLogits),
+                                               "cudaMalloc of the sampling candidates");
+            h_top.grow(kMaxRows * cuda::kMaxTopLogits * sizeof(TokenLogit), "cudaMallocHost of the sampling candidates");
+        }
         d_argmax = arena.alloc<int>(2 * kMaxRows, "cudaMalloc of the greedy step's tokens");
         chain_h = arena.alloc<float>(E, "cudaMalloc of the draft chain's input");
         h_greedy.grow(3 * kMaxRows * sizeof(int), "cudaMallocHost of the greedy step's tokens");
@@ -500,10 +512,10 @@ struct CudaSession::Impl {
                  "qk_norm_rope_store");
         // A Q8_0 attn_output reads its activation quantized by the attention kernel itself.
         const bool fuse = cuda::act_format_for(L[MTP_ROLE_ATTN_OUTPUT].type) == ActFormat::Q8_0;
-        for (int r = 0; r < n; r += kMaxRows) {  // 8-row pieces (the scores scratch)
+        for (int r = 0; r < n; r += kMaxRows) {  // 8-row pieces (the attention scratch)
             const size_t at = static_cast<size_t>(r) * H * D;
             launched(cuda::launch_gated_attention(stream, q16 + at, qg + 2 * at, kc, vc, pos_base, row0 + r, std::min(kMaxRows, n - r), H,
-                                                  Hkv, D, static_cast<int>(n_ctx) + 1, scores, attn_o.v.f + at,
+                                                  Hkv, D, static_cast<int>(n_ctx) + 1, attn_scratch, attn_o.v.f + at,
                                                   fuse ? attn_o.v.q + at : nullptr, fuse ? attn_o.v.d + at / 32 : nullptr),
                      "gated_attention");
         }
@@ -604,8 +616,9 @@ struct CudaSession::Impl {
     }
 
     // The trunk over n tokens (already in h_ints): h_final rows to h_hidden when `hidden`, logits of
-    // the batch rows `rows` (ascending) to h_logits, in their order (computed only, unless `copy`).
-    void record_trunk(int n, const std::vector<uint32_t>& rows, bool hidden, bool copy) {
+    // the batch rows `rows` (ascending) to h_logits, in their order (computed only, unless `copy`);
+    // with top_k > 0 those rows' sampling candidates (top-logits.cuh) to h_top instead.
+    void record_trunk(int n, const std::vector<uint32_t>& rows, bool hidden, bool copy, int top_k) {
         const int E = static_cast<int>(hp.n_embd), V = static_cast<int>(hp.n_vocab);
         check(cudaMemcpyAsync(d_ints, h_ints.p, (2 + n) * sizeof(int), cudaMemcpyHostToDevice, stream), "copy of the step inputs");
         const bool record = n > 1 && static_cast<uint32_t>(n) <= n_snap;
@@ -626,13 +639,21 @@ struct CudaSession::Impl {
                 if (next == first) break;
                 const int lo = static_cast<int>(rows[first]) - r0, hi = static_cast<int>(rows[next - 1]) - r0 + 1;
                 matvecs({out(w.lm_head(), logits)}, hf, hi - lo, lo);
+                if (top_k > 0) launched(cuda::launch_top_logits(stream, logits, V, hi - lo, top_k, top_scratch, d_top), "top_logits");
                 // Consecutive requested rows leave in one copy.
                 for (size_t i = first; copy && i < next;) {
                     size_t j = i + 1;
                     while (j < next && rows[j] == rows[j - 1] + 1) j++;
-                    check(cudaMemcpyAsync(h_logits.f() + i * V, logits + static_cast<size_t>(rows[i] - r0 - lo) * V,
-                                          (j - i) * V * sizeof(float), cudaMemcpyDeviceToHost, stream),
-                          "copy of the logits");
+                    const size_t at = rows[i] - r0 - lo;
+                    if (top_k > 0) {
+                        const size_t tk = static_cast<size_t>(top_k);
+                        check(cudaMemcpyAsync(static_cast<TokenLogit*>(h_top.p) + i * tk, d_top + at * tk, (j - i) * tk * sizeof(TokenLogit),
+                                              cudaMemcpyDeviceToHost, stream),
+                              "copy of the sampling candidates");
+                    } else {
+                        check(cudaMemcpyAsync(h_logits.f() + i * V, logits + at * V, (j - i) * V * sizeof(float), cudaMemcpyDeviceToHost, stream),
+                              "copy of the logits");
+                    }
                     i = j;
                 }
             }
@@ -681,16 +702,22 @@ struct CudaSession::Impl {
         }
     }
 
-    // mtp_eval's work: n rows (tokens in h_ints, hidden rows in h_hidden_in); logits and h' of the
-    // last row to h_logits / h_hidden.
-    void record_mtp(int n) {
+    // mtp_eval's work: n rows (tokens in h_ints, hidden rows in h_hidden_in); logits (with top_k > 0:
+    // the sampling candidates, to h_top) and h' of the last row to h_logits / h_hidden.
+    void record_mtp(int n, int top_k) {
         const int E = static_cast<int>(hp.n_embd), V = static_cast<int>(hp.n_vocab);
         check(cudaMemcpyAsync(d_ints, h_ints.p, (2 + n) * sizeof(int), cudaMemcpyHostToDevice, stream), "copy of the step inputs");
         check(cudaMemcpyAsync(d_hidden_in, h_hidden_in.p, static_cast<size_t>(n) * E * sizeof(float), cudaMemcpyHostToDevice, stream),
               "copy of the MTP hidden rows");
         mtp_rows(d_ints + 2, d_hidden_in, n, 0, false);
-        check(cudaMemcpyAsync(h_logits.p, logits, static_cast<size_t>(V) * sizeof(float), cudaMemcpyDeviceToHost, stream),
-              "copy of the MTP logits");
+        if (top_k > 0) {
+            launched(cuda::launch_top_logits(stream, logits, V, 1, top_k, top_scratch, d_top), "top_logits (MTP)");
+            check(cudaMemcpyAsync(h_top.p, d_top, static_cast<size_t>(top_k) * sizeof(TokenLogit), cudaMemcpyDeviceToHost, stream),
+                  "copy of the MTP sampling candidates");
+        } else {
+            check(cudaMemcpyAsync(h_logits.p, logits, static_cast<size_t>(V) * sizeof(float), cudaMemcpyDeviceToHost, stream),
+                  "copy of the MTP logits");
+        }
         check(cudaMemcpyAsync(h_hidden.p, mh.v.f, static_cast<size_t>(E) * sizeof(float), cudaMemcpyDeviceToHost, stream),
               "copy of the MTP hidden row");
     }
@@ -741,7 +768,7 @@ struct CudaSession::Impl {
             check(cudaMemcpyAsync(chain_h, mh.v.f + static_cast<size_t>(g.h_row) * E, E * sizeof(float), cudaMemcpyDeviceToDevice, stream),
                   "copy of the draft chain's input");
         }
-        run(true, {2, k, g.mtp ? 1 : 0, false}, [&] { record_greedy(k, g.mtp); });
+        run(true, {2, k, g.mtp ? 1 : 0, false, 0}, [&] { record_greedy(k, g.mtp); });
         batch_start = n_past;
         batch_n = static_cast<uint32_t>(k + 1);
         n_past += static_cast<uint32_t>(k + 1);
@@ -761,7 +788,7 @@ struct CudaSession::Impl {
 
     // Runs `record` directly, or through the graph captured for `key` (capturing it on first use).
     template <typename Record>
-    void run(bool graph_ok, const std::tuple<int, int, int, bool>& key, Record&& record) {
+    void run(bool graph_ok, const std::tuple<int, int, int, bool, int>& key, Record&& record) {
         if (!use_graphs || !graph_ok) {
             record();
             return;
@@ -800,9 +827,12 @@ struct CudaSession::Impl {
     }
 
     // Host staging sized for this step; growing a buffer drops the graphs that hold its address.
-    void stage(size_t logit_rows, size_t hidden_rows, size_t hidden_in_rows_needed) {
+    // top_k > 0: the logits rows leave as sampling candidates.
+    void stage(size_t logit_rows, size_t hidden_rows, size_t hidden_in_rows_needed, int top_k = 0) {
         const size_t E = hp.n_embd, V = hp.n_vocab;
-        bool grown = h_logits.grow(std::max<size_t>(1, logit_rows) * V * sizeof(float), "cudaMallocHost of the logits");
+        bool grown = top_k > 0 ? h_top.grow(std::max<size_t>(1, logit_rows) * static_cast<size_t>(top_k) * sizeof(TokenLogit),
+                                            "cudaMallocHost of the sampling candidates")
+                               : h_logits.grow(std::max<size_t>(1, logit_rows) * V * sizeof(float), "cudaMallocHost of the logits");
         grown |= h_hidden.grow(std::max<size_t>(1, hidden_rows) * E * sizeof(float), "cudaMallocHost of the hidden rows");
         grown |= h_hidden_in.grow(std::max<size_t>(1, hidden_in_rows_needed) * E * sizeof(float), "cudaMallocHost of the MTP input");
         if (hidden_in_rows_needed > hidden_in_rows) {
@@ -813,8 +843,10 @@ struct CudaSession::Impl {
         if (grown) drop_graphs();
     }
 
-    void trunk(const int32_t* tokens, uint32_t n, const std::vector<uint32_t>& rows, float* logits_out, float* hidden_out) {
-        stage(rows.size(), hidden_out ? n : 0, 0);
+    // The rows' logits to logits_out, or with top_k > 0 their sampling candidates to top_out.
+    void trunk(const int32_t* tokens, uint32_t n, const std::vector<uint32_t>& rows, float* logits_out, float* hidden_out, int top_k = 0,
+               TokenLogit* top_out = nullptr) {
+        stage(rows.size(), hidden_out ? n : 0, 0, top_k);
         int* ints = static_cast<int*>(h_ints.p);
         ints[0] = static_cast<int>(n_past);
         ints[1] = static_cast<int>(mtp_n_past);
@@ -823,15 +855,16 @@ struct CudaSession::Impl {
         bool tail = !rows.empty();
         for (size_t i = 0; i < rows.size(); i++) tail = tail && rows[i] == n - rows.size() + i;
         const int from = rows.empty() ? static_cast<int>(n) : static_cast<int>(rows[0]);
-        const bool copy = logits_out != nullptr;
-        run(tail && n <= n_snap, {copy ? 0 : 4, static_cast<int>(n), from, hidden_out != nullptr},
-            [&] { record_trunk(static_cast<int>(n), rows, hidden_out != nullptr, copy); });
+        const bool copy = logits_out != nullptr || top_out != nullptr;
+        run(tail && n <= n_snap, {copy ? 0 : 4, static_cast<int>(n), from, hidden_out != nullptr, top_k},
+            [&] { record_trunk(static_cast<int>(n), rows, hidden_out != nullptr, copy, top_k); });
         batch_start = n_past;
         batch_n = n;
         n_past += n;
         sync("trunk eval");
         const size_t E = hp.n_embd, V = hp.n_vocab;
-        if (!rows.empty() && copy) std::memcpy(logits_out, h_logits.p, rows.size() * V * sizeof(float));
+        if (!rows.empty() && top_out) std::memcpy(top_out, h_top.p, rows.size() * static_cast<size_t>(top_k) * sizeof(TokenLogit));
+        if (!rows.empty() && logits_out) std::memcpy(logits_out, h_logits.p, rows.size() * V * sizeof(float));
         if (hidden_out) std::memcpy(hidden_out, h_hidden.p, static_cast<size_t>(n) * E * sizeof(float));
     }
 };
@@ -886,6 +919,19 @@ void CudaSession::trunk_eval(const int32_t* tokens, int32_t n, int32_t logits_fr
     });
 }
 
+void CudaSession::trunk_eval_top(const int32_t* tokens, int32_t n, int32_t logits_from, int32_t k, TokenLogit* top, float* hidden) {
+    Impl& s = *impl_;
+    if (!s.d_top || !cuda::top_logits_supported(n_vocab(), k)) {
+        DecodeBackend::trunk_eval_top(tokens, n, logits_from, k, top, hidden);
+        return;
+    }
+    s.guarded([&] {
+        std::vector<uint32_t> rows;
+        for (int32_t r = logits_from; r < n; r++) rows.push_back(static_cast<uint32_t>(r));
+        s.trunk(tokens, static_cast<uint32_t>(n), rows, nullptr, hidden, k, top);
+    });
+}
+
 void CudaSession::keep(uint32_t n_keep) {
     Impl& s = *impl_;
     if (n_keep < 1 || n_keep > s.batch_n) {
@@ -912,6 +958,20 @@ void CudaSession::keep(uint32_t n_keep) {
 
 void CudaSession::mtp_eval(const int32_t* tokens, const float* hidden_in, int32_t n_rows, float* logits_last,
                            float* hidden_last) {
+    mtp_call(tokens, hidden_in, n_rows, logits_last, 0, nullptr, hidden_last);
+}
+
+void CudaSession::mtp_eval_top(const int32_t* tokens, const float* hidden_in, int32_t n_rows, int32_t k, TokenLogit* top_last,
+                               float* hidden_last) {
+    if (!impl_->d_top || !cuda::top_logits_supported(n_vocab(), k)) {
+        DecodeBackend::mtp_eval_top(tokens, hidden_in, n_rows, k, top_last, hidden_last);
+        return;
+    }
+    mtp_call(tokens, hidden_in, n_rows, nullptr, k, top_last, hidden_last);
+}
+
+void CudaSession::mtp_call(const int32_t* tokens, const float* hidden_in, int32_t n_rows, float* logits_last, int32_t top_k,
+                           TokenLogit* top_last, float* hidden_last) {
     Impl& s = *impl_;
     if (s.hp.n_mtp == 0) fail(MTP_STATUS_UNSUPPORTED, "mtp_eval: the model has no MTP head");
     const uint32_t n = static_cast<uint32_t>(n_rows);
@@ -925,16 +985,17 @@ void CudaSession::mtp_eval(const int32_t* tokens, const float* hidden_in, int32_
     }
     s.guarded([&] {
         const size_t E = s.hp.n_embd, V = s.hp.n_vocab;
-        s.stage(1, 1, n);
+        s.stage(1, 1, n, top_k);
         int* ints = static_cast<int*>(s.h_ints.p);
         ints[0] = static_cast<int>(s.n_past);
         ints[1] = static_cast<int>(s.mtp_n_past);
         std::memcpy(ints + 2, tokens, n * sizeof(int32_t));
         std::memcpy(s.h_hidden_in.p, hidden_in, n * E * sizeof(float));
-        s.run(n <= s.n_snap + 1, {1, static_cast<int>(n), 0, true}, [&] { s.record_mtp(static_cast<int>(n)); });
+        s.run(n <= s.n_snap + 1, {1, static_cast<int>(n), 0, true, top_k}, [&] { s.record_mtp(static_cast<int>(n), top_k); });
         s.mtp_n_past += n;
         s.sync("MTP eval");
-        std::memcpy(logits_last, s.h_logits.p, V * sizeof(float));
+        if (top_last) std::memcpy(top_last, s.h_top.p, static_cast<size_t>(top_k) * sizeof(TokenLogit));
+        if (logits_last) std::memcpy(logits_last, s.h_logits.p, V * sizeof(float));
         std::memcpy(hidden_last, s.h_hidden.p, E * sizeof(float));
     });
 }

@@ -71,11 +71,18 @@ public:
     int32_t mtp_n_past() const override;
     void mtp_eval(const int32_t* tokens, const float* hidden_in, int32_t n, float* logits_last, float* hidden_last) override;
     void mtp_truncate(int32_t n_pos) override;
+    // Sampling candidates found on the device (kernels/top-logits.cuh) for k <= 64; else the host's.
+    void trunk_eval_top(const int32_t* tokens, int32_t n, int32_t logits_from, int32_t k, TokenLogit* top, float* hidden) override;
+    void mtp_eval_top(const int32_t* tokens, const float* hidden_in, int32_t n, int32_t k, TokenLogit* top_last,
+                      float* hidden_last) override;
     // One graph per k: draft chain, verify, argmaxes and the next step's MTP rows on the device.
     int32_t greedy_step_max_draft() const override;
     void greedy_step(GreedyStep& s) override;
 
 private:
+    // mtp_eval's work: the last row's logits, or with top_k > 0 its sampling candidates.
+    void mtp_call(const int32_t* tokens, const float* hidden_in, int32_t n, float* logits_last, int32_t top_k, TokenLogit* top_last,
+                  float* hidden_last);
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

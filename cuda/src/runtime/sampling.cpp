@@ -93,25 +93,21 @@ int32_t SamplerChain::argmax(const float* logits, int32_t n_vocab) {
 }
 
 namespace {
-struct Cand {
-    int32_t id;
-    float logit;
-};
-bool by_logit(const Cand& a, const Cand& b) { return a.logit > b.logit || (a.logit == b.logit && a.id < b.id); }
+bool by_logit(const TokenLogit& a, const TokenLogit& b) { return a.logit > b.logit || (a.logit == b.logit && a.id < b.id); }
+} // namespace
 
-// The k < n_vocab best candidates by by_logit, in no particular order, in one pass over the logits:
-// a buffer of a few times k takes every logit that ranks above the k-th best kept so far, and is
-// cut back to its k best (nth_element) when it fills. Logits arrive in id order, so a later one equal
-// to the k-th best ranks below it: only a larger one enters. NaN logits never enter (they have no
-// place in the order); if every logit is NaN, token 0 is the only candidate. A 248320-token
-// vocabulary costs one read of the logits instead of building and partitioning every candidate.
-std::vector<Cand> top_candidates(const float* logits, int32_t n_vocab, size_t k) {
-    const size_t cap = std::max<size_t>(4 * k, 64);
-    std::vector<Cand> buf;
+// One pass over the logits: a buffer of a few times k takes every logit that ranks above the k-th
+// best kept so far, and is cut back to its k best (nth_element) when it fills. Logits arrive in id
+// order, so a later one equal to the k-th best ranks below it: only a larger one enters; a block of
+// logits whose largest cannot enter is skipped (as argmax scans). A 248320-token vocabulary costs
+// one read of the logits instead of building and partitioning every candidate.
+void top_logits(const float* logits, int32_t n_vocab, int32_t k, TokenLogit* out) {
+    const size_t kk = static_cast<size_t>(k), cap = std::max<size_t>(4 * kk, 64);
+    std::vector<TokenLogit> buf;
     buf.reserve(cap);
     auto keep_k_best = [&] {
-        std::nth_element(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(k - 1), buf.end(), by_logit);
-        buf.resize(k);
+        std::nth_element(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(kk - 1), buf.end(), by_logit);
+        buf.resize(kk);
     };
     bool cut = false;
     float kth = 0.0f;
@@ -124,34 +120,46 @@ std::vector<Cand> top_candidates(const float* logits, int32_t n_vocab, size_t k)
             buf.push_back({i, l});
             if (buf.size() == cap) {
                 keep_k_best();
-                kth = buf[k - 1].logit;
+                kth = buf[kk - 1].logit;
                 cut = true;
             }
         }
     }
-    if (buf.size() > k) keep_k_best();
+    if (buf.size() > kk) keep_k_best();
     if (buf.empty()) buf.push_back({0, 0.0f});
-    return buf;
+    std::copy(buf.begin(), buf.end(), out);
+    std::fill(out + buf.size(), out + kk, TokenLogit{-1, 0.0f});
 }
-} // namespace
 
 Distribution SamplerChain::distribution(const float* logits, int32_t n_vocab) const {
-    Distribution d;
     if (n_vocab <= 0) throw std::invalid_argument("sampler: n_vocab must be positive");
     if (greedy()) {
+        Distribution d;
         d.items_.push_back({argmax(logits, n_vocab), 1.0f});
         return d;
     }
-    // top-k: keep the k largest logits (sorted); without top-k sort everything for top-p.
-    std::vector<Cand> c;
     if (params_.top_k > 0 && params_.top_k < n_vocab) {
-        c = top_candidates(logits, n_vocab, static_cast<size_t>(params_.top_k));
-    } else {
-        c.resize(static_cast<size_t>(n_vocab));
-        for (int32_t i = 0; i < n_vocab; i++) c[i] = {i, logits[i]};
+        std::vector<TokenLogit> top(static_cast<size_t>(params_.top_k));
+        top_logits(logits, n_vocab, params_.top_k, top.data());
+        return distribution_top(top.data(), params_.top_k);
     }
-    size_t n = c.size();
+    std::vector<TokenLogit> c(static_cast<size_t>(n_vocab));
+    for (int32_t i = 0; i < n_vocab; i++) c[i] = {i, logits[i]};
+    return chain(std::move(c));
+}
+
+Distribution SamplerChain::distribution_top(const TokenLogit* top, int32_t k) const {
+    std::vector<TokenLogit> c;
+    for (int32_t i = 0; i < k && top[i].id >= 0; i++) c.push_back(top[i]);
+    if (c.empty()) throw std::invalid_argument("sampler: no candidates");
+    return chain(std::move(c));
+}
+
+// top-k's survivors (or every logit without top-k) through the rest of the chain.
+Distribution SamplerChain::chain(std::vector<TokenLogit> c) const {
+    Distribution d;
     std::sort(c.begin(), c.end(), by_logit);
+    size_t n = c.size();
 
     // top-p on temperature-1 probabilities of the survivors: the smallest prefix reaching p.
     if (params_.top_p < 1.0f) {

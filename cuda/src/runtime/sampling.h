@@ -46,6 +46,19 @@ struct TokenProb {
     float p;
 };
 
+/* A candidate of the chain: a token and its raw logit. */
+struct TokenLogit {
+    int32_t id; /* −1: no candidate (a row with fewer than k non-NaN logits ends there) */
+    float logit;
+};
+
+/*
+ * The k < n_vocab best logits by (logit descending, lower id first among equals) into out (k), in no
+ * particular order; NaN logits are never candidates (fewer than k non-NaN logits: the rest of out
+ * has id −1; none at all: token 0 with logit 0). What the chain's top-k keeps, found in one pass.
+ */
+void top_logits(const float* logits, int32_t n_vocab, int32_t k, TokenLogit* out);
+
 /*
  * A sparse distribution over token ids: the candidates that survive the chain, sorted by
  * descending probability (ties by ascending id), probabilities summing to 1.
@@ -73,8 +86,12 @@ public:
     static int32_t argmax(const float* logits, int32_t n_vocab);
     /* The chain's distribution for one row of logits (n_vocab floats). Greedy: a point mass. */
     Distribution distribution(const float* logits, int32_t n_vocab) const;
+    /* With 0 < top_k < the vocabulary: the same distribution from top_logits' k candidates alone. */
+    Distribution distribution_top(const TokenLogit* top, int32_t k) const;
+    int32_t top_k() const { return params_.top_k; }
 
 private:
+    Distribution chain(std::vector<TokenLogit> candidates) const;
     SamplerParams params_;
 };
 

@@ -20,6 +20,20 @@ void DecodeBackend::greedy_step(GreedyStep&) {
     fail(MTP_STATUS_INTERNAL, "greedy_step: this backend has none (greedy_step_max_draft() < 0)");
 }
 
+void DecodeBackend::trunk_eval_top(const int32_t* tokens, int32_t n, int32_t logits_from, int32_t k, TokenLogit* top, float* hidden) {
+    const size_t V = static_cast<size_t>(n_vocab());
+    top_scratch_.resize(static_cast<size_t>(n - logits_from) * V);
+    trunk_eval(tokens, n, logits_from, top_scratch_.data(), hidden);
+    for (int32_t r = 0; r < n - logits_from; r++) top_logits(&top_scratch_[r * V], static_cast<int32_t>(V), k, top + static_cast<size_t>(r) * k);
+}
+
+void DecodeBackend::mtp_eval_top(const int32_t* tokens, const float* hidden_in, int32_t n, int32_t k, TokenLogit* top_last,
+                                 float* hidden_last) {
+    top_scratch_.resize(static_cast<size_t>(n_vocab()));
+    mtp_eval(tokens, hidden_in, n, top_scratch_.data(), hidden_last);
+    top_logits(top_scratch_.data(), n_vocab(), k, top_last);
+}
+
 SpeculativeDecoder::SpeculativeDecoder(DecodeBackend& backend, const GenerateParams& params)
     : be_(backend), params_(params), chain_(params.sampler), rng_(params.seed) {
     if (params.draft_max < 0) fail(MTP_STATUS_INVALID_ARGUMENT, "draft length: expected >= 0, got %d", params.draft_max);
@@ -27,6 +41,7 @@ SpeculativeDecoder::SpeculativeDecoder(DecodeBackend& backend, const GeneratePar
         fail(MTP_STATUS_UNSUPPORTED, "draft length %d: the model has no MTP head (speculative decoding needs one)", params.draft_max);
     pending_h_.assign(static_cast<size_t>(backend.n_embd()), 0.0f);
     fused_ = chain_.greedy() && backend.greedy_step_max_draft() >= params.draft_max;
+    top_ = !chain_.greedy() && chain_.top_k() > 0 && chain_.top_k() < backend.n_vocab();
 }
 
 bool SpeculativeDecoder::is_eog(int32_t t) const {
@@ -151,18 +166,29 @@ AcceptResult SpeculativeDecoder::draft_and_verify(int32_t k) {
         catchup_hidden_.insert(catchup_hidden_.end(), pending_h_.begin(), pending_h_.end());
         const int32_t rows = static_cast<int32_t>(catchup_tokens_.size());
         if (be_.mtp_n_past() + rows - 1 != P) fail(MTP_STATUS_INTERNAL, "draft: the MTP cache is out of step with the trunk");
-        mtp_logits_.resize(V);
         mtp_hidden_.resize(E);
-        be_.mtp_eval(catchup_tokens_.data(), catchup_hidden_.data(), rows, mtp_logits_.data(), mtp_hidden_.data());
+        // One MTP row: its logits, or with top-k its candidates.
+        auto mtp_row = [&](const int32_t* tokens, const float* h, int32_t n) {
+            if (top_) {
+                mtp_top_.resize(static_cast<size_t>(chain_.top_k()));
+                be_.mtp_eval_top(tokens, h, n, chain_.top_k(), mtp_top_.data(), mtp_hidden_.data());
+                return chain_.distribution_top(mtp_top_.data(), chain_.top_k());
+            }
+            mtp_logits_.resize(V);
+            be_.mtp_eval(tokens, h, n, mtp_logits_.data(), mtp_hidden_.data());
+            return chain_.distribution(mtp_logits_.data(), static_cast<int32_t>(V));
+        };
+        Distribution first = mtp_row(catchup_tokens_.data(), catchup_hidden_.data(), rows);
         catchup_tokens_.clear();
         catchup_hidden_.clear();
         std::vector<float> h_in(E);
         for (int32_t i = 0; i < k; i++) {
             if (i > 0) {
                 h_in = mtp_hidden_; // chain: the head's own post-norm output feeds the next row
-                be_.mtp_eval(&batch.back(), h_in.data(), 1, mtp_logits_.data(), mtp_hidden_.data());
+                q.push_back(mtp_row(&batch.back(), h_in.data(), 1));
+            } else {
+                q.push_back(std::move(first));
             }
-            q.push_back(chain_.distribution(mtp_logits_.data(), static_cast<int32_t>(V)));
             batch.push_back(chain_.greedy() ? q.back().argmax() : q.back().sample(rng_));
         }
         // Entries drafted from MTP hiddens are dropped; entry P came from the trunk's hidden and stays.
@@ -173,12 +199,19 @@ AcceptResult SpeculativeDecoder::draft_and_verify(int32_t k) {
     }
 
     // ---- verify all k + 1 rows in one trunk pass
-    logits_.resize(static_cast<size_t>(k + 1) * V);
     if (mtp) hidden_.resize(static_cast<size_t>(k + 1) * E);
-    be_.trunk_eval(batch.data(), k + 1, 0, logits_.data(), mtp ? hidden_.data() : nullptr);
     std::vector<Distribution> p;
     p.reserve(static_cast<size_t>(k + 1));
-    for (int32_t i = 0; i <= k; i++) p.push_back(chain_.distribution(&logits_[static_cast<size_t>(i) * V], static_cast<int32_t>(V)));
+    if (top_) {
+        const size_t tk = static_cast<size_t>(chain_.top_k());
+        top_rows_.resize(static_cast<size_t>(k + 1) * tk);
+        be_.trunk_eval_top(batch.data(), k + 1, 0, chain_.top_k(), top_rows_.data(), mtp ? hidden_.data() : nullptr);
+        for (int32_t i = 0; i <= k; i++) p.push_back(chain_.distribution_top(&top_rows_[static_cast<size_t>(i) * tk], chain_.top_k()));
+    } else {
+        logits_.resize(static_cast<size_t>(k + 1) * V);
+        be_.trunk_eval(batch.data(), k + 1, 0, logits_.data(), mtp ? hidden_.data() : nullptr);
+        for (int32_t i = 0; i <= k; i++) p.push_back(chain_.distribution(&logits_[static_cast<size_t>(i) * V], static_cast<int32_t>(V)));
+    }
     const std::vector<int32_t> drafts(batch.begin() + 1, batch.end());
     return speculative_accept(p, q, drafts, rng_);
 }

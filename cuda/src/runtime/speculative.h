@@ -77,6 +77,16 @@ public:
     /* Drops MTP cache entries at positions ≥ n_pos. */
     virtual void mtp_truncate(int32_t n_pos) = 0;
 
+    /*
+     * Sampling with top-k (0 < k < n_vocab) reads only the k best logits of a row: trunk_eval and
+     * mtp_eval that write, instead of the logits rows, each row's top_logits (sampling.h: (rows, k)
+     * TokenLogit) — a backend that finds them where the logits are saves moving whole rows. The
+     * defaults compute the logits and select on the host.
+     */
+    virtual void trunk_eval_top(const int32_t* tokens, int32_t n, int32_t logits_from, int32_t k, TokenLogit* top, float* hidden);
+    virtual void mtp_eval_top(const int32_t* tokens, const float* hidden_in, int32_t n, int32_t k, TokenLogit* top_last,
+                              float* hidden_last);
+
     /* The largest k greedy_step serves; −1 when the backend has no greedy_step (the default). */
     virtual int32_t greedy_step_max_draft() const { return -1; }
     /*
@@ -91,6 +101,9 @@ public:
      *      mtp_next[i] = argmax of row i, whose h' becomes output row i; mtp_n_past() = P + k + 2.
      */
     virtual void greedy_step(GreedyStep& s);
+
+private:
+    std::vector<float> top_scratch_; /* the defaults' logits rows */
 };
 
 struct GenerateParams {
@@ -143,6 +156,9 @@ private:
     std::vector<float> catchup_hidden_;
 
     std::vector<float> logits_, hidden_, mtp_logits_, mtp_hidden_;
+    /* Sampling with top-k: the rows' candidates instead of their logits (DecodeBackend::trunk_eval_top). */
+    bool top_ = false;
+    std::vector<TokenLogit> top_rows_, mtp_top_;
 
     /* Greedy steps through DecodeBackend::greedy_step: the next step's first draft and its h' row. */
     bool fused_ = false;
