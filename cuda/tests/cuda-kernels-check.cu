@@ -1160,8 +1160,9 @@ int main(int argc, char** argv) {
     const std::vector<std::string> known = {"matvec", "lowbit", "embed", "gemm", "moe", "norm", "sampling", "gdn", "attention", "decode", "bench"};
     for (const std::string& g : groups) {
         if (std::find(known.begin(), known.end(), g) == known.end()) {
-            std::fprintf(stderr, "cuda-kernels-check: unknown group '%s' (matvec, lowbit, embed, gemm, moe, norm, sampling, gdn, attention, decode, bench)\n",
-                         g.c_str());
+            std::string names;
+            for (const std::string& k : known) names += (names.empty() ? "" : ", ") + k;
+            std::fprintf(stderr, "cuda-kernels-check: unknown group '%s' (%s)\n", g.c_str(), names.c_str());
             return 2;
         }
     }
