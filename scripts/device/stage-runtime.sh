@@ -27,5 +27,6 @@ for (const d of [...Object.keys(root.dependencies), "vitest"]) walk(d, ".");
 console.log([...seen].join("\n"));')
 tar cf - --exclude='node_modules/koffi/build/koffi/[!l]*' \
   --exclude='node_modules/koffi/build/koffi/linux_[!x]*' --exclude='node_modules/koffi/src' \
-  --exclude='node_modules/koffi/vendor' --exclude='node_modules/koffi/doc' dist "${deps[@]}" | xz -T2 -6 > .device/runtime.txz
+  --exclude='node_modules/koffi/vendor' --exclude='node_modules/koffi/doc' \
+  --exclude='node_modules/koffi/lib/native' --exclude='*.map' --exclude='*.d.ts' --exclude='*.d.mts' --exclude='*.d.cts' --exclude='*.md' dist "${deps[@]}" | xz -T2 -9 > .device/runtime.txz
 echo "stage-runtime: .device/runtime.txz $(du -h .device/runtime.txz | cut -f1) (dist + ${#deps[@]} packages)"
