@@ -27,6 +27,7 @@
 #include <cstring>
 #include <functional>
 #include <random>
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -1209,53 +1210,91 @@ void bench_moe_kernels(std::mt19937& rng) {
 
 }  // namespace
 
-int main() {
+// cuda-kernels-check [GROUP …]: every check and bench, or the checks of the groups named (matvec,
+// lowbit, embed, gemm, moe, norm, sampling, gdn, attention) and with `bench` their benches (`bench`
+// alone: every bench; `decode` names the decode-step kernels' bench) — `bench attention` runs
+// attention alone, e.g. under ncu.
+int main(int argc, char** argv) {
+    const std::vector<std::string> groups(argv + 1, argv + argc);
+    const std::vector<std::string> known = {"matvec", "lowbit", "embed", "gemm", "moe", "norm", "sampling", "gdn", "attention", "decode", "bench"};
+    for (const std::string& g : groups) {
+        if (std::find(known.begin(), known.end(), g) == known.end()) {
+            std::fprintf(stderr, "cuda-kernels-check: unknown group '%s' (matvec, lowbit, embed, gemm, moe, norm, sampling, gdn, attention, decode, bench)\n",
+                         g.c_str());
+            return 2;
+        }
+    }
     int n_dev = 0;
     if (cudaGetDeviceCount(&n_dev) != cudaSuccess || n_dev == 0) {
         std::printf("cuda-kernels-check: no CUDA device, nothing checked\n");
         return 77;
     }
+    auto want = [&](const char* g) { return groups.empty() || std::find(groups.begin(), groups.end(), g) != groups.end(); };
+    // A bench runs with `bench` or its own group named (alone, or both).
+    auto bench = [&](const char* g) { return groups.empty() || (want("bench") && (groups.size() == 1 || want(g))); };
     std::mt19937 rng(1234);
-    for (uint32_t type : {0u, 1u, 30u, 8u, 12u, 13u, 14u}) check_matvec(type, 512, 72, rng);
-    for (uint32_t type : {12u, 13u, 14u}) check_matvec(type, 2816, 37, rng);  // 11 super-blocks, a partial warp of rows
-    check_matvec(0, 2048, 256, rng);  // F32 at the 35B-A3B router's shape: two rounds per thread
-    check_matvec(0, 2056, 37, rng);   // F32, a last round that only some threads reach
-    for (uint32_t type : {12u, 13u, 14u}) check_matvec(type, 512, 5121, rng);  // one row: two weight rows per warp
+    if (want("matvec")) {
+        for (uint32_t type : {0u, 1u, 30u, 8u, 12u, 13u, 14u}) check_matvec(type, 512, 72, rng);
+        for (uint32_t type : {12u, 13u, 14u}) check_matvec(type, 2816, 37, rng);  // 11 super-blocks, a partial warp of rows
+        check_matvec(0, 2048, 256, rng);  // F32 at the 35B-A3B router's shape: two rounds per thread
+        check_matvec(0, 2056, 37, rng);   // F32, a last round that only some threads reach
+        for (uint32_t type : {12u, 13u, 14u}) check_matvec(type, 512, 5121, rng);  // one row: two weight rows per warp
+    }
     // The low-bit types (matvec-lowbit.cuh): 2 super-blocks (a warp's slots 2, 3 idle), 11 (a
     // partial second round of loads), 45 (three rounds); 32-value blocks: 16, 88, 1440 blocks.
     constexpr uint32_t kLowbit[] = {2, 6, 20, 39, 10, 11, 23, 16, 17, 22, 18, 21};
-    check_iq_signs();
-    for (uint32_t type : kLowbit) {
-        for (int k : {512, 2816, 11520}) check_matvec(type, k, 37, rng);
-        check_experts(type, 2816, rng);
+    if (want("lowbit")) {
+        check_iq_signs();
+        for (uint32_t type : kLowbit) {
+            for (int k : {512, 2816, 11520}) check_matvec(type, k, 37, rng);
+            check_experts(type, 2816, rng);
+        }
     }
-    for (uint32_t type : {0u, 1u, 30u, 8u, 12u, 13u, 14u}) check_embed(type, 512, rng);
-    for (uint32_t type : kLowbit) check_embed(type, 512, rng);
-    check_gemm(8, 512, 72, 9, rng);     // one ragged tile of each kind
-    check_gemm(8, 2816, 37, 77, rng);   // partial tiles
-    check_gemm(8, 1024, 96, 128, rng);  // full tiles
-    for (uint32_t type : {30u, 8u}) check_moe_groups(type, 512, rng);
-    for (uint32_t type : {12u, 13u, 14u}) {
-        for (int K : {256, 512, 768}) check_moe_groups(type, K, rng);
+    if (want("embed")) {
+        for (uint32_t type : {0u, 1u, 30u, 8u, 12u, 13u, 14u}) check_embed(type, 512, rng);
+        for (uint32_t type : kLowbit) check_embed(type, 512, rng);
     }
-    check_rms_norm(rng);
-    check_mtp_input(rng);
-    check_argmax();
-    check_top_logits(rng);
-    check_sample_row(rng);
-    check_gdn(4, 8, 64, rng);
-    check_gdn(2, 6, 128, rng);
-    check_attention(rng);
-    check_attention_long(rng);
-    const double copy_gbs = copy_bandwidth();
-    for (uint32_t type : {8u, 30u, 12u, 13u, 14u}) bench_matvec(type, 5120, 17408, copy_gbs, rng);  // 27B ffn_up
-    for (uint32_t type : kLowbit) bench_matvec(type, 5120, 17408, copy_gbs, rng);
-    bench_matvec(12, 17408, 5120, copy_gbs, rng);                                                 // 27B ffn_down
-    bench_matvec(14, 5120, 65536, copy_gbs, rng);                                                 // a quarter of the 27B LM head
-    bench_gemm(8, 5120, 17408, 128, rng);  // 27B ffn_up, a 128-row prefill chunk
-    bench_decode_kernels(rng);
-    bench_attention_long(copy_gbs, rng);
-    bench_moe_kernels(rng);
+    if (want("gemm")) {
+        check_gemm(8, 512, 72, 9, rng);     // one ragged tile of each kind
+        check_gemm(8, 2816, 37, 77, rng);   // partial tiles
+        check_gemm(8, 1024, 96, 128, rng);  // full tiles
+    }
+    if (want("moe")) {
+        for (uint32_t type : {30u, 8u}) check_moe_groups(type, 512, rng);
+        for (uint32_t type : {12u, 13u, 14u}) {
+            for (int K : {256, 512, 768}) check_moe_groups(type, K, rng);
+        }
+    }
+    if (want("norm")) {
+        check_rms_norm(rng);
+        check_mtp_input(rng);
+    }
+    if (want("sampling")) {
+        check_argmax();
+        check_top_logits(rng);
+        check_sample_row(rng);
+    }
+    if (want("gdn")) {
+        check_gdn(4, 8, 64, rng);
+        check_gdn(2, 6, 128, rng);
+    }
+    if (want("attention")) {
+        check_attention(rng);
+        check_attention_long(rng);
+    }
+    const double copy_gbs = bench("matvec") || bench("lowbit") || bench("attention") ? copy_bandwidth() : 0.0;
+    if (bench("matvec")) {
+        for (uint32_t type : {8u, 30u, 12u, 13u, 14u}) bench_matvec(type, 5120, 17408, copy_gbs, rng);  // 27B ffn_up
+        bench_matvec(12, 17408, 5120, copy_gbs, rng);                                                 // 27B ffn_down
+        bench_matvec(14, 5120, 65536, copy_gbs, rng);                                                 // a quarter of the 27B LM head
+    }
+    if (bench("lowbit")) {
+        for (uint32_t type : kLowbit) bench_matvec(type, 5120, 17408, copy_gbs, rng);
+    }
+    if (bench("gemm")) bench_gemm(8, 5120, 17408, 128, rng);  // 27B ffn_up, a 128-row prefill chunk
+    if (bench("decode")) bench_decode_kernels(rng);
+    if (bench("attention")) bench_attention_long(copy_gbs, rng);
+    if (bench("moe")) bench_moe_kernels(rng);
     std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "passed", failures);
     return failures ? 1 : 0;
 }
