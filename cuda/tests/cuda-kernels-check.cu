@@ -1287,6 +1287,9 @@ int main(int argc, char** argv) {
         for (uint32_t type : {8u, 30u, 12u, 13u, 14u}) bench_matvec(type, 5120, 17408, copy_gbs, rng);  // 27B ffn_up
         bench_matvec(12, 17408, 5120, copy_gbs, rng);                                                 // 27B ffn_down
         bench_matvec(14, 5120, 65536, copy_gbs, rng);                                                 // a quarter of the 27B LM head
+        // Q4_K at 528 and 1056 tiles of 16 rows (one and two full waves of the 2–8-row kernel's 4
+        // blocks per SM on 132 SMs) beside 17408's 1088: what a last, nearly empty wave costs.
+        for (int n : {8448, 16896}) bench_matvec(12, 5120, n, copy_gbs, rng);
     }
     if (bench("lowbit")) {
         for (uint32_t type : kLowbit) bench_matvec(type, 5120, 17408, copy_gbs, rng);
