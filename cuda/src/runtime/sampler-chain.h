@@ -1,9 +1,9 @@
 /*
  * sampler-chain.h — the sampler chain after top-k, and the draw, as one piece of code for the host
  * (sampling.cpp) and the device (kernels/sample.cu), so that both give the same probabilities and
- * the same token for the same uniform. exp_f / log_f are the float functions the caller rounds
- * like (the host's std::exp / std::log; the device's libm_expf / libm_logf: in double, rounded once,
- * as glibc rounds them).
+ * the same token for the same uniform. exp_f / log_f: both sides evaluate them in double and round
+ * once to float (the device's libm_expf / libm_logf), so they agree but for a double result that
+ * straddles a float rounding boundary.
  */
 #ifndef MTP_RUNTIME_SAMPLER_CHAIN_H
 #define MTP_RUNTIME_SAMPLER_CHAIN_H

@@ -180,8 +180,11 @@ Distribution SamplerChain::chain(std::vector<TokenLogit> c) const {
     const int32_t n = static_cast<int32_t>(c.size());
     std::vector<float> scratch(params_.top_p < 1.0f ? c.size() : 0);
     d.items_.resize(c.size());
+    // exp and log in double, rounded once: what the device's chain computes (kernels/sample.cu), so
+    // that a draft drawn there has the probabilities the host gives it.
     const int32_t kept = chain_sorted(c.data(), n, params_.top_p, params_.min_p, params_.temperature, scratch.data(), d.items_.data(),
-                                      [](float x) { return std::exp(x); }, [](float x) { return std::log(x); });
+                                      [](float x) { return static_cast<float>(std::exp(static_cast<double>(x))); },
+                                      [](float x) { return static_cast<float>(std::log(static_cast<double>(x))); });
     d.items_.resize(static_cast<size_t>(kept));
     return d;
 }
