@@ -45,6 +45,7 @@
 #include "../src/kernels/moe.cuh"
 #include "../src/kernels/rms-norm.cuh"
 #include "../src/kernels/rope.cuh"
+#include "../src/kernels/sample.cuh"
 #include "../src/kernels/swiglu.cuh"
 #include "../src/kernels/top-logits.cuh"
 
@@ -973,6 +974,64 @@ void check_top_logits(std::mt19937& rng) {
     }
 }
 
+// The device's sampler chain and draw (sample.cuh) against the host's SamplerChain::distribution_top
+// and draw_at: 400 rows of sorted candidates (ties, short rows ending in id −1, k 1 … 64) under four
+// parameter sets (one that often leaves a point mass, which must not take a uniform); the items'
+// ids and probabilities bit for bit, the token, and the uniforms taken.
+void check_sample_row(std::mt19937& rng) {
+    std::normal_distribution<float> g(0.0f, 3.0f);
+    std::uniform_real_distribution<double> uni(0.0, 1.0);
+    const SamplerParams sets[] = {{0.8f, 40, 0.95f, 0.05f}, {1.5f, 40, 1.0f, 0.0f}, {0.3f, 40, 0.5f, 0.2f}, {1.0f, 40, 0.9f, 0.5f}};
+    TokenLogit* dtop = nullptr;
+    SampleArgs* dargs = nullptr;
+    TokenProb* ddist = nullptr;
+    int *dtok = nullptr, *dn = nullptr;
+    CHECK_CUDA(cudaMalloc(&dtop, sizeof(TokenLogit) * kMaxTopLogits));
+    CHECK_CUDA(cudaMalloc(&dargs, sizeof(SampleArgs)));
+    CHECK_CUDA(cudaMalloc(&ddist, sizeof(TokenProb) * kMaxTopLogits));
+    CHECK_CUDA(cudaMalloc(&dtok, sizeof(int)));
+    CHECK_CUDA(cudaMalloc(&dn, sizeof(int)));
+    int bad = 0, point_masses = 0;
+    const int rows = 400;
+    for (int r = 0; r < rows; r++) {
+        const SamplerParams& sp = sets[r % 4];
+        const int k = std::vector<int>{1, 2, 5, 40, 64}[static_cast<size_t>(r / 4 % 5)];
+        std::vector<TokenLogit> top(static_cast<size_t>(k));
+        for (int i = 0; i < k; i++) top[static_cast<size_t>(i)] = {i * 37 + r, r % 3 == 0 ? std::round(g(rng)) : g(rng)};
+        std::sort(top.begin(), top.end(), [](const TokenLogit& a, const TokenLogit& b) { return a.logit > b.logit || (a.logit == b.logit && a.id < b.id); });
+        if (r % 7 == 0 && k > 2) for (int i = k / 2; i < k; i++) top[static_cast<size_t>(i)] = {-1, 0.0f};  // a short row
+        SampleArgs args{sp.temperature, sp.top_p, sp.min_p, 0, {}};
+        args.uniforms[0] = uni(rng);
+        CHECK_CUDA(cudaMemcpy(dtop, top.data(), sizeof(TokenLogit) * k, cudaMemcpyHostToDevice));
+        CHECK_CUDA(cudaMemcpy(dargs, &args, sizeof args, cudaMemcpyHostToDevice));
+        CHECK_CUDA(launch_sample_row(nullptr, dtop, k, dargs, dtok, ddist, dn));
+        int tok = 0, n = 0;
+        SampleArgs after{};
+        std::vector<TokenProb> dist(static_cast<size_t>(k));
+        CHECK_CUDA(cudaMemcpy(&tok, dtok, sizeof tok, cudaMemcpyDeviceToHost));
+        CHECK_CUDA(cudaMemcpy(&n, dn, sizeof n, cudaMemcpyDeviceToHost));
+        CHECK_CUDA(cudaMemcpy(&after, dargs, sizeof after, cudaMemcpyDeviceToHost));
+        CHECK_CUDA(cudaMemcpy(dist.data(), ddist, sizeof(TokenProb) * k, cudaMemcpyDeviceToHost));
+        const Distribution ref = SamplerChain(sp).distribution_top(top.data(), k);
+        const std::vector<TokenProb>& items = ref.items();
+        const bool mass = items.size() == 1;
+        point_masses += mass;
+        const int want = mass ? items[0].id : draw_at(items.data(), static_cast<int>(items.size()), args.uniforms[0]);
+        bool same = n == static_cast<int>(items.size()) && tok == want && after.used == (mass ? 0 : 1);
+        for (int i = 0; same && i < n; i++) same = dist[static_cast<size_t>(i)].id == items[static_cast<size_t>(i)].id &&
+                                                  std::memcmp(&dist[static_cast<size_t>(i)].p, &items[static_cast<size_t>(i)].p, sizeof(float)) == 0;
+        bad += !same;
+    }
+    char what[200];
+    std::snprintf(what, sizeof what, "sample_row: %d of %d rows (%d point masses) differ from the host's chain and draw (items, bits, token, uniforms taken)",
+                  bad, rows, point_masses);
+    expect(bad == 0 && point_masses > 0, what);
+    for (void* p : {static_cast<void*>(dtop), static_cast<void*>(dargs), static_cast<void*>(ddist), static_cast<void*>(dtok),
+                    static_cast<void*>(dn)}) {
+        cudaFree(p);
+    }
+}
+
 // Every kernel of a tiny-code decode step (E 384, F 1024, V 8192, Cc 1024, 6/2 heads of 64, GDN
 // 4/8 heads of 64), one row, 300 cached positions.
 void bench_decode_kernels(std::mt19937& rng) {
@@ -1214,6 +1273,7 @@ int main(int argc, char** argv) {
     if (want("sampling")) {
         check_argmax();
         check_top_logits(rng);
+        check_sample_row(rng);
     }
     if (want("gdn")) {
         check_gdn(4, 8, 64, rng);

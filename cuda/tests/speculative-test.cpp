@@ -163,6 +163,19 @@ public:
     }
     bool own_top_ = false;
 
+    // With sampled_limit_ >= 0: a backend-run sampled step of up to that many drafts from up to one
+    // more MTP row (run as the default composes it), so the loop must send the rows past those
+    // ahead on their own (after the prompt).
+    int32_t sampled_step_max_draft() const override { return sampled_limit_; }
+    void sampled_step(SampledStep& s, const SamplerChain& chain) override {
+        CHECK(sampled_limit_ < 0 || s.k == 0 || static_cast<int32_t>(s.mtp_tokens.size()) <= sampled_limit_ + 1,
+              "sampled_step got %zu MTP rows, at most %d allowed", s.mtp_tokens.size(), sampled_limit_ + 1);
+        sampled_steps_++;
+        DecodeBackend::sampled_step(s, chain);
+    }
+    int32_t sampled_limit_ = -1;
+    int64_t sampled_steps_ = 0;
+
     /* Every MTP entry at a committed position p holds (x_p, state before p) of the trunk. */
     void check_mtp_cache() {
         if (!checking_) return;
@@ -198,6 +211,8 @@ private:
 
 // Whether the greedy checks run the toy's greedy_step (see main).
 static bool toy_fused = false;
+// The toy's sampled_step_max_draft (test_sampled_step_rows).
+static int32_t toy_sampled_limit = -1;
 
 struct Run {
     std::vector<int32_t> out;
@@ -213,6 +228,7 @@ static Run generate(int32_t V, int32_t n_ctx, const std::vector<int32_t>& prompt
     ToyBackend be(V, n_ctx, true, noise);
     be.fused_ = toy_fused;
     be.own_top_ = own_top;
+    be.sampled_limit_ = toy_sampled_limit;
     SpeculativeDecoder dec(be, gp);
     dec.prompt(prompt.data(), static_cast<int32_t>(prompt.size()));
     Run r;
@@ -385,6 +401,27 @@ static void test_refusals() {
     std::printf("ok refusals\n");
 }
 
+// Sampling with top-k goes through sampled_step; a backend that takes at most limit + 1 MTP rows a
+// step gets the rows past those (the prompt's) as an MTP batch of their own first, and the loop
+// emits, drafts and accepts exactly what it does without a limit (the MTP cache checks run too).
+static void test_sampled_step_rows() {
+    std::vector<int32_t> prompt;
+    for (int32_t i = 0; i < 20; i++) prompt.push_back((7 * i + 3) % 64);
+    for (int32_t k : {1, 2, 3}) {
+        GenerateParams gp = sampled(k, 120, 5);
+        gp.sampler.top_k = 5;
+        toy_sampled_limit = -1;
+        const Run a = generate(64, 4096, prompt, gp);
+        toy_sampled_limit = 3;
+        const Run b = generate(64, 4096, prompt, gp);
+        toy_sampled_limit = -1;
+        CHECK(a.out == b.out && a.stats.n_drafted == b.stats.n_drafted && a.stats.n_accepted == b.stats.n_accepted,
+              "K=%d: a backend-run sampled step of at most 4 MTP rows changes the tokens (accepted %lld vs %lld)", k,
+              static_cast<long long>(b.stats.n_accepted), static_cast<long long>(a.stats.n_accepted));
+    }
+    std::printf("ok sampled steps: the prompt's MTP rows ahead of a step that takes at most 4, same tokens, K = 1..3\n");
+}
+
 // The backend-run greedy step drafts, accepts and emits exactly what the composed step does.
 static void test_fused_equals_composed() {
     for (float noise : {0.5f, 4.0f, 20.0f}) {
@@ -414,6 +451,7 @@ int main() {
     toy_fused = false;
     test_fused_equals_composed();
     test_sampling();
+    test_sampled_step_rows();
     test_refusals();
     if (failures) {
         std::printf("%d check(s) failed\n", failures);

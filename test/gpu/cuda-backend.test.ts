@@ -23,6 +23,8 @@
  *      from the device). Not K > 1: a chained draft row reads the head's own output h', whose last
  *      bits differ between the backends, so a draw near a boundary may go the other way (measured
  *      on the device with top-k off too: 1 of 6 prompts at K = 3 parted after 42 tokens).
+ *  (i) the device-run sampled step (the draft chain sampled on the device, one round trip a step)
+ *      gives the composed sampled step's tokens, drafted and accepted counts, K = 0..4.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
@@ -272,6 +274,39 @@ describe.skipIf(!hasCuda)(`CUDA decoding invariants, tiny-code q8_0${skipNote}`,
     }
     const us = (s: number) => ((1e6 * s) / tokens).toFixed(0);
     console.log(`greedy_step vs composed steps, 8 prompts × ${N_PREDICT} tokens, µs/token:\n  ` +
+      [0, 1, 2, 3, 4].map((k) => `K=${k}: ${us(secs.fused[k]!)} vs ${us(secs.composed[k]!)}`).join("\n  "));
+    fused.free();
+    composed.free();
+  }, LONG);
+
+  it("(i) the device-run sampled step equals the composed one: tokens, drafted, accepted (T 0.8, top-k 40, K = 0..4)", () => {
+    // The same candidates either way; the draft chain's distributions and draws come from the
+    // device's chain (kernels/sample.cu) in one, the host's in the other.
+    const fused = m.native.createSession({ nCtx: 1024, nDraftMax: 4 });
+    process.env.MTP_CUDA_SAMPLED_STEP = "0";
+    let composed: NativeSession;
+    try {
+      composed = m.native.createSession({ nCtx: 1024, nDraftMax: 4 });
+    } finally {
+      delete process.env.MTP_CUDA_SAMPLED_STEP;
+    }
+    const secs = { fused: [0, 0, 0, 0, 0], composed: [0, 0, 0, 0, 0] };
+    let tokens = 0;
+    for (const text of PROMPTS.slice(0, 8)) {
+      const prompt = m.tokenizer.encode(text, { parseSpecial: true });
+      for (let k = 0; k <= 4; k++) {
+        const o = { ...greedy(m, k), temperature: 0.8, seed: 11 };
+        const a = generate(fused, prompt, o);
+        const b = generate(composed, prompt, o);
+        expect(a.tokens, `K=${k}`).toEqual(b.tokens);
+        expect([a.stats.nDrafted, a.stats.nAccepted, a.stats.nSteps], `K=${k}`).toEqual([b.stats.nDrafted, b.stats.nAccepted, b.stats.nSteps]);
+        secs.fused[k]! += a.seconds;
+        secs.composed[k]! += b.seconds;
+        if (k === 0) tokens += a.tokens.length;
+      }
+    }
+    const us = (s: number) => ((1e6 * s) / tokens).toFixed(0);
+    console.log(`sampled_step vs composed steps (T 0.8), 8 prompts × ${N_PREDICT} tokens, µs/token:\n  ` +
       [0, 1, 2, 3, 4].map((k) => `K=${k}: ${us(secs.fused[k]!)} vs ${us(secs.composed[k]!)}`).join("\n  "));
     fused.free();
     composed.free();

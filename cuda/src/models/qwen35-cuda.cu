@@ -52,6 +52,7 @@
 #include "../kernels/moe.cuh"
 #include "../kernels/rms-norm.cuh"
 #include "../kernels/rope.cuh"
+#include "../kernels/sample.cuh"
 #include "../kernels/swiglu.cuh"
 #include "../kernels/top-logits.cuh"
 #include "../runtime/failure.h"
@@ -243,6 +244,14 @@ struct Pinned {
     float* f() const { return static_cast<float*>(p); }
 };
 
+// What a sampled step copies back besides the candidates and hidden rows.
+struct SampledOut {
+    int32_t drafts[kMaxRows];
+    int32_t dist_n[kMaxRows];
+    int32_t used;  // uniforms taken
+    TokenProb dist[kMaxRows][cuda::kMaxTopLogits];
+};
+
 }  // namespace
 
 struct CudaSession::Impl {
@@ -254,6 +263,7 @@ struct CudaSession::Impl {
     std::string fault;  // the first CUDA failure; the session refuses work after one
     bool use_graphs, sync_each_launch, capturing = false;
     bool greedy_steps;  // offer greedy_step (MTP_CUDA_GREEDY_STEP=0: the loop composes greedy steps)
+    bool sampled_steps; // offer sampled_step (MTP_CUDA_SAMPLED_STEP=0: the loop composes sampled steps)
     cudaStream_t stream = nullptr;
     DeviceArena arena;
 
@@ -276,6 +286,14 @@ struct CudaSession::Impl {
     int* d_argmax = nullptr;       // (2, kMaxRows) a greedy step's argmaxes: verify rows, MTP rows
     float* chain_h = nullptr;      // (E) h' of a greedy step's first draft, for the draft chain
     Pinned h_greedy;               // (3, kMaxRows) int32: drafts d_1 … d_k, then d_argmax
+    // A sampled step's draft chain (with the sampling candidates): its arguments, the MTP row's
+    // candidates, the drafts' distributions; their host side.
+    cuda::SampleArgs* d_sample = nullptr;
+    TokenLogit* d_mtp_top = nullptr;  // (kMaxTopLogits)
+    TokenProb* d_dist = nullptr;      // (kMaxRows, kMaxTopLogits)
+    int* d_dist_n = nullptr;          // (kMaxRows) items of each
+    Pinned h_sample;                  // SampleArgs
+    Pinned h_sampled;                 // SampledOut
 
     // Chunk scratch, kChunkRows (C) rows each.
     float* x = nullptr;                   // (C, E) residual stream
@@ -304,6 +322,7 @@ struct CudaSession::Impl {
         sync_each_launch = env_is("MTP_CUDA_SYNC", "1");
         use_graphs = !env_is("MTP_CUDA_GRAPHS", "0") && !sync_each_launch;
         greedy_steps = !env_is("MTP_CUDA_GREEDY_STEP", "0");
+        sampled_steps = !env_is("MTP_CUDA_SAMPLED_STEP", "0");
         check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreate");
         const size_t E = hp.n_embd, H = hp.n_head, Hkv = hp.n_head_kv, D = hp.head_dim;
         const size_t Cc = hp.ssm_conv_channels, Kc = hp.ssm_conv_kernel, Hv = hp.ssm_n_value_heads;
@@ -373,6 +392,12 @@ struct CudaSession::Impl {
             top_scratch = arena.alloc<uint8_t>(cuda::top_logits_scratch_bytes(static_cast<int>(V), cuda::kMaxTopLogits),
                                                "cudaMalloc of the sampling candidates");
             h_top.grow(kMaxRows * cuda::kMaxTopLogits * sizeof(TokenLogit), "cudaMallocHost of the sampling candidates");
+            d_sample = arena.alloc<cuda::SampleArgs>(1, "cudaMalloc of the sampled step's arguments");
+            d_mtp_top = arena.alloc<TokenLogit>(cuda::kMaxTopLogits, "cudaMalloc of the sampled step's candidates");
+            d_dist = arena.alloc<TokenProb>(kMaxRows * cuda::kMaxTopLogits, "cudaMalloc of the drafts' distributions");
+            d_dist_n = arena.alloc<int>(kMaxRows, "cudaMalloc of the drafts' distributions");
+            h_sample.grow(sizeof(cuda::SampleArgs), "cudaMallocHost of the sampled step's arguments");
+            h_sampled.grow(sizeof(SampledOut), "cudaMallocHost of the sampled step's results");
         }
         d_argmax = arena.alloc<int>(2 * kMaxRows, "cudaMalloc of the greedy step's tokens");
         chain_h = arena.alloc<float>(E, "cudaMalloc of the draft chain's input");
@@ -783,6 +808,96 @@ struct CudaSession::Impl {
         }
     }
 
+    // sampled_step's work (speculative.h), k drafts from n_catch MTP rows: h_ints holds [n_past,
+    // mtp n_past, id_last, d_1 … d_k (drawn here), …, at 2 + kMaxRows the MTP rows' tokens]; each
+    // chain row's candidates → the chain and the draw on the device → the next row's token, in the
+    // verify batch's slot.
+    void record_sampled(int k, int n_catch, bool hidden, int top_k) {
+        const int E = static_cast<int>(hp.n_embd), V = static_cast<int>(hp.n_vocab), rows = k + 1;
+        const size_t tk = static_cast<size_t>(top_k);
+        check(cudaMemcpyAsync(d_ints, h_ints.p, (2 + kMaxRows + n_catch) * sizeof(int), cudaMemcpyHostToDevice, stream),
+              "copy of the step inputs");
+        check(cudaMemcpyAsync(d_sample, h_sample.p, sizeof(cuda::SampleArgs), cudaMemcpyHostToDevice, stream), "copy of the sampling arguments");
+        SampledOut* so = static_cast<SampledOut*>(h_sampled.p);
+        if (k > 0) {
+            check(cudaMemcpyAsync(d_hidden_in, h_hidden_in.p, static_cast<size_t>(n_catch) * E * sizeof(float), cudaMemcpyHostToDevice, stream),
+                  "copy of the MTP hidden rows");
+            for (int j = 0; j < k; j++) {  // d_{j+1}: row j of the chain at position P + j (the catch-up rows for j = 0)
+                if (j == 0) mtp_rows(d_ints + 2 + kMaxRows, d_hidden_in, n_catch, 0, false);
+                else mtp_rows(d_ints + 2 + j, mh.v.f, 1, n_catch - 1 + j, false);
+                launched(cuda::launch_top_logits(stream, logits, V, 1, top_k, top_scratch, d_mtp_top), "top_logits (draft chain)");
+                launched(cuda::launch_sample_row(stream, d_mtp_top, top_k, d_sample, d_ints + 3 + j, d_dist + j * tk, d_dist_n + j),
+                         "sample (draft chain)");
+            }
+            check(cudaMemcpyAsync(so->drafts, d_ints + 3, k * sizeof(int), cudaMemcpyDeviceToHost, stream), "copy of the drafts");
+            check(cudaMemcpyAsync(so->dist_n, d_dist_n, k * sizeof(int), cudaMemcpyDeviceToHost, stream), "copy of the drafts' distributions");
+            check(cudaMemcpyAsync(&so->used, &d_sample->used, sizeof(int), cudaMemcpyDeviceToHost, stream), "copy of the uniforms used");
+            check(cudaMemcpy2DAsync(so->dist, sizeof(so->dist[0]), d_dist, tk * sizeof(TokenProb), tk * sizeof(TokenProb), k,
+                                    cudaMemcpyDeviceToHost, stream),
+                  "copy of the drafts' distributions");
+        }
+        trunk_chunk(0, rows, rows > 1 && static_cast<uint32_t>(rows) <= n_snap);  // verify [id_last, d_1 … d_k]
+        if (hidden) {
+            check(cudaMemcpyAsync(h_hidden.p, hf.v.f, static_cast<size_t>(rows) * E * sizeof(float), cudaMemcpyDeviceToHost, stream),
+                  "copy of the hidden rows");
+        }
+        matvecs({out(w.lm_head(), logits)}, hf, rows);
+        launched(cuda::launch_top_logits(stream, logits, V, rows, top_k, top_scratch, d_top), "top_logits (verify)");
+        check(cudaMemcpyAsync(h_top.p, d_top, rows * tk * sizeof(TokenLogit), cudaMemcpyDeviceToHost, stream),
+              "copy of the sampling candidates");
+    }
+
+    void sampled(SampledStep& s, const SamplerChain& chain) {
+        const int k = s.k, n_catch = k > 0 ? static_cast<int>(s.mtp_tokens.size()) : 0, top_k = chain.top_k();
+        const size_t E = hp.n_embd, tk = static_cast<size_t>(top_k);
+        if (n_past + k + 1 > n_ctx) fail(MTP_STATUS_CONTEXT_FULL, "sampled_step: %d rows at position %u overflow the context of %u", k + 1, n_past, n_ctx);
+        if (k > 0 && (n_catch < 1 || n_catch > kMaxRows || mtp_n_past + static_cast<uint32_t>(n_catch) - 1 != n_past ||
+                      s.mtp_hidden.size() != static_cast<size_t>(n_catch) * E)) {
+            fail(MTP_STATUS_INTERNAL, "sampled_step: %d MTP rows from position %u, expected up to %d ending at %u", n_catch, mtp_n_past,
+                 kMaxRows, n_past);
+        }
+        if (s.uniforms.size() < static_cast<size_t>(k)) fail(MTP_STATUS_INTERNAL, "sampled_step: %zu uniforms for %d drafts", s.uniforms.size(), k);
+        const int V = static_cast<int>(hp.n_vocab);
+        int* ints = static_cast<int*>(h_ints.p);
+        ints[0] = static_cast<int>(n_past);
+        ints[1] = static_cast<int>(mtp_n_past);
+        ints[2] = s.id_last;
+        for (int i = 0; i < n_catch; i++) ints[2 + kMaxRows + i] = s.mtp_tokens[static_cast<size_t>(i)];
+        for (int i = -1; i < n_catch; i++) {
+            const int t = i < 0 ? s.id_last : ints[2 + kMaxRows + i];
+            if (t < 0 || t >= V) fail(MTP_STATUS_INVALID_ARGUMENT, "sampled_step: token %d outside [0, %d)", t, V);
+        }
+        stage(static_cast<size_t>(k + 1), s.hidden ? static_cast<size_t>(k + 1) : 0, static_cast<size_t>(n_catch), top_k);
+        if (k > 0) std::memcpy(h_hidden_in.p, s.mtp_hidden.data(), n_catch * E * sizeof(float));
+        cuda::SampleArgs* args = static_cast<cuda::SampleArgs*>(h_sample.p);
+        const SamplerParams& sp = chain.params();
+        args->temperature = sp.temperature;
+        args->top_p = sp.top_p;
+        args->min_p = sp.min_p;
+        args->used = 0;
+        for (int i = 0; i < k; i++) args->uniforms[i] = s.uniforms[static_cast<size_t>(i)];
+        run(true, {5, k, n_catch, s.hidden, top_k}, [&] { record_sampled(k, n_catch, s.hidden, top_k); });
+        batch_start = n_past;
+        batch_n = static_cast<uint32_t>(k + 1);
+        n_past += static_cast<uint32_t>(k + 1);
+        mtp_n_past += static_cast<uint32_t>(n_catch);  // the chain's entries past P are dropped
+        sync("sampled step");
+        const SampledOut* out = static_cast<const SampledOut*>(h_sampled.p);
+        s.drafts.assign(out->drafts, out->drafts + k);
+        s.q.clear();
+        for (int j = 0; j < k; j++) s.q.push_back(Distribution::of(std::vector<TokenProb>(out->dist[j], out->dist[j] + out->dist_n[j])));
+        s.uniforms_used = k > 0 ? out->used : 0;
+        const TokenLogit* top = static_cast<const TokenLogit*>(h_top.p);
+        s.target.assign(top, top + static_cast<size_t>(k + 1) * tk);
+        if (s.hidden) s.verify_hidden.assign(h_hidden.f(), h_hidden.f() + static_cast<size_t>(k + 1) * E);
+        else s.verify_hidden.clear();
+    }
+
+    // Drafts a sampled step serves: as a greedy step's, and the candidates fit the device's buffers.
+    int max_sampled_draft() const {
+        return sampled_steps && d_sample && 2 + kMaxRows + kMaxRows <= 2 + n_ctx ? static_cast<int>(std::min<uint32_t>(kMaxRows, n_snap)) - 1 : -1;
+    }
+
     // Drafts a greedy step serves: its rows are one matvec chunk, and each needs a snapshot plane.
     int max_greedy_draft() const { return greedy_steps ? static_cast<int>(std::min<uint32_t>(kMaxRows, n_snap)) - 1 : -1; }
 
@@ -1001,6 +1116,19 @@ void CudaSession::mtp_call(const int32_t* tokens, const float* hidden_in, int32_
 }
 
 int32_t CudaSession::greedy_step_max_draft() const { return impl_->max_greedy_draft(); }
+
+int32_t CudaSession::sampled_step_max_draft() const { return impl_->max_sampled_draft(); }
+
+void CudaSession::sampled_step(SampledStep& s, const SamplerChain& chain) {
+    Impl& st = *impl_;
+    const int k = s.k;
+    if (k > st.max_sampled_draft() || !cuda::top_logits_supported(n_vocab(), chain.top_k()) || chain.greedy() ||
+        (k > 0 && (s.mtp_tokens.empty() || s.mtp_tokens.size() > static_cast<size_t>(kMaxRows)))) {
+        DecodeBackend::sampled_step(s, chain);
+        return;
+    }
+    st.guarded([&] { st.sampled(s, chain); });
+}
 
 void CudaSession::greedy_step(GreedyStep& g) {
     Impl& s = *impl_;

@@ -78,6 +78,10 @@ public:
     // One graph per k: draft chain, verify, argmaxes and the next step's MTP rows on the device.
     int32_t greedy_step_max_draft() const override;
     void greedy_step(GreedyStep& s) override;
+    // One graph per (k, MTP rows): the MTP rows, the draft chain sampled on the device
+    // (kernels/sample.cuh), verify and its candidates; one host round trip.
+    int32_t sampled_step_max_draft() const override;
+    void sampled_step(SampledStep& s, const SamplerChain& chain) override;
 
 private:
     // mtp_eval's work: the last row's logits, or with top_k > 0 its sampling candidates.

@@ -38,7 +38,24 @@ uint64_t Rng::next_u64() {
     return result;
 }
 
-double Rng::uniform() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
+double Rng::draw() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
+
+double Rng::uniform() {
+    if (ahead_.empty()) return draw();
+    const double u = ahead_.front();
+    ahead_.pop_front();
+    return u;
+}
+
+void Rng::peek(int32_t n, double* out) {
+    while (ahead_.size() < static_cast<size_t>(n)) ahead_.push_back(draw());
+    std::copy(ahead_.begin(), ahead_.begin() + n, out);
+}
+
+void Rng::skip(int32_t n) {
+    if (n < 0 || static_cast<size_t>(n) > ahead_.size()) throw std::invalid_argument("Rng::skip: more than were peeked");
+    ahead_.erase(ahead_.begin(), ahead_.begin() + n);
+}
 
 // ---- Distribution ----------------------------------------------------------------------------
 
@@ -50,13 +67,14 @@ float Distribution::prob(int32_t id) const {
 
 int32_t Distribution::sample(Rng& rng) const {
     if (items_.size() == 1) return items_[0].id; // point mass (greedy): no draw, the stream stays put
-    const double u = rng.uniform();
-    double cum = 0.0;
-    for (const TokenProb& t : items_) {
-        cum += t.p;
-        if (u < cum) return t.id;
-    }
-    return items_.back().id; // rounding left u above the last partial sum
+    return draw_at(items_.data(), static_cast<int32_t>(items_.size()), rng.uniform());
+}
+
+Distribution Distribution::of(std::vector<TokenProb> items) {
+    if (items.empty()) throw std::invalid_argument("Distribution::of: no tokens");
+    Distribution d;
+    d.items_ = std::move(items);
+    return d;
 }
 
 static void sort_by_prob(std::vector<TokenProb>& v) {
@@ -155,51 +173,19 @@ Distribution SamplerChain::distribution_top(const TokenLogit* top, int32_t k) co
     return chain(std::move(c));
 }
 
-// top-k's survivors (or every logit without top-k) through the rest of the chain.
+// top-k's survivors (or every logit without top-k) through the rest of the chain (sampler-chain.h).
 Distribution SamplerChain::chain(std::vector<TokenLogit> c) const {
     Distribution d;
     std::sort(c.begin(), c.end(), by_logit);
-    size_t n = c.size();
-
-    // top-p on temperature-1 probabilities of the survivors: the smallest prefix reaching p.
-    if (params_.top_p < 1.0f) {
-        const float maxl = c[0].logit;
-        std::vector<float> p(n);
-        float sum = 0.0f;
-        for (size_t i = 0; i < n; i++) sum += (p[i] = std::exp(c[i].logit - maxl));
-        float cum = 0.0f;
-        size_t keep = n;
-        for (size_t i = 0; i < n; i++) {
-            cum += p[i] / sum;
-            if (cum >= params_.top_p) {
-                keep = i + 1;
-                break;
-            }
-        }
-        c.resize(keep);
-        n = keep;
-    }
-
-    // min-p: drop candidates whose probability is below min_p × the best one's (on logits).
-    if (params_.min_p > 0.0f) {
-        const float min_logit = c[0].logit + std::log(params_.min_p);
-        size_t keep = 0;
-        while (keep < n && c[keep].logit >= min_logit) keep++;
-        c.resize(std::max<size_t>(keep, 1));
-        n = c.size();
-    }
-
-    // temperature, then softmax over what is left.
-    const float inv_t = 1.0f / params_.temperature;
-    const float maxl = c[0].logit * inv_t;
-    double sum = 0.0;
-    d.items_.resize(n);
-    for (size_t i = 0; i < n; i++) {
-        const float e = std::exp(c[i].logit * inv_t - maxl);
-        d.items_[i] = {c[i].id, e};
-        sum += e;
-    }
-    for (TokenProb& t : d.items_) t.p = static_cast<float>(t.p / sum);
+    const int32_t n = static_cast<int32_t>(c.size());
+    std::vector<float> scratch(params_.top_p < 1.0f ? c.size() : 0);
+    d.items_.resize(c.size());
+    // exp and log in double, rounded once: what the device's chain computes (kernels/sample.cu), so
+    // that a draft drawn there has the probabilities the host gives it.
+    const int32_t kept = chain_sorted(c.data(), n, params_.top_p, params_.min_p, params_.temperature, scratch.data(), d.items_.data(),
+                                      [](float x) { return static_cast<float>(std::exp(static_cast<double>(x))); },
+                                      [](float x) { return static_cast<float>(std::log(static_cast<double>(x))); });
+    d.items_.resize(static_cast<size_t>(kept));
     return d;
 }
 

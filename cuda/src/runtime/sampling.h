@@ -18,7 +18,10 @@
 #define MTP_RUNTIME_SAMPLING_H
 
 #include <cstdint>
+#include <deque>
 #include <vector>
+
+#include "sampler-chain.h"
 
 namespace mtp {
 
@@ -34,22 +37,17 @@ class Rng {
 public:
     explicit Rng(uint64_t seed);
     uint64_t next_u64();
-    /* Uniform in [0, 1) with 53 random bits. */
+    /* Uniform in [0, 1) with 53 random bits: the next peeked one first. */
     double uniform();
+    /* The next n uniforms into out without using them up (a backend's fused step draws with them). */
+    void peek(int32_t n, double* out);
+    /* Uses up the first n peeked uniforms, as n calls of uniform() would. */
+    void skip(int32_t n);
 
 private:
+    double draw();
     uint64_t s_[4];
-};
-
-struct TokenProb {
-    int32_t id;
-    float p;
-};
-
-/* A candidate of the chain: a token and its raw logit. */
-struct TokenLogit {
-    int32_t id; /* −1: no candidate (a row with fewer than k non-NaN logits ends there) */
-    float logit;
+    std::deque<double> ahead_; /* peeked, not yet used */
 };
 
 /*
@@ -70,7 +68,10 @@ public:
     float prob(int32_t id) const;
     /* The most probable token (lowest id among ties). */
     int32_t argmax() const { return items_.front().id; }
+    /* A draw: the one token of a point mass without touching the rng, else draw_at(rng.uniform()). */
     int32_t sample(Rng& rng) const;
+    /* What a chain computed elsewhere (chain_sorted's output, in its order). */
+    static Distribution of(std::vector<TokenProb> items);
 
 private:
     friend class SamplerChain;
@@ -89,6 +90,7 @@ public:
     /* With 0 < top_k < the vocabulary: the same distribution from top_logits' k candidates alone. */
     Distribution distribution_top(const TokenLogit* top, int32_t k) const;
     int32_t top_k() const { return params_.top_k; }
+    const SamplerParams& params() const { return params_; }
 
 private:
     Distribution chain(std::vector<TokenLogit> candidates) const;

@@ -34,6 +34,42 @@ void DecodeBackend::mtp_eval_top(const int32_t* tokens, const float* hidden_in, 
     top_logits(top_scratch_.data(), n_vocab(), k, top_last);
 }
 
+void DecodeBackend::sampled_step(SampledStep& s, const SamplerChain& chain) {
+    const int32_t P = trunk_n_past(), k = s.k, tk = chain.top_k();
+    const size_t E = static_cast<size_t>(n_embd());
+    s.drafts.clear();
+    s.q.clear();
+    s.uniforms_used = 0;
+    std::vector<int32_t> batch{s.id_last};
+    if (k > 0) {
+        const int32_t rows = static_cast<int32_t>(s.mtp_tokens.size());
+        if (rows < 1 || mtp_n_past() + rows - 1 != P) fail(MTP_STATUS_INTERNAL, "sampled step: the MTP cache is out of step with the trunk");
+        std::vector<TokenLogit> top(static_cast<size_t>(tk));
+        std::vector<float> h(E), h_in(E);
+        // One MTP row's candidates → q_j → d_j.
+        auto draft = [&](const int32_t* tokens, const float* hidden, int32_t n) {
+            mtp_eval_top(tokens, hidden, n, tk, top.data(), h.data());
+            s.q.push_back(chain.distribution_top(top.data(), tk));
+            const std::vector<TokenProb>& items = s.q.back().items();
+            if (items.size() > 1 && s.uniforms_used >= static_cast<int32_t>(s.uniforms.size()))
+                fail(MTP_STATUS_INTERNAL, "sampled step: more draws than uniforms");
+            const int32_t d = items.size() == 1 ? items[0].id
+                                                : draw_at(items.data(), static_cast<int32_t>(items.size()), s.uniforms[static_cast<size_t>(s.uniforms_used++)]);
+            s.drafts.push_back(d);
+            batch.push_back(d);
+        };
+        draft(s.mtp_tokens.data(), s.mtp_hidden.data(), rows);
+        for (int32_t j = 1; j < k; j++) {
+            h_in = h;  // chain: the head's own post-norm output feeds the next row
+            draft(&batch.back(), h_in.data(), 1);
+        }
+        mtp_truncate(P + 1);  // the entries drafted from MTP hiddens; P's came from the trunk
+    }
+    s.target.resize(static_cast<size_t>(k + 1) * static_cast<size_t>(tk));
+    s.verify_hidden.resize(s.hidden ? static_cast<size_t>(k + 1) * E : 0);
+    trunk_eval_top(batch.data(), k + 1, 0, tk, s.target.data(), s.hidden ? s.verify_hidden.data() : nullptr);
+}
+
 SpeculativeDecoder::SpeculativeDecoder(DecodeBackend& backend, const GenerateParams& params)
     : be_(backend), params_(params), chain_(params.sampler), rng_(params.seed) {
     if (params.draft_max < 0) fail(MTP_STATUS_INVALID_ARGUMENT, "draft length: expected >= 0, got %d", params.draft_max);
@@ -153,6 +189,7 @@ void SpeculativeDecoder::step() {
 }
 
 AcceptResult SpeculativeDecoder::draft_and_verify(int32_t k) {
+    if (top_) return sampled_draft_and_verify(k);
     const int32_t P = be_.trunk_n_past();
     const bool mtp = params_.draft_max > 0;
     const size_t V = static_cast<size_t>(be_.n_vocab());
@@ -166,29 +203,18 @@ AcceptResult SpeculativeDecoder::draft_and_verify(int32_t k) {
         catchup_hidden_.insert(catchup_hidden_.end(), pending_h_.begin(), pending_h_.end());
         const int32_t rows = static_cast<int32_t>(catchup_tokens_.size());
         if (be_.mtp_n_past() + rows - 1 != P) fail(MTP_STATUS_INTERNAL, "draft: the MTP cache is out of step with the trunk");
+        mtp_logits_.resize(V);
         mtp_hidden_.resize(E);
-        // One MTP row: its logits, or with top-k its candidates.
-        auto mtp_row = [&](const int32_t* tokens, const float* h, int32_t n) {
-            if (top_) {
-                mtp_top_.resize(static_cast<size_t>(chain_.top_k()));
-                be_.mtp_eval_top(tokens, h, n, chain_.top_k(), mtp_top_.data(), mtp_hidden_.data());
-                return chain_.distribution_top(mtp_top_.data(), chain_.top_k());
-            }
-            mtp_logits_.resize(V);
-            be_.mtp_eval(tokens, h, n, mtp_logits_.data(), mtp_hidden_.data());
-            return chain_.distribution(mtp_logits_.data(), static_cast<int32_t>(V));
-        };
-        Distribution first = mtp_row(catchup_tokens_.data(), catchup_hidden_.data(), rows);
+        be_.mtp_eval(catchup_tokens_.data(), catchup_hidden_.data(), rows, mtp_logits_.data(), mtp_hidden_.data());
         catchup_tokens_.clear();
         catchup_hidden_.clear();
         std::vector<float> h_in(E);
         for (int32_t i = 0; i < k; i++) {
             if (i > 0) {
                 h_in = mtp_hidden_; // chain: the head's own post-norm output feeds the next row
-                q.push_back(mtp_row(&batch.back(), h_in.data(), 1));
-            } else {
-                q.push_back(std::move(first));
+                be_.mtp_eval(&batch.back(), h_in.data(), 1, mtp_logits_.data(), mtp_hidden_.data());
             }
+            q.push_back(chain_.distribution(mtp_logits_.data(), static_cast<int32_t>(V)));
             batch.push_back(chain_.greedy() ? q.back().argmax() : q.back().sample(rng_));
         }
         // Entries drafted from MTP hiddens are dropped; entry P came from the trunk's hidden and stays.
@@ -202,18 +228,53 @@ AcceptResult SpeculativeDecoder::draft_and_verify(int32_t k) {
     if (mtp) hidden_.resize(static_cast<size_t>(k + 1) * E);
     std::vector<Distribution> p;
     p.reserve(static_cast<size_t>(k + 1));
-    if (top_) {
-        const size_t tk = static_cast<size_t>(chain_.top_k());
-        top_rows_.resize(static_cast<size_t>(k + 1) * tk);
-        be_.trunk_eval_top(batch.data(), k + 1, 0, chain_.top_k(), top_rows_.data(), mtp ? hidden_.data() : nullptr);
-        for (int32_t i = 0; i <= k; i++) p.push_back(chain_.distribution_top(&top_rows_[static_cast<size_t>(i) * tk], chain_.top_k()));
-    } else {
-        logits_.resize(static_cast<size_t>(k + 1) * V);
-        be_.trunk_eval(batch.data(), k + 1, 0, logits_.data(), mtp ? hidden_.data() : nullptr);
-        for (int32_t i = 0; i <= k; i++) p.push_back(chain_.distribution(&logits_[static_cast<size_t>(i) * V], static_cast<int32_t>(V)));
-    }
+    logits_.resize(static_cast<size_t>(k + 1) * V);
+    be_.trunk_eval(batch.data(), k + 1, 0, logits_.data(), mtp ? hidden_.data() : nullptr);
+    for (int32_t i = 0; i <= k; i++) p.push_back(chain_.distribution(&logits_[static_cast<size_t>(i) * V], static_cast<int32_t>(V)));
     const std::vector<int32_t> drafts(batch.begin() + 1, batch.end());
     return speculative_accept(p, q, drafts, rng_);
+}
+
+AcceptResult SpeculativeDecoder::sampled_draft_and_verify(int32_t k) {
+    SampledStep& s = sampled_;
+    const bool mtp = params_.draft_max > 0;
+    const size_t E = static_cast<size_t>(be_.n_embd());
+    s.id_last = id_last_;
+    s.k = k;
+    s.hidden = mtp;
+    s.mtp_tokens.clear();
+    s.mtp_hidden.clear();
+    if (mtp) {
+        catchup_tokens_.push_back(id_last_);
+        catchup_hidden_.insert(catchup_hidden_.end(), pending_h_.begin(), pending_h_.end());
+    }
+    if (k > 0) {
+        // Rows past what the backend's own step takes (after the prompt) go first, as an MTP batch
+        // of their own: a row's arithmetic does not depend on its batch.
+        const int32_t most = be_.sampled_step_max_draft() + 1, rows = static_cast<int32_t>(catchup_tokens_.size());
+        if (most > 0 && rows > most) {
+            const int32_t ahead = rows - most;
+            std::vector<TokenLogit> top(static_cast<size_t>(chain_.top_k()));
+            mtp_hidden_.resize(E);
+            be_.mtp_eval_top(catchup_tokens_.data(), catchup_hidden_.data(), ahead, chain_.top_k(), top.data(), mtp_hidden_.data());
+            catchup_tokens_.erase(catchup_tokens_.begin(), catchup_tokens_.begin() + ahead);
+            catchup_hidden_.erase(catchup_hidden_.begin(), catchup_hidden_.begin() + static_cast<std::ptrdiff_t>(ahead * E));
+        }
+        s.mtp_tokens.swap(catchup_tokens_);
+        s.mtp_hidden.swap(catchup_hidden_);
+        catchup_tokens_.clear();
+        catchup_hidden_.clear();
+    }
+    s.uniforms.resize(static_cast<size_t>(k));
+    rng_.peek(k, s.uniforms.data());
+    be_.sampled_step(s, chain_);
+    rng_.skip(s.uniforms_used);
+    if (mtp) hidden_.swap(s.verify_hidden);
+    const size_t tk = static_cast<size_t>(chain_.top_k());
+    std::vector<Distribution> p;
+    p.reserve(static_cast<size_t>(k + 1));
+    for (int32_t i = 0; i <= k; i++) p.push_back(chain_.distribution_top(&s.target[static_cast<size_t>(i) * tk], chain_.top_k()));
+    return speculative_accept(p, s.q, s.drafts, rng_);
 }
 
 AcceptResult SpeculativeDecoder::fused_draft_and_verify(int32_t k) {

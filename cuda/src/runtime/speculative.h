@@ -48,6 +48,23 @@ struct GreedyStep {
     std::vector<int32_t> mtp_next; /* (k + 1) with mtp: the MTP head's argmax of MTP row i */
 };
 
+/* One sampled step with top-k candidates (DecodeBackend::sampled_step). */
+struct SampledStep {
+    /* in */
+    int32_t id_last = 0;             /* the token at trunk_n_past() */
+    int32_t k = 0;                   /* drafts to verify */
+    std::vector<int32_t> mtp_tokens; /* k >= 1: the rows the MTP cache lacks, the last one id_last's */
+    std::vector<float> mtp_hidden;   /* (rows, n_embd) their h_final(p − 1) rows */
+    std::vector<double> uniforms;    /* (k) the stream's next uniforms (Rng::peek) */
+    bool hidden = false;             /* h_final of the verify rows wanted */
+    /* out */
+    std::vector<int32_t> drafts;      /* (k) d_1 … d_k */
+    std::vector<Distribution> q;      /* (k) the distribution each draft was drawn from */
+    int32_t uniforms_used = 0;        /* how many of `uniforms` the draws took */
+    std::vector<TokenLogit> target;   /* (k + 1, top_k) the verify rows' candidates (top_logits) */
+    std::vector<float> verify_hidden; /* (k + 1, n_embd) with `hidden`: h_final of the verify rows */
+};
+
 /* What a backend provides to the decode loop. Logits and hidden rows are host float arrays. */
 class DecodeBackend {
 public:
@@ -102,6 +119,20 @@ public:
      */
     virtual void greedy_step(GreedyStep& s);
 
+    /*
+     * One sampled step with the chain's top-k (0 < top_k <= 64 < n_vocab), P = trunk_n_past():
+     *   1. with k >= 1: the MTP rows s.mtp_tokens / s.mtp_hidden at mtp_n_past() … P; q_1 = the chain
+     *      on the last row's candidates; d_j drawn from q_j — a point mass is its token, else
+     *      draw_at(the next unused uniform); d_{j+1} from MTP(d_j, h'_j) at P + j; the entries past P
+     *      are dropped (mtp_n_past() == P + 1 after);
+     *   2. verify [id_last, d_1 … d_k] at P … P + k as trunk_eval does (trunk_keep rolls back into
+     *      it): the rows' candidates, and with s.hidden their h_final.
+     * The default composes it from mtp_eval_top and trunk_eval_top on the host; a backend that runs
+     * it in one round trip serves k up to sampled_step_max_draft() and up to that + 1 MTP rows.
+     */
+    virtual void sampled_step(SampledStep& s, const SamplerChain& chain);
+    virtual int32_t sampled_step_max_draft() const { return -1; }
+
 private:
     std::vector<float> top_scratch_; /* the defaults' logits rows */
 };
@@ -138,6 +169,7 @@ private:
     /* Draft k tokens and verify them: the composed calls, or the backend's greedy_step (fused_). */
     AcceptResult draft_and_verify(int32_t k);
     AcceptResult fused_draft_and_verify(int32_t k);
+    AcceptResult sampled_draft_and_verify(int32_t k);
     bool is_eog(int32_t t) const;
 
     DecodeBackend& be_;
@@ -156,9 +188,9 @@ private:
     std::vector<float> catchup_hidden_;
 
     std::vector<float> logits_, hidden_, mtp_logits_, mtp_hidden_;
-    /* Sampling with top-k: the rows' candidates instead of their logits (DecodeBackend::trunk_eval_top). */
+    /* Sampling with top-k: steps through DecodeBackend::sampled_step, on the rows' candidates. */
     bool top_ = false;
-    std::vector<TokenLogit> top_rows_, mtp_top_;
+    SampledStep sampled_;
 
     /* Greedy steps through DecodeBackend::greedy_step: the next step's first draft and its h' row. */
     bool fused_ = false;
