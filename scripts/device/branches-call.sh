@@ -6,7 +6,8 @@
 # the kernel check ($OUT/NAME-kernels.txt; its failures printed) and the GPU tests with the branch's
 # libmtp ($OUT/NAME-tests.txt). The branches' builds stay in /tmp/br/NAME/cuda/build for the
 # experiments of the same call or the next one (e.g. MTP_ATTN_GB=3
-# /tmp/br/attention-groups/cuda/build/cuda-kernels-check bench attention).
+# /tmp/br/attention-groups/cuda/build/cuda-kernels-check bench attention). BUILD_ONLY="main …":
+# those branches are only built (a baseline for the others' experiments).
 set -uo pipefail
 source .device/boot.sh
 bash scripts/device/unpack-runtime.sh > /dev/null
@@ -21,6 +22,7 @@ for tarball in .device/branches/*.tar.xz; do
   echo "=== $name"
   (cmake -S "$dir/cuda" -B "$dir/cuda/build" -DCMAKE_BUILD_TYPE=Release -DMTP_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 > /dev/null &&
     cmake --build "$dir/cuda/build" -j 16 --target mtp cuda-kernels-check 2>&1 | grep -E "error|warning") || true
+  case " ${BUILD_ONLY:-} " in *" $name "*) echo "(built only)"; continue ;; esac
   "$dir/cuda/build/cuda-kernels-check" > "$OUT/$name-kernels.txt" 2>&1
   grep -E "^FAIL|failure" "$OUT/$name-kernels.txt" | head -20
   (cd "$dir" && MTP_LIB="$dir/cuda/build/libmtp.so" node node_modules/vitest/vitest.mjs run test/gpu > "$OUT/$name-tests.txt" 2>&1)
