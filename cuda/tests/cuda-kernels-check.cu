@@ -509,21 +509,6 @@ void check_mtp_input(std::mt19937& rng) {
            "mtp_input bitwise equal to embed + 2 rms_norm + quantize (Q8_0)");
 }
 
-void check_argmax() {
-    const int V = 1000;
-    std::vector<float> l(2 * V, 0.0f);
-    l[17] = 5.0f;
-    l[900] = 5.0f;  // tie: the smaller index wins
-    l[V + 999] = 1.0f;
-    float* dl = to_device(l);
-    int* dout = nullptr;
-    CHECK_CUDA(cudaMalloc(&dout, 2 * sizeof(int)));
-    CHECK_CUDA(launch_argmax(nullptr, dl, V, 2, dout));
-    int out[2];
-    CHECK_CUDA(cudaMemcpy(out, dout, sizeof out, cudaMemcpyDeviceToHost));
-    expect(out[0] == 17 && out[1] == 999, "argmax (first index on ties)");
-}
-
 float maxrel(const std::vector<float>& a, const std::vector<float>& b) {
     double num = 0.0, den = 0.0;
     for (size_t i = 0; i < a.size(); i++) {
@@ -924,6 +909,56 @@ void print_step_table(const char* tag, const std::vector<StepKernel>& rows) {
                 total[1], total[1] / total[0], total[2], total[2] / total[0]);
 }
 
+// argmax against a scan in index order (the CPU sampler's): rows of tiny-code's and Qwen3.6's
+// vocabulary sizes, with the maximum tied within a slice of 4096 and across slices, NaN and −inf
+// logits, an all-NaN row (→ 0) and a row whose best is its last logit.
+void check_argmax(std::mt19937& rng) {
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    for (int V : {1000, 8192, 248320}) {
+        const int rows = kMaxRows;
+        std::vector<float> l(static_cast<size_t>(rows) * V);
+        for (auto& x : l) x = g(rng);
+        auto row = [&](int r) { return &l[static_cast<size_t>(r) * V]; };
+        row(0)[17] = 9.0f, row(0)[V - 5] = 9.0f;                // tied across slices (within one when V = 1000)
+        row(1)[V / 2] = 9.0f, row(1)[V / 2 + 256] = 9.0f;       // tied within a slice, on one thread's lane of it
+        row(2)[0] = NAN, row(2)[1] = INFINITY, row(2)[2] = NAN;  // +inf wins over NaN
+        std::fill(row(3), row(3) + V, NAN);                     // every logit NaN: 0
+        std::fill(row(4), row(4) + V, -INFINITY);               // every logit −inf: 0
+        row(5)[V - 1] = 9.0f;                                   // the last logit
+        std::fill(row(6), row(6) + V, 0.5f);                    // all equal: the first
+        float* dl = to_device(l);
+        int* dout = nullptr;
+        void* scratch = nullptr;
+        CHECK_CUDA(cudaMalloc(&dout, rows * sizeof(int)));
+        CHECK_CUDA(cudaMalloc(&scratch, argmax_scratch_bytes(V)));
+        CHECK_CUDA(launch_argmax(nullptr, dl, V, rows, scratch, dout));
+        std::vector<int> out(rows);
+        CHECK_CUDA(cudaMemcpy(out.data(), dout, rows * sizeof(int), cudaMemcpyDeviceToHost));
+        int bad = 0;
+        for (int r = 0; r < rows; r++) {
+            int best = 0;
+            float bv = -INFINITY;
+            bool any = false;
+            for (int i = 0; i < V; i++) {
+                if (row(r)[i] > bv) bv = row(r)[i], best = i, any = true;
+            }
+            bad += out[r] != (any ? best : 0);
+        }
+        char what[128];
+        std::snprintf(what, sizeof what, "argmax V=%d: %d of %d rows differ from a scan in order (first index on ties)", V, bad, rows);
+        expect(bad == 0, what);
+        if (V == 248320) {
+            for (int nr : {1, 4}) {
+                const float us = graph_time_us([&](cudaStream_t s) { return launch_argmax(s, dl, V, nr, scratch, dout); });
+                std::printf("bench argmax V=%d, %d row(s): %.2f us\n", V, nr, us);
+            }
+        }
+        cudaFree(dl);
+        cudaFree(dout);
+        cudaFree(scratch);
+    }
+}
+
 // Sampling candidates on the device against the host's top_logits (runtime/sampling.cpp): the same
 // k tokens with the same logits, best first, for rows with many equal logits, a NaN, all-NaN and
 // -inf rows, at tiny-code's and Qwen3.6's vocabulary sizes and k up to 64.
@@ -1082,7 +1117,7 @@ void bench_decode_kernels(std::mt19937& rng) {
         {"swiglu + quantize", 8, [&](cudaStream_t s, int nr) { ActView h = a; h.k = F; return launch_swiglu(s, y0, y1, F, nr, h, ActFormat::Q8_0); }},
         {"matvec ffn_down (+ residual)", 8, [&](cudaStream_t s, int nr) { ActView h = a; h.k = F; return launch_matvec(s, &o_down, 1, h, nr); }},
         {"matvec lm_head", 1, [&](cudaStream_t s, int nr) { return launch_matvec(s, &o_head, 1, aE, nr); }},
-        {"argmax", 1, [&](cudaStream_t s, int nr) { return launch_argmax(s, y0, V, nr, reinterpret_cast<int*>(y1)); }},
+        {"argmax", 1, [&](cudaStream_t s, int nr) { return launch_argmax(s, y0, V, nr, y2, reinterpret_cast<int*>(y1)); }},
     };
     // How attention's time splits into a fixed part and a per-position part (not in the step total).
     for (int at : {1, 2}) {
@@ -1271,7 +1306,7 @@ int main(int argc, char** argv) {
         check_mtp_input(rng);
     }
     if (want("sampling")) {
-        check_argmax();
+        check_argmax(rng);
         check_top_logits(rng);
         check_sample_row(rng);
     }
