@@ -579,80 +579,29 @@ __device__ __forceinline__ void mma_stage_load(MmaStage<kType>& st, const MmaCop
     }
 }
 
-// acc[o] += the scaled sums of lane t = 2tp + odd's sub-blocks (rows_kquant's lane t) for the
-// outputs o of a lane's C fragment (weight row g + 8·(o / 2), activation column c = o % 2 of the
-// lane's pair): s_lo / s_hi the integer dot products of its low / high 16 values, xd and sums the
-// activation rows' scales and Q8_K sub-block sums of columns c. The register arrays are indexed by
-// tp alone, so odd may be a run-time value.
+// Super-block sb of the stage: acc[t][o] of lane 8·(sb % 4) + t.
 template <uint32_t kType>
-__device__ __forceinline__ void mma_scale_add(int tp, int odd, const int (&s_lo)[4], const int (&s_hi)[4], const uint32_t (&sc4)[2][2],
-                                              const uint32_t (&m4)[2][2], const uint32_t (&s6)[2][4], const float (&d)[2],
-                                              const float (&dmin)[2], const float (&xd)[2], const int (&sums)[2][4], float (&acc)[4]) {
-#pragma unroll
-    for (int o = 0; o < 4; o++) {
-        const int rh = o / 2, c = o % 2;
-        int sc_lo, sc_hi, m_lo = 0, m_hi = 0;
-        if constexpr (kType == 14) {
-            const int e16 = 8 * (tp / 2) + 2 * (tp % 2);  // rows_kquant's e_lo / 16 of t = 2tp; t = 2tp + 1 is the next byte
-            sc_lo = static_cast<int8_t>(s6[rh][e16 / 4] >> (8 * (e16 % 4 + odd)));
-            sc_hi = static_cast<int8_t>(s6[rh][e16 / 4 + 1] >> (8 * (e16 % 4 + odd)));
-        } else {
-            const int b0 = 2 * tp, b1 = b0 + 1;  // sub-blocks 2j, 2j + 1 with j = t / 2 = tp
-            sc_lo = unsigned_byte(sc4[rh][b0 / 4], b0 % 4);
-            sc_hi = unsigned_byte(sc4[rh][b1 / 4], b1 % 4);
-            if (!odd) {  // the min term of a sub-block once, from its h = 0 lane
-                m_lo = unsigned_byte(m4[rh][b0 / 4], b0 % 4);
-                m_hi = unsigned_byte(m4[rh][b1 / 4], b1 % 4);
-            }
-        }
-        const int si = sc_lo * s_lo[o] + sc_hi * s_hi[o];
-        float& a = acc[o];
-        if constexpr (kType == 14) {
-            a = __fmaf_rn(xd[c], d[rh] * static_cast<float>(si), a);
-        } else {
-            const int pair = sums[c][tp];
-            const int sm = m_lo * static_cast<int16_t>(pair & 0xFFFF) + m_hi * (pair >> 16);
-            const float uo = __fmaf_rn(d[rh], static_cast<float>(si), -(dmin[rh] * static_cast<float>(sm)));
-            a = __fmaf_rn(xd[c], uo, a);
-        }
-    }
-}
-
-// Chains a lane keeps: kHalf (up to 4 activation rows) 4 — lane (g, q) those of t = 2tp + q / 2 for
-// activation rows 2·(q % 2) + c — else 8, t = 0 … 7 for activation rows 2q + c.
-template <bool kHalf>
-constexpr int kMmaChains = kHalf ? 4 : 8;
-
-// Super-block sb of the stage into the lane's chains (rows_kquant's lane sums of lane 8·(sb % 4) + t).
-// With up to 4 activation rows the products' columns 4 … 7 are padding: lanes q = 2, 3 then take
-// the t = 2tp + 1 products of lane q − 2 (its columns 0 … 3) by a shuffle, and each lane scales one t
-// of a pair instead of two — half the scaling work, the same chains as the full layout.
-template <uint32_t kType, bool kHalf>
 __device__ __forceinline__ void mma_stage_compute(const MmaStage<kType>& st, const ActView& x, int n_rows, int sb, int lane,
-                                                  float (&acc)[kMmaChains<kHalf>][4]) {
-    const int g = lane / 4, q = lane % 4, upper = kHalf ? q / 2 : 0;
-    const int qc = kHalf ? q % 2 : q;  // the lane's pair of activation columns: 2qc, 2qc + 1
+                                                  float (&acc)[8][4]) {
+    const int g = lane / 4, q = lane % 4;
     const int mrow = lane % 8 + 8 * (lane / 8 % 2);  // the weight row this lane addresses for ldmatrix
-    // Activation rows: of the B fragments (g) and of the outputs (2qc, 2qc + 1), clamped to the batch.
+    // Activation rows: of the B fragments (g) and of the outputs (2q, 2q + 1), clamped to the batch.
     const int8_t* xq = x.q + static_cast<size_t>(min(g, n_rows - 1)) * x.k + 256 * sb + 4 * q;
     float xd[2];
     int sums[2][4];  // Q4_K / Q5_K: int16 pairs, sub-blocks 2i, 2i + 1
 #pragma unroll
     for (int c = 0; c < 2; c++) {
-        const float* d_row = x.d + static_cast<size_t>(min(2 * qc + c, n_rows - 1)) * (x.k / 32);
+        const float* d_row = x.d + static_cast<size_t>(min(2 * q + c, n_rows - 1)) * (x.k / 32);
         xd[c] = __ldg(d_row + sb);
         if constexpr (kType != 14) {
             const int* s4 = reinterpret_cast<const int*>(q8k_sums(d_row, x.k) + 8 * sb);  // 4-byte aligned only
 #pragma unroll
             for (int i = 0; i < 4; i++) sums[c][i] = __ldg(s4 + i);
-        } else {
-#pragma unroll
-            for (int i = 0; i < 4; i++) sums[c][i] = 0;
         }
     }
     // Weight-row scales: Q4_K / Q5_K 6-bit (sc, m) of the 8 sub-blocks packed 4 to a word (the
     // unpacking of k_scale_min), d and dmin; Q6_K the 16 int8 scales and d.
-    uint32_t sc4[2][2] = {}, m4[2][2] = {}, s6[2][4] = {};
+    uint32_t sc4[2][2], m4[2][2], s6[2][4];
     float d[2], dmin[2];
 #pragma unroll
     for (int rh = 0; rh < 2; rh++) {
@@ -690,7 +639,6 @@ __device__ __forceinline__ void mma_stage_compute(const MmaStage<kType>& st, con
             const int seg = kType == 14 ? 8 * (tp / 2) + 2 * (tp % 2) + (m % 2) + 4 * (m / 2) : 4 * tp + 2 * (m / 2) + (m % 2);
             xb[m] = __ldg(reinterpret_cast<const int*>(xq + 16 * seg));
         }
-        int s_lo[2][4], s_hi[2][4];
 #pragma unroll
         for (int u = 0; u < 2; u++) {
             const int t = 2 * tp + u;
@@ -712,29 +660,43 @@ __device__ __forceinline__ void mma_stage_compute(const MmaStage<kType>& st, con
                     }
                 }
             }
-            mma_k16(s_lo[u], lo[0], lo[1], xb[u]);
-            mma_k16(s_hi[u], hi[0], hi[1], xb[2 + u]);
-        }
-        if constexpr (kHalf) {
-            int h_lo[4], h_hi[4];
+            int s_lo[4], s_hi[4];
+            mma_k16(s_lo, lo[0], lo[1], xb[u]);
+            mma_k16(s_hi, hi[0], hi[1], xb[2 + u]);
 #pragma unroll
             for (int o = 0; o < 4; o++) {
-                // lane q sends its t = 2tp + 1 products to lane q + 2 (lanes q = 2, 3 send padding back)
-                const int got_lo = __shfl_xor_sync(0xffffffffu, upper ? s_lo[0][o] : s_lo[1][o], 2);
-                const int got_hi = __shfl_xor_sync(0xffffffffu, upper ? s_hi[0][o] : s_hi[1][o], 2);
-                h_lo[o] = upper ? got_lo : s_lo[0][o];
-                h_hi[o] = upper ? got_hi : s_hi[0][o];
+                const int rh = o / 2, c = o % 2;
+                int sc_lo, sc_hi, m_lo = 0, m_hi = 0;
+                if constexpr (kType == 14) {
+                    const int e16 = 8 * (t / 4) + 2 * (t % 4 / 2) + t % 2;  // rows_kquant's e_lo / 16
+                    sc_lo = static_cast<int8_t>(s6[rh][e16 / 4] >> (8 * (e16 % 4)));
+                    sc_hi = static_cast<int8_t>(s6[rh][e16 / 4 + 1] >> (8 * (e16 % 4)));
+                } else {
+                    const int b0 = t / 2 * 2, b1 = b0 + 1;  // sub-blocks 2j, 2j + 1
+                    sc_lo = unsigned_byte(sc4[rh][b0 / 4], b0 % 4);
+                    sc_hi = unsigned_byte(sc4[rh][b1 / 4], b1 % 4);
+                    if (t % 2 == 0) {  // the min term of a sub-block once, from its h = 0 lane
+                        m_lo = unsigned_byte(m4[rh][b0 / 4], b0 % 4);
+                        m_hi = unsigned_byte(m4[rh][b1 / 4], b1 % 4);
+                    }
+                }
+                const int si = sc_lo * s_lo[o] + sc_hi * s_hi[o];
+                float& a = acc[t][o];
+                if constexpr (kType == 14) {
+                    a = __fmaf_rn(xd[c], d[rh] * static_cast<float>(si), a);
+                } else {
+                    const int pair = sums[c][t / 2];
+                    const int sm = m_lo * static_cast<int16_t>(pair & 0xFFFF) + m_hi * (pair >> 16);
+                    const float uo = __fmaf_rn(d[rh], static_cast<float>(si), -(dmin[rh] * static_cast<float>(sm)));
+                    a = __fmaf_rn(xd[c], uo, a);
+                }
             }
-            mma_scale_add<kType>(tp, upper, h_lo, h_hi, sc4, m4, s6, d, dmin, xd, sums, acc[tp]);
-        } else {
-#pragma unroll
-            for (int u = 0; u < 2; u++) mma_scale_add<kType>(tp, u, s_lo[u], s_hi[u], sc4, m4, s6, d, dmin, xd, sums, acc[2 * tp + u]);
         }
     }
 }
 
-// Block b of the launch: weight rows 16·(b − first) … of matrix i; kHalf for up to 4 activation rows.
-template <uint32_t kType, bool kHalf>
+// Block b of the launch: weight rows 16·(b − first) … of matrix i.
+template <uint32_t kType>
 __global__ void __launch_bounds__(kThreads, 4) kquant_mma_kernel(MatvecArgs args, ActView x, int n_rows) {
     __shared__ float4 shared[mma_shared_bytes<kType>() / sizeof(float4)];
     const int lane = threadIdx.x % kWarp, slot = threadIdx.x / kWarp;
@@ -752,10 +714,9 @@ __global__ void __launch_bounds__(kThreads, 4) kquant_mma_kernel(MatvecArgs args
     const MmaCopies<kType> m(args.w[i], args.row_bytes[i], args.scale[i], o0, n, nsb, lane);
     constexpr int kStages = kMmaStages<kType>;
     MmaStage<kType>* stages = reinterpret_cast<MmaStage<kType>*>(shared) + kStages * slot;
-    constexpr int kChains = kMmaChains<kHalf>;
-    float acc[kChains][4];
+    float acc[8][4];
 #pragma unroll
-    for (int t = 0; t < kChains; t++) {
+    for (int t = 0; t < 8; t++) {
 #pragma unroll
         for (int o = 0; o < 4; o++) acc[t][o] = 0.0f;
     }
@@ -771,28 +732,19 @@ __global__ void __launch_bounds__(kThreads, 4) kquant_mma_kernel(MatvecArgs args
         commit_async();
         wait_async<kStages - 1>();
         __syncwarp();
-        mma_stage_compute<kType, kHalf>(stages[it % kStages], x, n_rows, sb, lane, acc);
+        mma_stage_compute<kType>(stages[it % kStages], x, n_rows, sb, lane, acc);
         __syncwarp();  // the stage is refilled next round
     }
-    // The lane sums of slot w to shared memory in the full layout (the stages are free once every
-    // warp is done; with kHalf, lane q = 2, 3's chains are t = 2tp + 1 of lane q − 2, and the
-    // padding columns 4 … 7 stay unwritten: no stored output reads them), then warp w adds those of
-    // output w in rows_kquant's warp_sum order: lanes l and l ^ 16 (slots s and s ^ 2), then l ^ 8
-    // (slots s ^ 1), then t ^ 4, t ^ 2, t ^ 1.
+    // The lane sums of slot w to shared memory (the stages are free once every warp is done), then
+    // warp w adds those of output w in rows_kquant's warp_sum order: lanes l and l ^ 16 (slots s and
+    // s ^ 2), then l ^ 8 (slots s ^ 1), then t ^ 4, t ^ 2, t ^ 1.
     float(*sums)[8][4][kWarp] = reinterpret_cast<float(*)[8][4][kWarp]>(shared);
     wait_async<0>();
     __syncthreads();
-    const int upper = kHalf ? lane % 4 / 2 : 0;
 #pragma unroll
-    for (int t = 0; t < kChains; t++) {
+    for (int t = 0; t < 8; t++) {
 #pragma unroll
-        for (int o = 0; o < 4; o++) {
-            if constexpr (kHalf) {
-                sums[slot][2 * t + upper][o][lane - 2 * upper] = acc[t][o];
-            } else {
-                sums[slot][t][o][lane] = acc[t][o];
-            }
-        }
+        for (int o = 0; o < 4; o++) sums[slot][t][o][lane] = acc[t][o];
     }
     __syncthreads();
     const int o = slot;
@@ -992,8 +944,7 @@ cudaError_t launch_kquant_mma(cudaStream_t stream, const MatvecArgs& args, ActVi
         if (static_cast<size_t>(n) * args.row_bytes[i] > UINT32_MAX) return cudaErrorInvalidValue;  // MmaCopies' offsets
         tiles += (n + 15) / 16;
     }
-    if (n_rows <= 4) return launch(kquant_mma_kernel<kType, true>, tiles, kThreads, 0, stream, args, x, n_rows);
-    return launch(kquant_mma_kernel<kType, false>, tiles, kThreads, 0, stream, args, x, n_rows);
+    return launch(kquant_mma_kernel<kType>, tiles, kThreads, 0, stream, args, x, n_rows);
 }
 
 // One activation row: a warp per kOut weight rows.
