@@ -52,31 +52,6 @@ __device__ T block_sum(T v, T* scratch) {
     return total;
 }
 
-// block_sum of the values v[r] of rows r < n at once (n the same in every thread): each row's total
-// is block_sum's, bit for bit, with two barriers for all rows instead of two a row. `scratch`
-// holds (kRows, 32) values.
-template <int kRows, typename T>
-__device__ void block_sums(T (&v)[kRows], int n, T (*scratch)[kWarp]) {
-    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp, n_warps = blockDim.x / kWarp;
-    __syncthreads();  // scratch may still be read by a previous call
-#pragma unroll
-    for (int r = 0; r < kRows; r++) {
-        if (r < n) {
-            const T w = warp_sum(v[r]);
-            if (lane == 0) scratch[r][warp] = w;
-        }
-    }
-    __syncthreads();
-#pragma unroll
-    for (int r = 0; r < kRows; r++) {
-        if (r < n) {
-            T total = 0;
-            for (int w = 0; w < n_warps; w++) total += scratch[r][w];
-            v[r] = total;
-        }
-    }
-}
-
 __device__ __forceinline__ float block_max(float v, float* scratch) {
     const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp, n_warps = blockDim.x / kWarp;
     v = warp_max(v);

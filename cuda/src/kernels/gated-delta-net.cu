@@ -8,39 +8,28 @@ namespace {
 
 constexpr int kMaxValueDim = 128;  // threads per block: two per value row of the head state
 
-// q, k of key head i of the batch's rows into qs, ks, each L2-normed as llama.cpp builds it (RMSNorm
-// with eps/Dk, then × 1/sqrt(Dk)): thread a < Dk (the block has 2·Dk threads) holds element a of
-// every row, and the rows' sums of squares are reduced together, each as block_sum reduces it.
+// q, k of key head i at row t into qs, ks, each L2-normed as llama.cpp builds it (RMSNorm with
+// eps/Dk, then × 1/sqrt(Dk)).
 template <int DK>
-__device__ void load_qk(const GdnParams& p, const float* y, int n_rows, int i, float (*qs)[DK], float (*ks)[DK],
-                        double (*scratch)[kWarp]) {
-    const int a = threadIdx.x;
-    double pq[kMaxRows], pk[kMaxRows];
-#pragma unroll
-    for (int t = 0; t < kMaxRows; t++) {
-        pq[t] = pk[t] = 0.0;
-        if (t < n_rows && a < DK) {
-            const float* yt = y + static_cast<size_t>(t) * p.channels;
-            const float q = yt[i * DK + a], k = yt[p.n_key_heads * DK + i * DK + a];
-            qs[t][a] = q;
-            ks[t][a] = k;
-            pq[t] = static_cast<double>(q * q);
-            pk[t] = static_cast<double>(k * k);
-        }
+__device__ void load_qk(const GdnParams& p, const float* yt, int i, float* qs, float* ks, double* scratch) {
+    double pq = 0.0, pk = 0.0;
+    for (int a = threadIdx.x; a < DK; a += blockDim.x) {
+        qs[a] = yt[i * DK + a];
+        ks[a] = yt[p.n_key_heads * DK + i * DK + a];
+        pq += static_cast<double>(qs[a] * qs[a]);
+        pk += static_cast<double>(ks[a] * ks[a]);
     }
-    block_sums(pq, n_rows, scratch);
-    block_sums(pk, n_rows, scratch);
+    const double sq = block_sum(pq, scratch);
+    const double sk = block_sum(pk, scratch);
     const float eps = p.eps / static_cast<float>(DK);
     const float inv_sqrt_n = 1.0f / sqrtf(static_cast<float>(DK));
-#pragma unroll
-    for (int t = 0; t < kMaxRows; t++) {
-        if (t < n_rows && a < DK) {
-            const float scale_q = 1.0f / sqrtf(static_cast<float>(pq[t] / DK) + eps);
-            const float scale_k = 1.0f / sqrtf(static_cast<float>(pk[t] / DK) + eps);
-            qs[t][a] = (qs[t][a] * scale_q) * inv_sqrt_n;
-            ks[t][a] = (ks[t][a] * scale_k) * inv_sqrt_n;
-        }
+    const float scale_q = 1.0f / sqrtf(static_cast<float>(sq / DK) + eps);
+    const float scale_k = 1.0f / sqrtf(static_cast<float>(sk / DK) + eps);
+    for (int a = threadIdx.x; a < DK; a += blockDim.x) {
+        qs[a] = (qs[a] * scale_q) * inv_sqrt_n;
+        ks[a] = (ks[a] * scale_k) * inv_sqrt_n;
     }
+    __syncthreads();
 }
 
 // Three phases, so that only float FMAs run while a thread's share of the state is live in registers
@@ -61,15 +50,16 @@ __global__ void __launch_bounds__(2 * kMaxValueDim) gated_delta_net_kernel(GdnPa
     __shared__ float qs[kMaxRows][DK], ks[kMaxRows][DK];  // the batch's normed q, k of key head i
     __shared__ float os[kMaxRows][Dv];                    // Sᵀq / sqrt(Dk) of every token
     __shared__ float beta[kMaxRows], decay[kMaxRows];
-    __shared__ double scratch[kMaxRows][kWarp];
+    __shared__ double scratch[kWarp];
     const int j = blockIdx.x, Hv = p.n_value_heads, Cc = p.channels, i = j % p.n_key_heads;
     const int lane = threadIdx.x % kWarp, b = threadIdx.x / 2, h = threadIdx.x % 2, a0 = h * kHalf;
-    load_qk<DK>(p, y, n_rows, i, qs, ks, scratch);
-    if (threadIdx.x < n_rows) {  // row t's scalars by thread t, the rows side by side
-        const int t = threadIdx.x;
-        const float x = alpha_raw[t * Hv + j] + dt_bias[j];
-        beta[t] = 1.0f / (1.0f + libm_expf(-beta_raw[t * Hv + j]));
-        decay[t] = libm_expf((x > 20.0f ? x : libm_logf(1.0f + libm_expf(x))) * a_neg[j]);  // ssm_a holds -exp(A_log)
+    for (int t = 0; t < n_rows; t++) {
+        load_qk<DK>(p, y + static_cast<size_t>(t) * Cc, i, qs[t], ks[t], scratch);
+        if (threadIdx.x == 0) {
+            const float x = alpha_raw[t * Hv + j] + dt_bias[j];
+            beta[t] = 1.0f / (1.0f + libm_expf(-beta_raw[t * Hv + j]));
+            decay[t] = libm_expf((x > 20.0f ? x : libm_logf(1.0f + libm_expf(x))) * a_neg[j]);  // ssm_a holds -exp(A_log)
+        }
     }
     __syncthreads();
     // S_j[a][b] at (j·Dk + a)·Dv + b: for one a, a warp's 16 rows b are 64 consecutive bytes.
@@ -119,23 +109,15 @@ __global__ void __launch_bounds__(2 * kMaxValueDim) gated_delta_net_kernel(GdnPa
 #pragma unroll
     for (int a = 0; a < kHalf; a++) state[col + static_cast<size_t>(a) * Dv] = S[a];
     __syncthreads();  // os complete
-    // Gated RMSNorm over the head's Dv outputs of every token: thread c < Dv takes output c (the other
-    // threads add zeros after them, so the block sums add the same values in the same order).
+    // Gated RMSNorm over the head's Dv outputs, token by token: thread c < Dv takes output c (the other
+    // threads add zeros after them, so the block sum adds the same values in the same order).
     const int c = threadIdx.x;
     const float nw = c < Dv ? norm_w[c] : 0.0f;
-    double ss[kMaxRows];
-#pragma unroll
-    for (int t = 0; t < kMaxRows; t++) {
-        const float o = c < Dv && t < n_rows ? os[t][c] : 0.0f;
-        ss[t] = static_cast<double>(o * o);
-    }
-    block_sums(ss, n_rows, scratch);
-#pragma unroll
-    for (int t = 0; t < kMaxRows; t++) {
-        if (t >= n_rows) break;
+    for (int t = 0; t < n_rows; t++) {
         const float o = c < Dv ? os[t][c] : 0.0f;
+        const double ss = block_sum(static_cast<double>(o * o), scratch);
         if (c < Dv) {
-            const float nscale = 1.0f / sqrtf(static_cast<float>(ss[t] / Dv) + p.eps);
+            const float nscale = 1.0f / sqrtf(static_cast<float>(ss / Dv) + p.eps);
             const size_t at = (static_cast<size_t>(t) * Hv + j) * Dv + c;
             const float ov = ((o * nscale) * nw) * silu_cpu(z[at]);
             out[at] = ov;

@@ -327,8 +327,8 @@ __device__ __forceinline__ float lane_group_sum(float v, int lanes) {
 // registers, or floats. The same arithmetic as the rms_norm kernel (128 threads, the same partial
 // sums added in the same order), all rows' sums of squares in one pass.
 __device__ void norm_rows_to_shared(const NormIn& norm, int k, int n_rows, ActFormat fmt, ActView xs) {
-    __shared__ double scratch[kMaxRows][kWarp];
-    const int lane = threadIdx.x % kWarp;
+    __shared__ double partials[kMaxRows][kThreads / kWarp];
+    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
     // The sums of squares of all rows in one pass, each reduced as block_sum reduces it.
     double part[kMaxRows] = {};
     for (int i = threadIdx.x; i < k; i += kThreads) {
@@ -340,11 +340,17 @@ __device__ void norm_rows_to_shared(const NormIn& norm, int k, int n_rows, ActFo
             }
         }
     }
-    block_sums(part, n_rows, scratch);
-    for (int r = 0; r < n_rows; r++) {
-        double sum = 0.0;  // part[r], picked without indexing the register array at run time
 #pragma unroll
-        for (int j = 0; j < kMaxRows; j++) sum = j == r ? part[j] : sum;
+    for (int r = 0; r < kMaxRows; r++) {
+        if (r < n_rows) {
+            const double sw = warp_sum(part[r]);
+            if (lane == 0) partials[r][warp] = sw;
+        }
+    }
+    __syncthreads();
+    for (int r = 0; r < n_rows; r++) {
+        double sum = 0.0;
+        for (int w = 0; w < kThreads / kWarp; w++) sum += partials[r][w];
         const float* xr = norm.x + static_cast<size_t>(r) * norm.x_stride;
         const float scale = 1.0f / sqrtf(static_cast<float>(sum / static_cast<double>(k)) + norm.eps);
         for (int i = threadIdx.x; i < k; i += kThreads) {
