@@ -94,7 +94,10 @@ std::vector<uint8_t> random_rows(uint32_t type, int k, int n, std::mt19937& rng)
         }
         return bytes;
     }
-    for (auto& b : bytes) b = static_cast<uint8_t>(byte(rng));
+    for (size_t i = 0; i < bytes.size(); i += 4) {  // four random bytes a draw: the 27B LM head is 1 GB
+        const uint32_t r = rng();
+        std::memcpy(&bytes[i], &r, std::min<size_t>(4, bytes.size() - i));
+    }
     // Overwrite the block scales with small positive values (random bits could be inf or NaN): the
     // f16 d (and dmin) where each type keeps them; MXFP4's E8M0 exponent in 2^-9 … 2^-3.
     int d_at = 0, dmin_at = -1;
@@ -509,21 +512,6 @@ void check_mtp_input(std::mt19937& rng) {
            "mtp_input bitwise equal to embed + 2 rms_norm + quantize (Q8_0)");
 }
 
-void check_argmax() {
-    const int V = 1000;
-    std::vector<float> l(2 * V, 0.0f);
-    l[17] = 5.0f;
-    l[900] = 5.0f;  // tie: the smaller index wins
-    l[V + 999] = 1.0f;
-    float* dl = to_device(l);
-    int* dout = nullptr;
-    CHECK_CUDA(cudaMalloc(&dout, 2 * sizeof(int)));
-    CHECK_CUDA(launch_argmax(nullptr, dl, V, 2, dout));
-    int out[2];
-    CHECK_CUDA(cudaMemcpy(out, dout, sizeof out, cudaMemcpyDeviceToHost));
-    expect(out[0] == 17 && out[1] == 999, "argmax (first index on ties)");
-}
-
 float maxrel(const std::vector<float>& a, const std::vector<float>& b) {
     double num = 0.0, den = 0.0;
     for (size_t i = 0; i < a.size(); i++) {
@@ -924,6 +912,56 @@ void print_step_table(const char* tag, const std::vector<StepKernel>& rows) {
                 total[1], total[1] / total[0], total[2], total[2] / total[0]);
 }
 
+// argmax against a scan in index order (the CPU sampler's): rows of tiny-code's and Qwen3.6's
+// vocabulary sizes, with the maximum tied within a slice of 4096 and across slices, NaN and −inf
+// logits, an all-NaN row (→ 0) and a row whose best is its last logit.
+void check_argmax(std::mt19937& rng) {
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    for (int V : {1000, 8192, 248320}) {
+        const int rows = kMaxRows;
+        std::vector<float> l(static_cast<size_t>(rows) * V);
+        for (auto& x : l) x = g(rng);
+        auto row = [&](int r) { return &l[static_cast<size_t>(r) * V]; };
+        row(0)[17] = 9.0f, row(0)[V - 5] = 9.0f;                // tied across slices (within one when V = 1000)
+        row(1)[V / 2] = 9.0f, row(1)[V / 2 + 256] = 9.0f;       // tied within a slice, on one thread's lane of it
+        row(2)[0] = NAN, row(2)[1] = INFINITY, row(2)[2] = NAN;  // +inf wins over NaN
+        std::fill(row(3), row(3) + V, NAN);                     // every logit NaN: 0
+        std::fill(row(4), row(4) + V, -INFINITY);               // every logit −inf: 0
+        row(5)[V - 1] = 9.0f;                                   // the last logit
+        std::fill(row(6), row(6) + V, 0.5f);                    // all equal: the first
+        float* dl = to_device(l);
+        int* dout = nullptr;
+        void* scratch = nullptr;
+        CHECK_CUDA(cudaMalloc(&dout, rows * sizeof(int)));
+        CHECK_CUDA(cudaMalloc(&scratch, argmax_scratch_bytes(V)));
+        CHECK_CUDA(launch_argmax(nullptr, dl, V, rows, scratch, dout));
+        std::vector<int> out(rows);
+        CHECK_CUDA(cudaMemcpy(out.data(), dout, rows * sizeof(int), cudaMemcpyDeviceToHost));
+        int bad = 0;
+        for (int r = 0; r < rows; r++) {
+            int best = 0;
+            float bv = -INFINITY;
+            bool any = false;
+            for (int i = 0; i < V; i++) {
+                if (row(r)[i] > bv) bv = row(r)[i], best = i, any = true;
+            }
+            bad += out[r] != (any ? best : 0);
+        }
+        char what[128];
+        std::snprintf(what, sizeof what, "argmax V=%d: %d of %d rows differ from a scan in order (first index on ties)", V, bad, rows);
+        expect(bad == 0, what);
+        if (V == 248320) {
+            for (int nr : {1, 4}) {
+                const float us = graph_time_us([&](cudaStream_t s) { return launch_argmax(s, dl, V, nr, scratch, dout); });
+                std::printf("bench argmax V=%d, %d row(s): %.2f us\n", V, nr, us);
+            }
+        }
+        cudaFree(dl);
+        cudaFree(dout);
+        cudaFree(scratch);
+    }
+}
+
 // Sampling candidates on the device against the host's top_logits (runtime/sampling.cpp): the same
 // k tokens with the same logits, best first, for rows with many equal logits, a NaN, all-NaN and
 // -inf rows, at tiny-code's and Qwen3.6's vocabulary sizes and k up to 64.
@@ -1082,7 +1120,7 @@ void bench_decode_kernels(std::mt19937& rng) {
         {"swiglu + quantize", 8, [&](cudaStream_t s, int nr) { ActView h = a; h.k = F; return launch_swiglu(s, y0, y1, F, nr, h, ActFormat::Q8_0); }},
         {"matvec ffn_down (+ residual)", 8, [&](cudaStream_t s, int nr) { ActView h = a; h.k = F; return launch_matvec(s, &o_down, 1, h, nr); }},
         {"matvec lm_head", 1, [&](cudaStream_t s, int nr) { return launch_matvec(s, &o_head, 1, aE, nr); }},
-        {"argmax", 1, [&](cudaStream_t s, int nr) { return launch_argmax(s, y0, V, nr, reinterpret_cast<int*>(y1)); }},
+        {"argmax", 1, [&](cudaStream_t s, int nr) { return launch_argmax(s, y0, V, nr, y2, reinterpret_cast<int*>(y1)); }},
     };
     // How attention's time splits into a fixed part and a per-position part (not in the step total).
     for (int at : {1, 2}) {
@@ -1208,15 +1246,109 @@ void bench_moe_kernels(std::mt19937& rng) {
     }
 }
 
+// The kernels of a Qwen3.6-27B-shape decode step (E 5120, GDN 16/48 heads of 128, attention 24/4
+// heads of 256, FFN 17408, the LM head Q6_K; the file's Q4_K_M types: Q4_K matrices but ffn_down
+// Q6_K in half the layers and attn_v Q6_K) for 1, 2 and 4 rows, each from a graph of 100 launches
+// whose matrices cycle through copies (over 160 MB each), so the weights come from memory as in a
+// real step. Their sum is the step without the launch gaps a real step overlaps.
+void bench_dense_kernels(std::mt19937& rng) {
+    constexpr int E = 5120, F = 17408, V = 248320, Hk = 16, Hv = 48, D = 128, Cc = 2 * Hk * D + Hv * D, H = 24, Hkv = 4, Da = 256;
+    constexpr int n_ctx = 512;
+    struct Cycled {
+        std::vector<DevMatrix> m;
+        int next = 0;
+        const DevMatrix* get() { return &m[next++ % m.size()]; }
+    };
+    auto cycled = [&](uint32_t type, int k, int n) {
+        const std::vector<uint8_t> rows = random_rows(type, k, n, rng);
+        Cycled c;
+        const int copies = std::clamp(static_cast<int>(std::ceil(160e6 / static_cast<double>(rows.size()))), 1, 100);  // a graph is 100 launches
+        for (int i = 0; i < copies; i++) c.m.push_back(upload_matrix(type, rows, k, n));
+        return c;
+    };
+    Cycled qkv = cycled(12, E, Cc), z = cycled(12, E, Hv * D), beta = cycled(12, E, Hv), alpha = cycled(12, E, Hv);
+    Cycled ssm_out = cycled(12, Hv * D, E), wq = cycled(12, E, 2 * H * Da), wk = cycled(12, E, Hkv * Da), wv = cycled(14, E, Hkv * Da);
+    Cycled wo = cycled(12, H * Da, E), gate = cycled(12, E, F), up = cycled(12, E, F), down4 = cycled(12, F, E), down6 = cycled(14, F, E);
+    Cycled head = cycled(14, E, V);
+    ActView a = device_act(F);
+    CHECK_CUDA(cudaMemset(a.f, 0, sizeof(float) * kMaxRows * F));
+    CHECK_CUDA(cudaMemset(a.q, 0, kMaxRows * F));
+    CHECK_CUDA(cudaMemset(a.d, 0, sizeof(float) * kMaxRows * (F / 32 + 1)));
+    ActView aE = a, aO = a, aF = a;
+    aE.k = E;
+    aO.k = Hv * D;  // = H · Da
+    float *y0 = nullptr, *y1 = nullptr, *y2 = nullptr, *y3 = nullptr, *state = nullptr, *conv = nullptr, *norm_w = nullptr;
+    void *scratch = nullptr, *am_scratch = nullptr;
+    for (float** p : {&y0, &y1, &y2, &y3}) {
+        CHECK_CUDA(cudaMalloc(p, sizeof(float) * kMaxRows * V));
+        CHECK_CUDA(cudaMemset(*p, 0, sizeof(float) * kMaxRows * V));
+    }
+    CHECK_CUDA(cudaMalloc(&state, sizeof(float) * Hv * D * D));
+    CHECK_CUDA(cudaMemset(state, 0, sizeof(float) * Hv * D * D));
+    CHECK_CUDA(cudaMalloc(&conv, sizeof(float) * 4 * Cc));
+    CHECK_CUDA(cudaMemset(conv, 0, sizeof(float) * 4 * Cc));
+    CHECK_CUDA(cudaMalloc(&norm_w, sizeof(float) * 4 * Cc));  // zeros for every norm weight, bias and the conv1d taps
+    CHECK_CUDA(cudaMemset(norm_w, 0, sizeof(float) * 4 * Cc));
+    CHECK_CUDA(cudaMalloc(&scratch, attention_scratch_bytes(H, Da, n_ctx)));
+    CHECK_CUDA(cudaMalloc(&am_scratch, argmax_scratch_bytes(V)));
+    __half *q16 = nullptr, *kc = nullptr, *vc = nullptr;
+    CHECK_CUDA(cudaMalloc(&q16, sizeof(__half) * kMaxRows * H * Da));
+    CHECK_CUDA(cudaMalloc(&kc, sizeof(__half) * n_ctx * Hkv * Da));
+    CHECK_CUDA(cudaMalloc(&vc, sizeof(__half) * n_ctx * Hkv * Da));
+    CHECK_CUDA(cudaMemset(kc, 0, sizeof(__half) * n_ctx * Hkv * Da));
+    CHECK_CUDA(cudaMemset(vc, 0, sizeof(__half) * n_ctx * Hkv * Da));
+    const std::vector<int> pos = {300};
+    int* dpos = to_device(pos);
+    auto mv = [&](std::initializer_list<std::pair<Cycled*, float*>> ms, ActView x, bool add, cudaStream_t s, int nr) {
+        std::vector<MatvecOut> outs;
+        for (const auto& [c, y] : ms) {
+            const DevMatrix* w = c->get();
+            outs.push_back({w, y, w->n, add});
+        }
+        return launch_matvec(s, outs.data(), static_cast<int>(outs.size()), x, nr);
+    };
+    const GdnParams gp{Hk, Hv, D, D, Cc, 1e-6f};
+    const RopeParams rp{H, Hkv, Da, 64, {11, 11, 10, 0}, 1e7f, 1.0f, 1.0f, 1e-6f};
+    const std::vector<StepKernel> rows = {
+        {"rms_norm + quantize Q8_K (E)", 17, [&](cudaStream_t s, int nr) { return launch_rms_norm(s, y3, E, norm_w, aE.f, E, E, nr, 1e-6f, aE, ActFormat::Q8_K); }},
+        {"matvec GDN in (qkv, z, beta, alpha; Q4_K)", 6, [&](cudaStream_t s, int nr) { return mv({{&qkv, y0}, {&z, y1}, {&beta, y2}, {&alpha, y3}}, aE, false, s, nr); }},
+        {"conv1d_update", 6, [&](cudaStream_t s, int nr) { return launch_conv1d_update(s, y0, conv, norm_w, y0, nullptr, 0, 0, nr, Cc, 4); }},
+        {"gated_delta_net (48 heads of 128)", 6, [&](cudaStream_t s, int nr) { return launch_gated_delta_net(s, gp, y0, y1, y2, y3, norm_w, norm_w, norm_w, state, nullptr, 0, 0, nr, aO.f, nullptr, nullptr); }},
+        {"quantize Q8_K (6144)", 8, [&](cudaStream_t s, int nr) { return launch_quantize(s, aO, nr, ActFormat::Q8_K); }},
+        {"matvec ssm_out (Q4_K, + residual)", 6, [&](cudaStream_t s, int nr) { return mv({{&ssm_out, y2}}, aO, true, s, nr); }},
+        {"matvec attention q, k (Q4_K)", 2, [&](cudaStream_t s, int nr) { return mv({{&wq, y0}, {&wk, y1}}, aE, false, s, nr); }},
+        {"matvec attention v (Q6_K)", 2, [&](cudaStream_t s, int nr) { return mv({{&wv, y2}}, aE, false, s, nr); }},
+        {"qk_norm_rope_store", 2, [&](cudaStream_t s, int nr) { return launch_qk_norm_rope_store(s, rp, y0, y1, y2, norm_w, norm_w, dpos, 0, nr, q16, kc, vc); }},
+        {"gated_attention (301 positions)", 2, [&](cudaStream_t s, int nr) { return launch_gated_attention(s, q16, y0, kc, vc, dpos, 0, nr, H, Hkv, Da, n_ctx, scratch, aO.f, nullptr, nullptr); }},
+        {"matvec attn_output (Q4_K, + residual)", 2, [&](cudaStream_t s, int nr) { return mv({{&wo, y2}}, aO, true, s, nr); }},
+        {"matvec ffn gate, up (Q4_K)", 8, [&](cudaStream_t s, int nr) { return mv({{&gate, y0}, {&up, y1}}, aE, false, s, nr); }},
+        {"swiglu + quantize Q8_K", 8, [&](cudaStream_t s, int nr) { aF.k = F; return launch_swiglu(s, y0, y1, F, nr, aF, ActFormat::Q8_K); }},
+        {"matvec ffn_down (Q4_K, + residual)", 4, [&](cudaStream_t s, int nr) { aF.k = F; return mv({{&down4, y2}}, aF, true, s, nr); }},
+        {"matvec ffn_down (Q6_K, + residual)", 4, [&](cudaStream_t s, int nr) { aF.k = F; return mv({{&down6, y2}}, aF, true, s, nr); }},
+        {"matvec lm_head (Q6_K 5120 -> 248320)", 1, [&](cudaStream_t s, int nr) { return mv({{&head, y0}}, aE, false, s, nr); }},
+        {"argmax (248320)", 1, [&](cudaStream_t s, int nr) { return launch_argmax(s, y0, V, nr, am_scratch, reinterpret_cast<int*>(y1)); }},
+    };
+    print_step_table("dense", rows);
+    for (void* p : {static_cast<void*>(y0), static_cast<void*>(y1), static_cast<void*>(y2), static_cast<void*>(y3),
+                    static_cast<void*>(state), static_cast<void*>(conv), static_cast<void*>(norm_w), scratch, am_scratch,
+                    static_cast<void*>(q16), static_cast<void*>(kc), static_cast<void*>(vc), static_cast<void*>(dpos)}) {
+        cudaFree(p);
+    }
+    free_act(a);
+    for (Cycled* c : {&qkv, &z, &beta, &alpha, &ssm_out, &wq, &wk, &wv, &wo, &gate, &up, &down4, &down6, &head}) {
+        for (DevMatrix& d : c->m) free_matrix(d);
+    }
+}
+
 }  // namespace
 
 // cuda-kernels-check [GROUP …]: every check and bench, or the checks of the groups named (matvec,
 // lowbit, embed, gemm, moe, norm, sampling, gdn, attention) and with `bench` their benches (`bench`
-// alone: every bench; `decode` names the decode-step kernels' bench) — `bench attention` runs
-// attention alone, e.g. under ncu.
+// alone: every bench; `decode` and `dense` name the tiny-code and 27B-shape decode-step kernels'
+// benches) — `bench attention` runs attention alone, e.g. under ncu.
 int main(int argc, char** argv) {
     const std::vector<std::string> groups(argv + 1, argv + argc);
-    const std::vector<std::string> known = {"matvec", "lowbit", "embed", "gemm", "moe", "norm", "sampling", "gdn", "attention", "decode", "bench"};
+    const std::vector<std::string> known = {"matvec", "lowbit", "embed", "gemm", "moe", "norm", "sampling", "gdn", "attention", "decode", "dense", "bench"};
     for (const std::string& g : groups) {
         if (std::find(known.begin(), known.end(), g) == known.end()) {
             std::string names;
@@ -1271,7 +1403,7 @@ int main(int argc, char** argv) {
         check_mtp_input(rng);
     }
     if (want("sampling")) {
-        check_argmax();
+        check_argmax(rng);
         check_top_logits(rng);
         check_sample_row(rng);
     }
@@ -1297,6 +1429,7 @@ int main(int argc, char** argv) {
     }
     if (bench("gemm")) bench_gemm(8, 5120, 17408, 128, rng);  // 27B ffn_up, a 128-row prefill chunk
     if (bench("decode")) bench_decode_kernels(rng);
+    if (bench("dense")) bench_dense_kernels(rng);
     if (bench("attention")) bench_attention_long(copy_gbs, rng);
     if (bench("moe")) bench_moe_kernels(rng);
     std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "passed", failures);

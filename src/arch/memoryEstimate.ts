@@ -89,6 +89,11 @@ function topLogitsBytes(nVocab: number): number {
   return slices * MAX_TOP_LOGITS <= 4096 ? PIECE_ROWS * MAX_TOP_LOGITS * (8 + slices * 8) : 0;
 }
 
+/** The greedy argmax's scratch: a (value, index) pair per slice of 4096 logits and row (argmax_scratch_bytes in cuda/src/kernels/argmax.cu). */
+function argmaxScratchBytes(nVocab: number): number {
+  return PIECE_ROWS * Math.ceil(nVocab / 4096) * 8;
+}
+
 export function estimateMemory(desc: ModelDescription, opts: MemoryEstimateOptions): MemoryEstimate {
   const hp = desc.hparams;
   const weightBytes = desc.manifest.reduce((s, t) => s + uploadedBytes(t.type, t.nBytes), 0);
@@ -122,7 +127,7 @@ export function estimateMemory(desc: ModelDescription, opts: MemoryEstimateOptio
   const scratchBytes =
     rows(E) + [E, 2 * E, HD, vD, F, E, E].reduce((s, k) => s + act(k), 0) +
     rows(2 * HD) + 2 * rows(kvD) + CHUNK_ROWS * HD * 2 + attentionScratchBytes(hp.nHead, hp.headDim, opts.ctx + 1) +
-    2 * rows(g.convChannels) + rows(vD) + 2 * rows(g.nValueHeads) + 2 * rows(F) + PIECE_ROWS * hp.nVocab * F32 + topLogitsBytes(hp.nVocab) +
+    2 * rows(g.convChannels) + rows(vD) + 2 * rows(g.nValueHeads) + 2 * rows(F) + PIECE_ROWS * hp.nVocab * F32 + argmaxScratchBytes(hp.nVocab) + topLogitsBytes(hp.nVocab) +
     moeBytes +
     (2 + opts.ctx) * 4 + (desc.mtp ? opts.ctx * E * F32 : 0);
   return {

@@ -218,8 +218,9 @@ __device__ void rows_kquant(const uint8_t* const (&w)[kOut], const float* const 
                             float (&acc)[kOut]) {
     constexpr int kBlock = kquant_block_bytes(kType);
     // Iterations in flight: one weight row 6 for Q4_K (a 5120-wide row in one round of loads), else
-    // 4; two rows share 4.
-    constexpr int kUnroll = kOut == 1 ? (kType == 12 ? 6 : 4) : 4 / kOut;
+    // 4; two rows 3 each (H200, the 27B shape's FFN gate/up 32.6 -> 30.9 us and ssm_out 7.6 -> 7.4
+    // against 2; 5 loses on ssm_out; docs/BENCHMARKS.md, ninth session).
+    constexpr int kUnroll = kOut == 1 ? (kType == 12 ? 6 : 4) : 3;
     const int nsb = x.k / 256, t = lane % 8, slot = lane / 8;
     const int j = t / 2, h = t % 2;                                   // Q4_K / Q5_K
     const int e_lo = 128 * (t / 4) + 32 * (t % 4 / 2) + 16 * (t % 2);  // Q6_K

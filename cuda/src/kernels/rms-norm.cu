@@ -17,6 +17,9 @@ __global__ void __launch_bounds__(kThreads) rms_norm_kernel(const float* x, int 
     const float* xr = x + static_cast<size_t>(r) * x_stride;
     float* yr = y + static_cast<size_t>(r) * y_stride;
     double part = 0.0;
+    // Unrolled by 8 so that 8 of a thread's loads are in flight before their adds (the compiler's own
+    // unroll of 4 left 10 rounds of loads at k = 5120); the adds stay in order: the same bits.
+#pragma unroll 8
     for (int i = threadIdx.x; i < k; i += kThreads) part += static_cast<double>(xr[i] * xr[i]);
     const double sum = block_sum(part, scratch);
     const float mean = static_cast<float>(sum / static_cast<double>(k));

@@ -8,7 +8,8 @@
 //          it, unless the distribution is a point mass (then its token, no draw)
 //   token  the drawn token; dist (k) TokenProb the distribution's n items, dist_n: n
 //
-// Launch geometry: one block of one warp, its first thread doing the ≤ 64-candidate work.
+// Launch geometry: one block of one warp; every lane runs the chain on its own copy of the ≤ 64
+// candidates and the lanes share its exps (the costly step), lane 0 writes the token.
 #pragma once
 
 #include "../runtime/sampler-chain.h"

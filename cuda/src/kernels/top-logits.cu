@@ -28,12 +28,12 @@ __device__ __forceinline__ TokenLogit key_candidate(uint64_t key) {
     return TokenLogit{static_cast<int32_t>(key & 0xFFFFFFFFu), __uint_as_float(u)};
 }
 
-// Ascending bitonic sort of s[0 … kSort) by the whole block.
-__device__ void sort_keys(uint64_t* s) {
-    for (int size = 2; size <= kSort; size <<= 1) {
+// Ascending bitonic sort of s[0 … n) by the whole block, n a power of two up to kSort.
+__device__ void sort_keys(uint64_t* s, int n) {
+    for (int size = 2; size <= n; size <<= 1) {
         for (int stride = size / 2; stride > 0; stride >>= 1) {
             __syncthreads();
-            for (int i = threadIdx.x; i < kSort / 2; i += kThreads) {
+            for (int i = threadIdx.x; i < n / 2; i += kThreads) {
                 const int a = 2 * i - (i & (stride - 1)), b = a + stride;
                 const uint64_t x = s[a], y = s[b];
                 if ((x > y) == ((a & size) == 0)) {
@@ -46,15 +46,49 @@ __device__ void sort_keys(uint64_t* s) {
     __syncthreads();
 }
 
+// The k smallest of the block's keys (kPerThread a thread, kNone for none), ascending, into
+// s[0 … k). A full sort of 4096 keys costs 78 barrier rounds of 8 exchanges a
+// thread (~40 µs); instead a bound first: the k-th smallest of the threads' own minima is ≥ the
+// k-th smallest key (those k minima are k keys no larger), so only keys up to it can be among the k
+// smallest — typically a few hundred, sorted alone. Keys are unique but for the padding kNone, so
+// the result is the full sort's whatever order the survivors arrive in.
+constexpr int kPerThread = kSort / kThreads;
+__device__ void block_smallest(const uint64_t (&keys)[kPerThread], int k, uint64_t* s, int* n_kept) {
+    uint64_t m = kNone;
+#pragma unroll
+    for (int j = 0; j < kPerThread; j++) m = min(m, keys[j]);
+    s[threadIdx.x] = m;
+    if (threadIdx.x == 0) *n_kept = 0;
+    sort_keys(s, kThreads);
+    const uint64_t bound = s[k - 1];
+    __syncthreads();  // every thread has read the bound before s is refilled
+#pragma unroll
+    for (int j = 0; j < kPerThread; j++) {
+        if (keys[j] <= bound) s[atomicAdd(n_kept, 1)] = keys[j];
+    }
+    __syncthreads();
+    const int kept = *n_kept;  // >= k
+    int n = 1;
+    while (n < kept) n <<= 1;
+    for (int i = kept + threadIdx.x; i < n; i += kThreads) s[i] = kNone;
+    sort_keys(s, n);
+}
+
 // Block (slice, row): the k smallest keys of logits [4096·slice, 4096·(slice + 1)) of the row into
-// part (rows, slices, k).
+// part (rows, slices, k); thread t reads t, t + 256, ….
 __global__ void __launch_bounds__(kThreads) top_slices_kernel(const float* logits, int V, int k, uint64_t* part) {
     pdl_enter();
     __shared__ uint64_t s[kSort];
+    __shared__ int n_kept;
     const int slice = blockIdx.x, row = blockIdx.y, base = slice * kSort;
     const float* r = logits + static_cast<size_t>(row) * V;
-    for (int i = threadIdx.x; i < kSort; i += kThreads) s[i] = base + i < V ? logit_key(r[base + i], base + i) : kNone;
-    sort_keys(s);
+    uint64_t keys[kPerThread];
+#pragma unroll
+    for (int j = 0; j < kPerThread; j++) {
+        const int i = base + threadIdx.x + kThreads * j;
+        keys[j] = i < V ? logit_key(r[i], i) : kNone;
+    }
+    block_smallest(keys, k, s, &n_kept);
     uint64_t* out = part + (static_cast<size_t>(row) * gridDim.x + slice) * k;
     for (int i = threadIdx.x; i < k; i += kThreads) out[i] = s[i];
 }
@@ -63,10 +97,16 @@ __global__ void __launch_bounds__(kThreads) top_slices_kernel(const float* logit
 __global__ void __launch_bounds__(kThreads) top_merge_kernel(const uint64_t* part, int n_slices, int k, TokenLogit* out) {
     pdl_enter();
     __shared__ uint64_t s[kSort];
+    __shared__ int n_kept;
     const int row = blockIdx.x, n = n_slices * k;
     const uint64_t* p = part + static_cast<size_t>(row) * n;
-    for (int i = threadIdx.x; i < kSort; i += kThreads) s[i] = i < n ? p[i] : kNone;
-    sort_keys(s);
+    uint64_t keys[kPerThread];
+#pragma unroll
+    for (int j = 0; j < kPerThread; j++) {
+        const int i = threadIdx.x + kThreads * j;
+        keys[j] = i < n ? p[i] : kNone;
+    }
+    block_smallest(keys, k, s, &n_kept);
     TokenLogit* o = out + static_cast<size_t>(row) * k;
     for (int i = threadIdx.x; i < k; i += kThreads) o[i] = key_candidate(s[i]);
     if (threadIdx.x == 0 && s[0] == kNone) o[0] = TokenLogit{0, 0.0f};  // every logit NaN: token 0, as the host

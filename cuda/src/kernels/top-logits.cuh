@@ -8,8 +8,9 @@
 //
 // Each logit becomes a 64-bit key that orders the candidates (the float's order flipped, then the
 // id; NaN and padding last), so a sort of keys is the by-logit order. Two launches: blocks (slice,
-// row) sort 4096 keys of a row in shared memory (bitonic) and keep their k smallest; a block per
-// row sorts the slices' k each (at most 4096) and writes the first k.
+// row) keep the k smallest of 4096 keys of a row; a block per row those of the slices' k each (at
+// most 4096) and writes them. A block bounds its k smallest by the k-th smallest of its threads'
+// minima and sorts (bitonic, shared memory) only the keys within the bound.
 #pragma once
 
 #include "../runtime/sampling.h"

@@ -284,6 +284,7 @@ struct CudaSession::Impl {
     float* d_hidden_in = nullptr;  // (hidden_in_rows, E) MTP input rows
     size_t hidden_in_rows = 0;
     int* d_argmax = nullptr;       // (2, kMaxRows) a greedy step's argmaxes: verify rows, MTP rows
+    void* argmax_scratch = nullptr;  // argmax_scratch_bytes(V)
     float* chain_h = nullptr;      // (E) h' of a greedy step's first draft, for the draft chain
     Pinned h_greedy;               // (3, kMaxRows) int32: drafts d_1 … d_k, then d_argmax
     // A sampled step's draft chain (with the sampling candidates): its arguments, the MTP row's
@@ -387,6 +388,7 @@ struct CudaSession::Impl {
             expert_h = act(Fe, pairs);
         }
         logits = arena.alloc<float>(kMaxRows * V, "cudaMalloc of the logits");
+        argmax_scratch = arena.alloc<uint8_t>(cuda::argmax_scratch_bytes(static_cast<int>(V)), "cudaMalloc of the logits");
         if (cuda::top_logits_supported(static_cast<int>(V), cuda::kMaxTopLogits)) {
             d_top = arena.alloc<TokenLogit>(kMaxRows * cuda::kMaxTopLogits, "cudaMalloc of the sampling candidates");
             top_scratch = arena.alloc<uint8_t>(cuda::top_logits_scratch_bytes(static_cast<int>(V), cuda::kMaxTopLogits),
@@ -754,15 +756,15 @@ struct CudaSession::Impl {
         check(cudaMemcpyAsync(d_ints, h_ints.p, 4 * sizeof(int), cudaMemcpyHostToDevice, stream), "copy of the step inputs");
         for (int j = 1; j < k; j++) {  // 1. d_{j+1} from (d_j, h'_j) at position P + j
             mtp_rows(d_ints + 2 + j, j == 1 ? chain_h : mh.v.f, 1, j - 1, false);
-            launched(cuda::launch_argmax(stream, logits, V, 1, d_ints + 3 + j), "argmax (draft chain)");
+            launched(cuda::launch_argmax(stream, logits, V, 1, argmax_scratch, d_ints + 3 + j), "argmax (draft chain)");
         }
         const int rows = k + 1;  // 2. verify [id_last, d_1 … d_k]
         trunk_chunk(0, rows, rows > 1 && static_cast<uint32_t>(rows) <= n_snap);
         matvecs({out(w.lm_head(), logits)}, hf, rows);
-        launched(cuda::launch_argmax(stream, logits, V, rows, d_argmax), "argmax (verify)");
+        launched(cuda::launch_argmax(stream, logits, V, rows, argmax_scratch, d_argmax), "argmax (verify)");
         if (with_mtp) {  // 3. the next step's MTP rows (argmax_i, h_final_i) at P + 1 + i
             mtp_rows(d_argmax, hf.v.f, rows, 0, true);
-            launched(cuda::launch_argmax(stream, logits, V, rows, d_argmax + kMaxRows), "argmax (MTP rows)");
+            launched(cuda::launch_argmax(stream, logits, V, rows, argmax_scratch, d_argmax + kMaxRows), "argmax (MTP rows)");
         }
         int* out = static_cast<int*>(h_greedy.p);
         // d_1 came from the host; d_2 … d_k were drafted here.

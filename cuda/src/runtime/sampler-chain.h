@@ -32,17 +32,20 @@ struct TokenLogit {
 /*
  * top-p → min-p → temperature → softmax on n >= 1 candidates sorted by (logit descending, lower id
  * first): out[0 … n_out) (returned) the survivors in that order with their probabilities. Filters see
- * temperature-1 probabilities (p: n floats of scratch for top-p); llama.cpp's order
- * (src/llama-sampler.cpp top_p / min_p / temp).
+ * temperature-1 probabilities (p: n floats of scratch); llama.cpp's order (src/llama-sampler.cpp
+ * top_p / min_p / temp). exp_all(v, n) sets v[i] = exp_f(v[i]) for i < n — the device's lanes share
+ * those, the one costly step; everything else runs in order.
  */
-template <typename Exp, typename Log>
+template <typename ExpAll, typename Log>
 MTP_HD int32_t chain_sorted(const TokenLogit* c, int32_t n, float top_p, float min_p, float temperature, float* p, TokenProb* out,
-                            Exp exp_f, Log log_f) {
+                            ExpAll exp_all, Log log_f) {
     // top-p: the smallest prefix whose temperature-1 probabilities reach top_p.
     if (top_p < 1.0f) {
         const float maxl = c[0].logit;
+        for (int32_t i = 0; i < n; i++) p[i] = c[i].logit - maxl;
+        exp_all(p, n);
         float sum = 0.0f;
-        for (int32_t i = 0; i < n; i++) sum += (p[i] = exp_f(c[i].logit - maxl));
+        for (int32_t i = 0; i < n; i++) sum += p[i];
         float cum = 0.0f;
         int32_t keep = n;
         for (int32_t i = 0; i < n; i++) {
@@ -64,11 +67,12 @@ MTP_HD int32_t chain_sorted(const TokenLogit* c, int32_t n, float top_p, float m
     // temperature, then softmax over what is left (the sum in double).
     const float inv_t = 1.0f / temperature;
     const float maxl = c[0].logit * inv_t;
+    for (int32_t i = 0; i < n; i++) p[i] = c[i].logit * inv_t - maxl;
+    exp_all(p, n);
     double sum = 0.0;
     for (int32_t i = 0; i < n; i++) {
-        const float e = exp_f(c[i].logit * inv_t - maxl);
-        out[i] = {c[i].id, e};
-        sum += e;
+        out[i] = {c[i].id, p[i]};
+        sum += p[i];
     }
     for (int32_t i = 0; i < n; i++) out[i].p = static_cast<float>(out[i].p / sum);
     return n;

@@ -178,12 +178,14 @@ Distribution SamplerChain::chain(std::vector<TokenLogit> c) const {
     Distribution d;
     std::sort(c.begin(), c.end(), by_logit);
     const int32_t n = static_cast<int32_t>(c.size());
-    std::vector<float> scratch(params_.top_p < 1.0f ? c.size() : 0);
+    std::vector<float> scratch(c.size());  // chain_sorted's exp arguments
     d.items_.resize(c.size());
     // exp and log in double, rounded once: what the device's chain computes (kernels/sample.cu), so
     // that a draft drawn there has the probabilities the host gives it.
     const int32_t kept = chain_sorted(c.data(), n, params_.top_p, params_.min_p, params_.temperature, scratch.data(), d.items_.data(),
-                                      [](float x) { return static_cast<float>(std::exp(static_cast<double>(x))); },
+                                      [](float* v, int32_t m) {
+                                          for (int32_t i = 0; i < m; i++) v[i] = static_cast<float>(std::exp(static_cast<double>(v[i])));
+                                      },
                                       [](float x) { return static_cast<float>(std::log(static_cast<double>(x))); });
     d.items_.resize(static_cast<size_t>(kept));
     return d;
