@@ -99,6 +99,41 @@ function expectGreedyInvariant(m: OpenedModel, prompts: string[]): void {
 }
 
 /**
+ * (e), (i): a session whose steps run on the device and one made with `env`=0 (the loop's composed
+ * steps) give the same tokens, drafted, accepted and step counts on 8 prompts for K = 0..4; logs
+ * both's µs/token.
+ */
+function expectStepMatchesComposed(m: OpenedModel, env: string, label: string, options: (k: number) => GenerateOptions): void {
+  const fused = m.native.createSession({ nCtx: 1024, nDraftMax: 4 });
+  process.env[env] = "0";
+  let composed: NativeSession;
+  try {
+    composed = m.native.createSession({ nCtx: 1024, nDraftMax: 4 });
+  } finally {
+    delete process.env[env];
+  }
+  const secs = { fused: [0, 0, 0, 0, 0], composed: [0, 0, 0, 0, 0] };
+  let tokens = 0;
+  for (const text of PROMPTS.slice(0, 8)) {
+    const prompt = m.tokenizer.encode(text, { parseSpecial: true });
+    for (let k = 0; k <= 4; k++) {
+      const a = generate(fused, prompt, options(k));
+      const b = generate(composed, prompt, options(k));
+      expect(a.tokens, `K=${k}`).toEqual(b.tokens);
+      expect([a.stats.nDrafted, a.stats.nAccepted, a.stats.nSteps], `K=${k}`).toEqual([b.stats.nDrafted, b.stats.nAccepted, b.stats.nSteps]);
+      secs.fused[k]! += a.seconds;
+      secs.composed[k]! += b.seconds;
+      if (k === 0) tokens += a.tokens.length;
+    }
+  }
+  const us = (s: number) => ((1e6 * s) / tokens).toFixed(0);
+  console.log(`${label}, 8 prompts × ${N_PREDICT} tokens, µs/token:\n  ` +
+    [0, 1, 2, 3, 4].map((k) => `K=${k}: ${us(secs.fused[k]!)} vs ${us(secs.composed[k]!)}`).join("\n  "));
+  fused.free();
+  composed.free();
+}
+
+/**
  * (a): every sequence teacher-forced through both backends (rows from `firstRow` on): CUDA's top-1
  * equals the CPU's at >= 99.5 % of the rows and the logits' NMSE is <= 1e-4.
  */
@@ -249,68 +284,17 @@ describe.skipIf(!hasCuda)(`CUDA decoding invariants, tiny-code q8_0${skipNote}`,
     eager.free();
   }, LONG);
 
-  it("(e) the device-run greedy step equals the composed one: tokens, drafted, accepted (K = 0..4)", () => {
-    const fused = m.native.createSession({ nCtx: 1024, nDraftMax: 4 });
-    process.env.MTP_CUDA_GREEDY_STEP = "0";
-    let composed: NativeSession;
-    try {
-      composed = m.native.createSession({ nCtx: 1024, nDraftMax: 4 });
-    } finally {
-      delete process.env.MTP_CUDA_GREEDY_STEP;
-    }
-    const secs = { fused: [0, 0, 0, 0, 0], composed: [0, 0, 0, 0, 0] };
-    let tokens = 0;
-    for (const text of PROMPTS.slice(0, 8)) {
-      const prompt = m.tokenizer.encode(text, { parseSpecial: true });
-      for (let k = 0; k <= 4; k++) {
-        const a = generate(fused, prompt, greedy(m, k));
-        const b = generate(composed, prompt, greedy(m, k));
-        expect(a.tokens, `K=${k}`).toEqual(b.tokens);
-        expect([a.stats.nDrafted, a.stats.nAccepted, a.stats.nSteps], `K=${k}`).toEqual([b.stats.nDrafted, b.stats.nAccepted, b.stats.nSteps]);
-        secs.fused[k]! += a.seconds;
-        secs.composed[k]! += b.seconds;
-        if (k === 0) tokens += a.tokens.length;
-      }
-    }
-    const us = (s: number) => ((1e6 * s) / tokens).toFixed(0);
-    console.log(`greedy_step vs composed steps, 8 prompts × ${N_PREDICT} tokens, µs/token:\n  ` +
-      [0, 1, 2, 3, 4].map((k) => `K=${k}: ${us(secs.fused[k]!)} vs ${us(secs.composed[k]!)}`).join("\n  "));
-    fused.free();
-    composed.free();
-  }, LONG);
+  it("(e) the device-run greedy step equals the composed one: tokens, drafted, accepted (K = 0..4)", () =>
+    expectStepMatchesComposed(m, "MTP_CUDA_GREEDY_STEP", "greedy_step vs composed steps", (k) => greedy(m, k)), LONG);
 
-  it("(i) the device-run sampled step equals the composed one: tokens, drafted, accepted (T 0.8, top-k 40, K = 0..4)", () => {
+  it("(i) the device-run sampled step equals the composed one: tokens, drafted, accepted (T 0.8, top-k 40, K = 0..4)", () =>
     // The same candidates either way; the draft chain's distributions and draws come from the
     // device's chain (kernels/sample.cu) in one, the host's in the other.
-    const fused = m.native.createSession({ nCtx: 1024, nDraftMax: 4 });
-    process.env.MTP_CUDA_SAMPLED_STEP = "0";
-    let composed: NativeSession;
-    try {
-      composed = m.native.createSession({ nCtx: 1024, nDraftMax: 4 });
-    } finally {
-      delete process.env.MTP_CUDA_SAMPLED_STEP;
-    }
-    const secs = { fused: [0, 0, 0, 0, 0], composed: [0, 0, 0, 0, 0] };
-    let tokens = 0;
-    for (const text of PROMPTS.slice(0, 8)) {
-      const prompt = m.tokenizer.encode(text, { parseSpecial: true });
-      for (let k = 0; k <= 4; k++) {
-        const o = { ...greedy(m, k), temperature: 0.8, seed: 11 };
-        const a = generate(fused, prompt, o);
-        const b = generate(composed, prompt, o);
-        expect(a.tokens, `K=${k}`).toEqual(b.tokens);
-        expect([a.stats.nDrafted, a.stats.nAccepted, a.stats.nSteps], `K=${k}`).toEqual([b.stats.nDrafted, b.stats.nAccepted, b.stats.nSteps]);
-        secs.fused[k]! += a.seconds;
-        secs.composed[k]! += b.seconds;
-        if (k === 0) tokens += a.tokens.length;
-      }
-    }
-    const us = (s: number) => ((1e6 * s) / tokens).toFixed(0);
-    console.log(`sampled_step vs composed steps (T 0.8), 8 prompts × ${N_PREDICT} tokens, µs/token:\n  ` +
-      [0, 1, 2, 3, 4].map((k) => `K=${k}: ${us(secs.fused[k]!)} vs ${us(secs.composed[k]!)}`).join("\n  "));
-    fused.free();
-    composed.free();
-  }, LONG);
+    expectStepMatchesComposed(m, "MTP_CUDA_SAMPLED_STEP", "sampled_step vs composed steps (T 0.8)", (k) => ({
+      ...greedy(m, k),
+      temperature: 0.8,
+      seed: 11,
+    })), LONG);
 
   it("(d) rollback: the next logits after keep(n) equal a fresh session's, bitwise, for every cut point", () => expectRollbackMatchesFresh(m));
 
