@@ -78,6 +78,15 @@ T* to_device(const std::vector<T>& v) {
     return d;
 }
 
+// n zeroed elements on the device.
+template <typename T>
+T* device_zeros(size_t n) {
+    T* d = nullptr;
+    CHECK_CUDA(cudaMalloc(&d, std::max<size_t>(1, n * sizeof(T))));
+    CHECK_CUDA(cudaMemset(d, 0, n * sizeof(T)));
+    return d;
+}
+
 // Random rows of a weight type in the file's layout (scales kept in a sane range).
 std::vector<uint8_t> random_rows(uint32_t type, int k, int n, std::mt19937& rng) {
     const TypeTraits* tt = type_traits(type);
@@ -1087,12 +1096,9 @@ void bench_decode_kernels(std::mt19937& rng) {
     CHECK_CUDA(cudaMalloc(&state, sizeof(float) * Hv * D * D));
     CHECK_CUDA(cudaMalloc(&scratch, attention_scratch_bytes(H, D, n_ctx)));
     for (float* p : {y0, y1, y2, y3, state}) CHECK_CUDA(cudaMemset(p, 0, sizeof(float) * Hv * D * D));
-    __half *q16 = nullptr, *kc = nullptr, *vc = nullptr;
+    __half* q16 = nullptr;
     CHECK_CUDA(cudaMalloc(&q16, sizeof(__half) * kMaxRows * H * D));
-    CHECK_CUDA(cudaMalloc(&kc, sizeof(__half) * n_ctx * Hkv * D));
-    CHECK_CUDA(cudaMalloc(&vc, sizeof(__half) * n_ctx * Hkv * D));
-    CHECK_CUDA(cudaMemset(kc, 0, sizeof(__half) * n_ctx * Hkv * D));
-    CHECK_CUDA(cudaMemset(vc, 0, sizeof(__half) * n_ctx * Hkv * D));
+    __half *kc = device_zeros<__half>(n_ctx * Hkv * D), *vc = device_zeros<__half>(n_ctx * Hkv * D);
     const std::vector<int> pos = {300, 0, 60};
     int* dpos = to_device(pos);
     ActView aE = a;
@@ -1277,26 +1283,16 @@ void bench_dense_kernels(std::mt19937& rng) {
     ActView aE = a, aO = a, aF = a;
     aE.k = E;
     aO.k = Hv * D;  // = H · Da
-    float *y0 = nullptr, *y1 = nullptr, *y2 = nullptr, *y3 = nullptr, *state = nullptr, *conv = nullptr, *norm_w = nullptr;
+    float *y0 = device_zeros<float>(kMaxRows * V), *y1 = device_zeros<float>(kMaxRows * V), *y2 = device_zeros<float>(kMaxRows * V),
+          *y3 = device_zeros<float>(kMaxRows * V);
+    float *state = device_zeros<float>(Hv * D * D), *conv = device_zeros<float>(4 * Cc);
+    float* norm_w = device_zeros<float>(4 * Cc);  // zeros for every norm weight, bias and the conv1d taps
     void *scratch = nullptr, *am_scratch = nullptr;
-    for (float** p : {&y0, &y1, &y2, &y3}) {
-        CHECK_CUDA(cudaMalloc(p, sizeof(float) * kMaxRows * V));
-        CHECK_CUDA(cudaMemset(*p, 0, sizeof(float) * kMaxRows * V));
-    }
-    CHECK_CUDA(cudaMalloc(&state, sizeof(float) * Hv * D * D));
-    CHECK_CUDA(cudaMemset(state, 0, sizeof(float) * Hv * D * D));
-    CHECK_CUDA(cudaMalloc(&conv, sizeof(float) * 4 * Cc));
-    CHECK_CUDA(cudaMemset(conv, 0, sizeof(float) * 4 * Cc));
-    CHECK_CUDA(cudaMalloc(&norm_w, sizeof(float) * 4 * Cc));  // zeros for every norm weight, bias and the conv1d taps
-    CHECK_CUDA(cudaMemset(norm_w, 0, sizeof(float) * 4 * Cc));
     CHECK_CUDA(cudaMalloc(&scratch, attention_scratch_bytes(H, Da, n_ctx)));
     CHECK_CUDA(cudaMalloc(&am_scratch, argmax_scratch_bytes(V)));
-    __half *q16 = nullptr, *kc = nullptr, *vc = nullptr;
+    __half* q16 = nullptr;
     CHECK_CUDA(cudaMalloc(&q16, sizeof(__half) * kMaxRows * H * Da));
-    CHECK_CUDA(cudaMalloc(&kc, sizeof(__half) * n_ctx * Hkv * Da));
-    CHECK_CUDA(cudaMalloc(&vc, sizeof(__half) * n_ctx * Hkv * Da));
-    CHECK_CUDA(cudaMemset(kc, 0, sizeof(__half) * n_ctx * Hkv * Da));
-    CHECK_CUDA(cudaMemset(vc, 0, sizeof(__half) * n_ctx * Hkv * Da));
+    __half *kc = device_zeros<__half>(n_ctx * Hkv * Da), *vc = device_zeros<__half>(n_ctx * Hkv * Da);
     const std::vector<int> pos = {300};
     int* dpos = to_device(pos);
     auto mv = [&](std::initializer_list<std::pair<Cycled*, float*>> ms, ActView x, bool add, cudaStream_t s, int nr) {
