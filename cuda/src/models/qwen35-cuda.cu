@@ -388,7 +388,7 @@ struct CudaSession::Impl {
             expert_h = act(Fe, pairs);
         }
         logits = arena.alloc<float>(kMaxRows * V, "cudaMalloc of the logits");
-        argmax_scratch = arena.alloc<uint8_t>(cuda::argmax_scratch_bytes(static_cast<int>(V)), "cudaMalloc of the logits");
+        argmax_scratch = arena.alloc<uint8_t>(cuda::argmax_scratch_bytes(static_cast<int>(V)), "cudaMalloc of the argmax scratch");
         if (cuda::top_logits_supported(static_cast<int>(V), cuda::kMaxTopLogits)) {
             d_top = arena.alloc<TokenLogit>(kMaxRows * cuda::kMaxTopLogits, "cudaMalloc of the sampling candidates");
             top_scratch = arena.alloc<uint8_t>(cuda::top_logits_scratch_bytes(static_cast<int>(V), cuda::kMaxTopLogits),
