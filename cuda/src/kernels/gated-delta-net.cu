@@ -8,33 +8,11 @@ namespace {
 
 constexpr int kMaxValueDim = 128;  // threads per block: two per value row of the head state
 
-// q, k of key head i at row t into qs, ks, each L2-normed as llama.cpp builds it (RMSNorm with
-// eps/Dk, then × 1/sqrt(Dk)).
-template <int DK>
-__device__ void load_qk(const GdnParams& p, const float* yt, int i, float* qs, float* ks, double* scratch) {
-    double pq = 0.0, pk = 0.0;
-    for (int a = threadIdx.x; a < DK; a += blockDim.x) {
-        qs[a] = yt[i * DK + a];
-        ks[a] = yt[p.n_key_heads * DK + i * DK + a];
-        pq += static_cast<double>(qs[a] * qs[a]);
-        pk += static_cast<double>(ks[a] * ks[a]);
-    }
-    const double sq = block_sum(pq, scratch);
-    const double sk = block_sum(pk, scratch);
-    const float eps = p.eps / static_cast<float>(DK);
-    const float inv_sqrt_n = 1.0f / sqrtf(static_cast<float>(DK));
-    const float scale_q = 1.0f / sqrtf(static_cast<float>(sq / DK) + eps);
-    const float scale_k = 1.0f / sqrtf(static_cast<float>(sk / DK) + eps);
-    for (int a = threadIdx.x; a < DK; a += blockDim.x) {
-        qs[a] = (qs[a] * scale_q) * inv_sqrt_n;
-        ks[a] = (ks[a] * scale_k) * inv_sqrt_n;
-    }
-    __syncthreads();
-}
-
 // Three phases, so that only float FMAs run while a thread's share of the state is live in registers
 // (the norms' double sums and libm's double exp / log beside it would spill it): the batch's normed
-// q/k and scalars first, then the recurrence, then the gated norms of the outputs. In the recurrence
+// q/k and scalars first, then the recurrence, then the gated norms of the outputs. The first and last
+// give a token's reductions to one warp, so that the tokens of a verify batch run side by side
+// instead of one block sum after another. In the recurrence
 // two adjacent lanes share a state row: lane 2b + h holds S_j[a][b] for a in [h·Dk/2, (h + 1)·Dk/2),
 // and each sum over a runs in order across the pair (the even lane's half, then the odd lane carries
 // on from its partial), so the arithmetic is the one-thread-per-row loop's, the CPU's.
@@ -50,12 +28,29 @@ __global__ void __launch_bounds__(2 * kMaxValueDim) gated_delta_net_kernel(GdnPa
     __shared__ float qs[kMaxRows][DK], ks[kMaxRows][DK];  // the batch's normed q, k of key head i
     __shared__ float os[kMaxRows][Dv];                    // Sᵀq / sqrt(Dk) of every token
     __shared__ float beta[kMaxRows], decay[kMaxRows];
-    __shared__ double scratch[kWarp];
+    __shared__ float nscale[kMaxRows];                    // the gated norms' 1 / rms of every token
     const int j = blockIdx.x, Hv = p.n_value_heads, Cc = p.channels, i = j % p.n_key_heads;
-    const int lane = threadIdx.x % kWarp, b = threadIdx.x / 2, h = threadIdx.x % 2, a0 = h * kHalf;
-    for (int t = 0; t < n_rows; t++) {
-        load_qk<DK>(p, y + static_cast<size_t>(t) * Cc, i, qs[t], ks[t], scratch);
-        if (threadIdx.x == 0) {
+    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp, n_warps = blockDim.x / kWarp;
+    const int b = threadIdx.x / 2, h = threadIdx.x % 2, a0 = h * kHalf;
+    // Phase 1, three tasks a token, a warp each (no block barrier between tokens): q of token t
+    // L2-normed as llama.cpp builds it (RMSNorm with eps/Dk, then × 1/sqrt(Dk); the sum of the float
+    // squares in double, as the CPU's, where the order of the adds changes nothing the float scale
+    // can see), k the same, then β and the decay.
+    const float inv_sqrt_n = 1.0f / sqrtf(static_cast<float>(DK));
+    for (int task = warp; task < 3 * n_rows; task += n_warps) {
+        const int t = task / 3, kind = task % 3;
+        if (kind < 2) {
+            const float* src = y + static_cast<size_t>(t) * Cc + (kind ? p.n_key_heads * DK : 0) + i * DK;
+            float* dst = kind ? ks[t] : qs[t];
+            double part = 0.0;
+            for (int a = lane; a < DK; a += kWarp) {
+                dst[a] = src[a];
+                part += static_cast<double>(dst[a] * dst[a]);
+            }
+            const double sum = warp_sum(part);
+            const float scale = 1.0f / sqrtf(static_cast<float>(sum / DK) + p.eps / static_cast<float>(DK));
+            for (int a = lane; a < DK; a += kWarp) dst[a] = (dst[a] * scale) * inv_sqrt_n;
+        } else if (lane == 0) {
             const float x = alpha_raw[t * Hv + j] + dt_bias[j];
             beta[t] = 1.0f / (1.0f + libm_expf(-beta_raw[t * Hv + j]));
             decay[t] = libm_expf((x > 20.0f ? x : libm_logf(1.0f + libm_expf(x))) * a_neg[j]);  // ssm_a holds -exp(A_log)
@@ -109,20 +104,23 @@ __global__ void __launch_bounds__(2 * kMaxValueDim) gated_delta_net_kernel(GdnPa
 #pragma unroll
     for (int a = 0; a < kHalf; a++) state[col + static_cast<size_t>(a) * Dv] = S[a];
     __syncthreads();  // os complete
-    // Gated RMSNorm over the head's Dv outputs, token by token: thread c < Dv takes output c (the other
-    // threads add zeros after them, so the block sum adds the same values in the same order).
+    // Phase 3, the gated RMSNorm over the head's Dv outputs: warp t's token t's 1 / rms (its sum of
+    // squares in double as in phase 1), then thread c < Dv takes output c of every token.
+    for (int t = warp; t < n_rows; t += n_warps) {
+        double part = 0.0;
+        for (int c = lane; c < Dv; c += kWarp) part += static_cast<double>(os[t][c] * os[t][c]);
+        const double ss = warp_sum(part);
+        if (lane == 0) nscale[t] = 1.0f / sqrtf(static_cast<float>(ss / Dv) + p.eps);
+    }
+    __syncthreads();
     const int c = threadIdx.x;
-    const float nw = c < Dv ? norm_w[c] : 0.0f;
+    if (c >= Dv) return;
+    const float nw = norm_w[c];
     for (int t = 0; t < n_rows; t++) {
-        const float o = c < Dv ? os[t][c] : 0.0f;
-        const double ss = block_sum(static_cast<double>(o * o), scratch);
-        if (c < Dv) {
-            const float nscale = 1.0f / sqrtf(static_cast<float>(ss / Dv) + p.eps);
-            const size_t at = (static_cast<size_t>(t) * Hv + j) * Dv + c;
-            const float ov = ((o * nscale) * nw) * silu_cpu(z[at]);
-            out[at] = ov;
-            if (out_q) quantize_lanes_q8_0(ov, out_q + at - lane, out_d + at / 32, lane);
-        }
+        const size_t at = (static_cast<size_t>(t) * Hv + j) * Dv + c;
+        const float ov = ((os[t][c] * nscale[t]) * nw) * silu_cpu(z[at]);
+        out[at] = ov;
+        if (out_q) quantize_lanes_q8_0(ov, out_q + at - lane, out_d + at / 32, lane);
     }
 }
 
