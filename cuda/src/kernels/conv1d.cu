@@ -7,31 +7,67 @@ namespace {
 
 constexpr int kThreads = 128;
 
+// Channel c over tokens in groups of kGroup: seq = [the window (Kc − 1 values) | the group's x],
+// token t's output silu(seq[t … t + Kc − 1] · taps) with the taps added in order, the window after
+// it seq[t + 1 … t + Kc − 1]. A group's inputs are loaded first and its tokens' SiLUs are
+// independent, so a verify batch's tokens overlap instead of one exp chain after another.
+constexpr int kGroup = 8;  // a verify batch is at most 8 tokens
+
+template <int Kc>
 __global__ void __launch_bounds__(kThreads) conv1d_update_kernel(const float* x, float* state, const float* w, float* y,
-                                                                  float* snap, int snap_offset, int n_snap, int n_rows,
-                                                                  int Cc, int Kc) {
+                                                                  float* snap, int snap_offset, int n_snap, int n_rows, int Cc) {
     pdl_enter();
     const int c = blockIdx.x * kThreads + threadIdx.x;
     if (c >= Cc) return;
-    float win[kMaxConvKernel - 1];
-    float taps[kMaxConvKernel];
-    for (int i = 0; i + 1 < Kc; i++) win[i] = state[static_cast<size_t>(i) * Cc + c];
+    float seq[Kc - 1 + kGroup];
+    float taps[Kc];
+#pragma unroll
+    for (int i = 0; i + 1 < Kc; i++) seq[i] = state[static_cast<size_t>(i) * Cc + c];
+#pragma unroll
     for (int i = 0; i < Kc; i++) taps[i] = w[static_cast<size_t>(c) * Kc + i];
     const size_t plane = static_cast<size_t>(Kc - 1) * Cc;
-    for (int t = 0; t < n_rows; t++) {
-        const float xt = x[static_cast<size_t>(t) * Cc + c];
-        float acc = 0.0f;
-        for (int i = 0; i + 1 < Kc; i++) acc += win[i] * taps[i];
-        acc += xt * taps[Kc - 1];
-        y[static_cast<size_t>(t) * Cc + c] = silu_cpu(acc);
-        for (int i = 0; i + 2 < Kc; i++) win[i] = win[i + 1];
-        win[Kc - 2] = xt;
-        if (snap && snap_offset + t < n_snap) {
-            float* dst = snap + (snap_offset + t) * plane;
-            for (int i = 0; i + 1 < Kc; i++) dst[static_cast<size_t>(i) * Cc + c] = win[i];
+    for (int t0 = 0; t0 < n_rows; t0 += kGroup) {
+        const int rows = min(kGroup, n_rows - t0);
+#pragma unroll
+        for (int t = 0; t < kGroup; t++) {
+            if (t < rows) seq[Kc - 1 + t] = x[static_cast<size_t>(t0 + t) * Cc + c];
+        }
+#pragma unroll
+        for (int t = 0; t < kGroup; t++) {
+            if (t < rows) {
+                float acc = 0.0f;
+#pragma unroll
+                for (int i = 0; i < Kc; i++) acc += seq[t + i] * taps[i];
+                y[static_cast<size_t>(t0 + t) * Cc + c] = silu_cpu(acc);
+                if (snap && snap_offset + t0 + t < n_snap) {
+                    float* dst = snap + (snap_offset + t0 + t) * plane;
+#pragma unroll
+                    for (int i = 0; i + 1 < Kc; i++) dst[static_cast<size_t>(i) * Cc + c] = seq[t + 1 + i];
+                }
+            }
+        }
+        if (rows == kGroup) {  // the window after the group's last token, for the next group
+#pragma unroll
+            for (int i = 0; i + 1 < Kc; i++) seq[i] = seq[kGroup + i];
+        } else {
+#pragma unroll
+            for (int t = 0; t < kGroup; t++) {
+                if (t + 1 == rows) {
+#pragma unroll
+                    for (int i = 0; i + 1 < Kc; i++) seq[i] = seq[t + 1 + i];
+                }
+            }
         }
     }
-    for (int i = 0; i + 1 < Kc; i++) state[static_cast<size_t>(i) * Cc + c] = win[i];
+#pragma unroll
+    for (int i = 0; i + 1 < Kc; i++) state[static_cast<size_t>(i) * Cc + c] = seq[i];
+}
+
+template <int Kc>
+cudaError_t launch_kc(cudaStream_t stream, const float* x, float* state, const float* w, float* y, float* snap, int snap_offset,
+                      int n_snap, int n_rows, int channels) {
+    return launch(conv1d_update_kernel<Kc>, (channels + kThreads - 1) / kThreads, kThreads, 0, stream, x, state, w, y, snap,
+                  snap_offset, n_snap, n_rows, channels);
 }
 
 }  // namespace
@@ -39,8 +75,15 @@ __global__ void __launch_bounds__(kThreads) conv1d_update_kernel(const float* x,
 cudaError_t launch_conv1d_update(cudaStream_t stream, const float* x, float* state, const float* w, float* y,
                                  float* snap, int snap_offset, int n_snap, int n_rows, int channels, int kernel) {
     if (n_rows <= 0 || channels <= 0 || kernel < 2 || kernel > kMaxConvKernel) return cudaErrorInvalidValue;
-    return launch(conv1d_update_kernel, (channels + kThreads - 1) / kThreads, kThreads, 0, stream, x, state, w, y, snap, snap_offset,
-                  n_snap, n_rows, channels, kernel);
+    switch (kernel) {
+        case 2: return launch_kc<2>(stream, x, state, w, y, snap, snap_offset, n_snap, n_rows, channels);
+        case 3: return launch_kc<3>(stream, x, state, w, y, snap, snap_offset, n_snap, n_rows, channels);
+        case 4: return launch_kc<4>(stream, x, state, w, y, snap, snap_offset, n_snap, n_rows, channels);
+        case 5: return launch_kc<5>(stream, x, state, w, y, snap, snap_offset, n_snap, n_rows, channels);
+        case 6: return launch_kc<6>(stream, x, state, w, y, snap, snap_offset, n_snap, n_rows, channels);
+        case 7: return launch_kc<7>(stream, x, state, w, y, snap, snap_offset, n_snap, n_rows, channels);
+        default: return launch_kc<8>(stream, x, state, w, y, snap, snap_offset, n_snap, n_rows, channels);
+    }
 }
 
 }  // namespace mtp::cuda

@@ -6,7 +6,8 @@
 //   w     (Cc, Kc)         ssm_conv1d, tap Kc−1 multiplies the current token
 //   snap  (n_snap, Kc−1, Cc) or null: plane snap_offset + t = the window after token t
 //
-// Launch geometry: one thread per channel (128-thread blocks); a channel sums its taps in order.
+// Launch geometry: one thread per channel (128-thread blocks), the tokens in groups of 8 with their
+// inputs loaded first; a channel sums its taps in order.
 #pragma once
 
 #include "common.cuh"
