@@ -8,6 +8,7 @@ namespace {
 
 constexpr int kThreads = 128;
 static_assert(kThreads == kQ8kWarps * kWarp, "a Q8_K row block quantizes one 256-value block per warp");
+constexpr int kLoadsAhead = 48;  // a thread's loads of a row up to k = 6144 before its sum of squares
 
 __global__ void __launch_bounds__(kThreads) rms_norm_kernel(const float* x, int x_stride, const float* w, float* y,
                                                              int y_stride, int k, float eps, ActView quant, ActFormat fmt) {
@@ -17,10 +18,24 @@ __global__ void __launch_bounds__(kThreads) rms_norm_kernel(const float* x, int 
     const float* xr = x + static_cast<size_t>(r) * x_stride;
     float* yr = y + static_cast<size_t>(r) * y_stride;
     double part = 0.0;
-    // Unrolled by 8 so that 8 of a thread's loads are in flight before their adds (the compiler's own
-    // unroll of 4 left 10 rounds of loads at k = 5120); the adds stay in order: the same bits.
+    if (k <= kLoadsAhead * kThreads) {
+        // Every load of the thread in flight before its adds (k = 5120: one round instead of five in
+        // groups of 8); the adds stay in order: the same bits.
+        float v[kLoadsAhead];
+#pragma unroll
+        for (int u = 0; u < kLoadsAhead; u++) {
+            const int i = threadIdx.x + u * kThreads;
+            v[u] = i < k ? xr[i] : 0.0f;
+        }
+#pragma unroll
+        for (int u = 0; u < kLoadsAhead; u++) {
+            if (threadIdx.x + u * kThreads < k) part += static_cast<double>(v[u] * v[u]);
+        }
+    } else {
+        // 8 of a thread's loads in flight before their adds, in order.
 #pragma unroll 8
-    for (int i = threadIdx.x; i < k; i += kThreads) part += static_cast<double>(xr[i] * xr[i]);
+        for (int i = threadIdx.x; i < k; i += kThreads) part += static_cast<double>(xr[i] * xr[i]);
+    }
     const double sum = block_sum(part, scratch);
     const float mean = static_cast<float>(sum / static_cast<double>(k));
     const float scale = 1.0f / sqrtf(mean + eps);
