@@ -527,7 +527,8 @@ __global__ void __launch_bounds__(kThreads, kquant_min_blocks(kType, kOut)) kqua
 // matvec's super-block order. A warp streams its super-blocks of the 16 rows through kMmaStages
 // shared-memory stages (cp.async, kMmaStages − 1 super-blocks ahead) and reads them as ldmatrix
 // fragments; activation fragments come from global memory (L1). Thread (g, q) = (lane / 4, lane % 4)
-// owns outputs o = 2·rh + c: weight row g + 8·rh, activation row 2q + c. At the end the warps' lane
+// owns outputs o = 2·rh + c: weight row g + 8·rh, activation row 2q + c (up to 4 activation rows: the
+// k32 layout of mma_stage_compute). At the end the warps' lane
 // sums meet in shared memory and are added in rows_kquant's butterfly order. Activation rows past
 // n_rows are computed on the last row's data and not stored (mma columns are independent).
 // Stages per warp: as many as fit the 48 KiB of static shared memory for the 4 warps (Q4_K, Q5_K 4;
@@ -586,19 +587,70 @@ __device__ __forceinline__ void mma_stage_load(MmaStage<kType>& st, const MmaCop
     }
 }
 
-// Super-block sb of the stage: acc[t][o] of lane 8·(sb % 4) + t.
+// acc[o] += the scaled sums of rows_kquant's lane t = 2tp + odd (its sub-blocks' integer dot products
+// s_lo / s_hi of the low / high 16 values) for the outputs o of a lane's C fragment: weight row
+// g + 8·(o / 2), activation column c = o % 2 of the lane's pair, whose row scale is xd[c] and Q8_K
+// sub-block sums sums[c]. odd may be a run-time value: the register arrays are indexed by tp alone.
 template <uint32_t kType>
+__device__ __forceinline__ void mma_scale_add(int tp, int odd, const int (&s_lo)[4], const int (&s_hi)[4], const uint32_t (&sc4)[2][2],
+                                              const uint32_t (&m4)[2][2], const uint32_t (&s6)[2][4], const float (&d)[2],
+                                              const float (&dmin)[2], const float (&xd)[2], const int (&sums)[2][4], float (&acc)[4]) {
+#pragma unroll
+    for (int o = 0; o < 4; o++) {
+        const int rh = o / 2, c = o % 2;
+        int sc_lo, sc_hi, m_lo = 0, m_hi = 0;
+        if constexpr (kType == 14) {
+            const int e16 = 8 * (tp / 2) + 2 * (tp % 2);  // rows_kquant's e_lo / 16 of t = 2tp; t = 2tp + 1 takes the next byte
+            sc_lo = static_cast<int8_t>(s6[rh][e16 / 4] >> (8 * (e16 % 4 + odd)));
+            sc_hi = static_cast<int8_t>(s6[rh][e16 / 4 + 1] >> (8 * (e16 % 4 + odd)));
+        } else {
+            const int b0 = 2 * tp, b1 = b0 + 1;  // sub-blocks 2j, 2j + 1 with j = t / 2 = tp
+            sc_lo = unsigned_byte(sc4[rh][b0 / 4], b0 % 4);
+            sc_hi = unsigned_byte(sc4[rh][b1 / 4], b1 % 4);
+            if (!odd) {  // the min term of a sub-block once, from its h = 0 lane
+                m_lo = unsigned_byte(m4[rh][b0 / 4], b0 % 4);
+                m_hi = unsigned_byte(m4[rh][b1 / 4], b1 % 4);
+            }
+        }
+        const int si = sc_lo * s_lo[o] + sc_hi * s_hi[o];
+        float& a = acc[o];
+        if constexpr (kType == 14) {
+            a = __fmaf_rn(xd[c], d[rh] * static_cast<float>(si), a);
+        } else {
+            const int pair = sums[c][tp];
+            const int sm = m_lo * static_cast<int16_t>(pair & 0xFFFF) + m_hi * (pair >> 16);
+            const float uo = __fmaf_rn(d[rh], static_cast<float>(si), -(dmin[rh] * static_cast<float>(sm)));
+            a = __fmaf_rn(xd[c], uo, a);
+        }
+    }
+}
+
+// The lane sums (chains) a lane keeps for kHalf (up to 4 activation rows): 4, those of t = 2tp +
+// q / 2 for activation rows 2·(q % 2) + c; else 8, t = 0 … 7 for activation rows 2q + c.
+template <bool kHalf>
+constexpr int kMmaChains = kHalf ? 4 : 8;
+
+// Super-block sb of the stage into the lane's chains (rows_kquant's lane sums of lane 8·(sb % 4) + t).
+// With up to 4 activation rows (kHalf) the products of lanes t = 2tp and 2tp + 1 come from one k32
+// mma: A = [t's 16 values | t + 1's], B block-diagonal — columns 0…3 t's activations over k 0…15
+// and zeros below, columns 4…7 zeros then t + 1's — so no column is padding and a lane scales 4
+// products a pair instead of 8 (half of them padding). The integer products are the same, so are the
+// chains.
+template <uint32_t kType, bool kHalf>
 __device__ __forceinline__ void mma_stage_compute(const MmaStage<kType>& st, const ActView& x, int n_rows, int sb, int lane,
-                                                  float (&acc)[8][4]) {
+                                                  float (&acc)[kMmaChains<kHalf>][4]) {
     const int g = lane / 4, q = lane % 4;
+    const int upper = kHalf ? q / 2 : 0;  // kHalf: the lane's products are of t = 2tp + upper
+    const int qc = kHalf ? q % 2 : q;     // the lane's output activation rows: 2qc, 2qc + 1
+    const int bu = kHalf ? g / 4 : 0;     // kHalf: the B column g holds t = 2tp + bu's activations, row g % 4
     const int mrow = lane % 8 + 8 * (lane / 8 % 2);  // the weight row this lane addresses for ldmatrix
-    // Activation rows: of the B fragments (g) and of the outputs (2q, 2q + 1), clamped to the batch.
-    const int8_t* xq = x.q + static_cast<size_t>(min(g, n_rows - 1)) * x.k + 256 * sb + 4 * q;
+    // Activation rows: of the B fragments and of the outputs, clamped to the batch.
+    const int8_t* xq = x.q + static_cast<size_t>(min(kHalf ? g % 4 : g, n_rows - 1)) * x.k + 256 * sb + 4 * q;
     float xd[2];
-    int sums[2][4];  // Q4_K / Q5_K: int16 pairs, sub-blocks 2i, 2i + 1
+    int sums[2][4] = {};  // Q4_K / Q5_K: int16 pairs, sub-blocks 2i, 2i + 1
 #pragma unroll
     for (int c = 0; c < 2; c++) {
-        const float* d_row = x.d + static_cast<size_t>(min(2 * q + c, n_rows - 1)) * (x.k / 32);
+        const float* d_row = x.d + static_cast<size_t>(min(2 * qc + c, n_rows - 1)) * (x.k / 32);
         xd[c] = __ldg(d_row + sb);
         if constexpr (kType != 14) {
             const int* s4 = reinterpret_cast<const int*>(q8k_sums(d_row, x.k) + 8 * sb);  // 4-byte aligned only
@@ -608,7 +660,7 @@ __device__ __forceinline__ void mma_stage_compute(const MmaStage<kType>& st, con
     }
     // Weight-row scales: Q4_K / Q5_K 6-bit (sc, m) of the 8 sub-blocks packed 4 to a word (the
     // unpacking of k_scale_min), d and dmin; Q6_K the 16 int8 scales and d.
-    uint32_t sc4[2][2], m4[2][2], s6[2][4];
+    uint32_t sc4[2][2] = {}, m4[2][2] = {}, s6[2][4] = {};
     float d[2], dmin[2];
 #pragma unroll
     for (int rh = 0; rh < 2; rh++) {
@@ -638,72 +690,54 @@ __device__ __forceinline__ void mma_stage_compute(const MmaStage<kType>& st, con
         int wa[4], wb[4] = {0, 0, 0, 0};
         ldmatrix_x4(wa, &st.w[mrow][w_seg]);
         if constexpr (kType == 14) ldmatrix_x4(wb, &st.w[mrow][128 + 32 * (tp / 2) + 16 * (lane / 16)]);  // their qh
-        // B: the 16-value groups of the two lanes, [lo of t, lo of t + 1, hi of t, hi of t + 1] —
+        // The 16-value activation groups m of the two lanes: [lo of t, lo of t + 1, hi of t, hi of t + 1] —
         // Q4_K/Q5_K segments 4tp … 4tp + 3; Q6_K b, b + 1, b + 4, b + 5 with b = 8·(tp / 2) + 2·(tp % 2).
-        int xb[4];
-#pragma unroll
-        for (int m = 0; m < 4; m++) {
+        const auto x_group = [&](int m) {
             const int seg = kType == 14 ? 8 * (tp / 2) + 2 * (tp % 2) + (m % 2) + 4 * (m / 2) : 4 * tp + 2 * (m / 2) + (m % 2);
-            xb[m] = __ldg(reinterpret_cast<const int*>(xq + 16 * seg));
-        }
+            return __ldg(reinterpret_cast<const int*>(xq + 16 * seg));
+        };
+        int lo[2][2], hi[2][2];  // [u][rh]: the weights of t = 2tp + u, rows g + 8·rh
 #pragma unroll
         for (int u = 0; u < 2; u++) {
             const int t = 2 * tp + u;
-            int lo[2], hi[2];
 #pragma unroll
             for (int rh = 0; rh < 2; rh++) {
                 const int v = wa[2 * u + rh];
                 if constexpr (kType == 14) {
                     const int p1 = t % 4 / 2, qh = wb[2 * u + rh];
-                    lo[rh] = __vsub4((v & 0x0F0F0F0F) | (((qh >> (2 * p1)) & 0x03030303) << 4), 0x20202020);
-                    hi[rh] = __vsub4(((v >> 4) & 0x0F0F0F0F) | (((qh >> (2 * p1 + 4)) & 0x03030303) << 4), 0x20202020);
+                    lo[u][rh] = __vsub4((v & 0x0F0F0F0F) | (((qh >> (2 * p1)) & 0x03030303) << 4), 0x20202020);
+                    hi[u][rh] = __vsub4(((v >> 4) & 0x0F0F0F0F) | (((qh >> (2 * p1 + 4)) & 0x03030303) << 4), 0x20202020);
                 } else {
-                    lo[rh] = v & 0x0F0F0F0F;
-                    hi[rh] = (v >> 4) & 0x0F0F0F0F;
+                    lo[u][rh] = v & 0x0F0F0F0F;
+                    hi[u][rh] = (v >> 4) & 0x0F0F0F0F;
                     if constexpr (kType == 13) {
                         const int j = t / 2, qh = qh5[2 * (t % 2) + rh];
-                        lo[rh] |= ((qh >> (2 * j)) & 0x01010101) << 4;
-                        hi[rh] |= ((qh >> (2 * j + 1)) & 0x01010101) << 4;
+                        lo[u][rh] |= ((qh >> (2 * j)) & 0x01010101) << 4;
+                        hi[u][rh] |= ((qh >> (2 * j + 1)) & 0x01010101) << 4;
                     }
                 }
             }
+        }
+        if constexpr (kHalf) {
+            const int xlo = bu ? x_group(1) : x_group(0), xhi = bu ? x_group(3) : x_group(2);
             int s_lo[4], s_hi[4];
-            mma_k16(s_lo, lo[0], lo[1], xb[u]);
-            mma_k16(s_hi, hi[0], hi[1], xb[2 + u]);
+            mma_k32(s_lo, lo[0][0], lo[0][1], lo[1][0], lo[1][1], bu ? 0 : xlo, bu ? xlo : 0);
+            mma_k32(s_hi, hi[0][0], hi[0][1], hi[1][0], hi[1][1], bu ? 0 : xhi, bu ? xhi : 0);
+            mma_scale_add<kType>(tp, upper, s_lo, s_hi, sc4, m4, s6, d, dmin, xd, sums, acc[tp]);
+        } else {
 #pragma unroll
-            for (int o = 0; o < 4; o++) {
-                const int rh = o / 2, c = o % 2;
-                int sc_lo, sc_hi, m_lo = 0, m_hi = 0;
-                if constexpr (kType == 14) {
-                    const int e16 = 8 * (t / 4) + 2 * (t % 4 / 2) + t % 2;  // rows_kquant's e_lo / 16
-                    sc_lo = static_cast<int8_t>(s6[rh][e16 / 4] >> (8 * (e16 % 4)));
-                    sc_hi = static_cast<int8_t>(s6[rh][e16 / 4 + 1] >> (8 * (e16 % 4)));
-                } else {
-                    const int b0 = t / 2 * 2, b1 = b0 + 1;  // sub-blocks 2j, 2j + 1
-                    sc_lo = unsigned_byte(sc4[rh][b0 / 4], b0 % 4);
-                    sc_hi = unsigned_byte(sc4[rh][b1 / 4], b1 % 4);
-                    if (t % 2 == 0) {  // the min term of a sub-block once, from its h = 0 lane
-                        m_lo = unsigned_byte(m4[rh][b0 / 4], b0 % 4);
-                        m_hi = unsigned_byte(m4[rh][b1 / 4], b1 % 4);
-                    }
-                }
-                const int si = sc_lo * s_lo[o] + sc_hi * s_hi[o];
-                float& a = acc[t][o];
-                if constexpr (kType == 14) {
-                    a = __fmaf_rn(xd[c], d[rh] * static_cast<float>(si), a);
-                } else {
-                    const int pair = sums[c][t / 2];
-                    const int sm = m_lo * static_cast<int16_t>(pair & 0xFFFF) + m_hi * (pair >> 16);
-                    const float uo = __fmaf_rn(d[rh], static_cast<float>(si), -(dmin[rh] * static_cast<float>(sm)));
-                    a = __fmaf_rn(xd[c], uo, a);
-                }
+            for (int u = 0; u < 2; u++) {
+                int s_lo[4], s_hi[4];
+                mma_k16(s_lo, lo[u][0], lo[u][1], x_group(u));
+                mma_k16(s_hi, hi[u][0], hi[u][1], x_group(2 + u));
+                mma_scale_add<kType>(tp, u, s_lo, s_hi, sc4, m4, s6, d, dmin, xd, sums, acc[2 * tp + u]);
             }
         }
     }
 }
 
-// Block b of the launch: weight rows 16·(b − first) … of matrix i.
-template <uint32_t kType>
+// Block b of the launch: weight rows 16·(b − first) … of matrix i; kHalf for up to 4 activation rows.
+template <uint32_t kType, bool kHalf>
 __global__ void __launch_bounds__(kThreads, 4) kquant_mma_kernel(MatvecArgs args, ActView x, int n_rows) {
     __shared__ float4 shared[mma_shared_bytes<kType>() / sizeof(float4)];
     const int lane = threadIdx.x % kWarp, slot = threadIdx.x / kWarp;
@@ -721,9 +755,10 @@ __global__ void __launch_bounds__(kThreads, 4) kquant_mma_kernel(MatvecArgs args
     const MmaCopies<kType> m(args.w[i], args.row_bytes[i], args.scale[i], o0, n, nsb, lane);
     constexpr int kStages = kMmaStages<kType>;
     MmaStage<kType>* stages = reinterpret_cast<MmaStage<kType>*>(shared) + kStages * slot;
-    float acc[8][4];
+    constexpr int kChains = kMmaChains<kHalf>;
+    float acc[kChains][4];
 #pragma unroll
-    for (int t = 0; t < 8; t++) {
+    for (int t = 0; t < kChains; t++) {
 #pragma unroll
         for (int o = 0; o < 4; o++) acc[t][o] = 0.0f;
     }
@@ -739,19 +774,21 @@ __global__ void __launch_bounds__(kThreads, 4) kquant_mma_kernel(MatvecArgs args
         commit_async();
         wait_async<kStages - 1>();
         __syncwarp();
-        mma_stage_compute<kType>(stages[it % kStages], x, n_rows, sb, lane, acc);
+        mma_stage_compute<kType, kHalf>(stages[it % kStages], x, n_rows, sb, lane, acc);
         __syncwarp();  // the stage is refilled next round
     }
-    // The lane sums of slot w to shared memory (the stages are free once every warp is done), then
-    // warp w adds those of output w in rows_kquant's warp_sum order: lanes l and l ^ 16 (slots s and
-    // s ^ 2), then l ^ 8 (slots s ^ 1), then t ^ 4, t ^ 2, t ^ 1.
+    // The lane sums of slot w to shared memory (the stages are free once every warp is done) where
+    // the 8-chain layout's lane holds them (kHalf: chain tp of lane (g, q) is t = 2tp + q / 2 of lane
+    // (g, q % 2)), then warp w adds those of output w in rows_kquant's warp_sum order: lanes l and
+    // l ^ 16 (slots s and s ^ 2), then l ^ 8 (slots s ^ 1), then t ^ 4, t ^ 2, t ^ 1.
     float(*sums)[8][4][kWarp] = reinterpret_cast<float(*)[8][4][kWarp]>(shared);
     wait_async<0>();
     __syncthreads();
 #pragma unroll
-    for (int t = 0; t < 8; t++) {
+    for (int c = 0; c < kChains; c++) {
+        const int t = kHalf ? 2 * c + lane % 4 / 2 : c, l = kHalf ? lane - lane % 4 / 2 * 2 : lane;
 #pragma unroll
-        for (int o = 0; o < 4; o++) sums[slot][t][o][lane] = acc[t][o];
+        for (int o = 0; o < 4; o++) sums[slot][t][o][l] = acc[c][o];
     }
     __syncthreads();
     const int o = slot;
@@ -942,7 +979,7 @@ size_t norm_shared_bytes(uint32_t type, int k, int n_rows) {
     return type == 8 ? rows * k + rows * (k / 32) * sizeof(float) : rows * k * sizeof(float);
 }
 
-// 2..8 activation rows: a block per 16 weight rows of every matrix.
+// 2..8 activation rows: a block per 16 weight rows of every matrix (up to 4 rows: the k32 layout).
 template <uint32_t kType>
 cudaError_t launch_kquant_mma(cudaStream_t stream, const MatvecArgs& args, ActView x, int n_rows) {
     int tiles = 0;
@@ -951,7 +988,8 @@ cudaError_t launch_kquant_mma(cudaStream_t stream, const MatvecArgs& args, ActVi
         if (static_cast<size_t>(n) * args.row_bytes[i] > UINT32_MAX) return cudaErrorInvalidValue;  // MmaCopies' offsets
         tiles += (n + 15) / 16;
     }
-    return launch(kquant_mma_kernel<kType>, tiles, kThreads, 0, stream, args, x, n_rows);
+    if (n_rows <= 4) return launch(kquant_mma_kernel<kType, true>, tiles, kThreads, 0, stream, args, x, n_rows);
+    return launch(kquant_mma_kernel<kType, false>, tiles, kThreads, 0, stream, args, x, n_rows);
 }
 
 // One activation row: a warp per kOut weight rows.
