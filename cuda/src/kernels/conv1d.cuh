@@ -4,7 +4,8 @@
 //   x     (n, Cc)          raw attn_qkv output            y (n, Cc) = SiLU(conv)
 //   state (Kc−1, Cc)       the last Kc−1 inputs per channel, oldest first (updated in place)
 //   w     (Cc, Kc)         ssm_conv1d, tap Kc−1 multiplies the current token
-//   snap  (n_snap, Kc−1, Cc) or null: plane snap_offset + t = the window after token t
+//   snap  (planes, Kc−1, Cc) or null: plane snap_offset + t = the window after token t, written for
+//         snap_offset + t < n_snap
 //
 // Launch geometry: one thread per channel (128-thread blocks), the tokens in groups of 8 with their
 // inputs loaded first; a channel sums its taps in order.

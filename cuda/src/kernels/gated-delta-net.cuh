@@ -6,7 +6,8 @@
 //   y     (n, Cc)           conv output [q (Hk, Dk) | k (Hk, Dk) | v (Hv, Dv)]
 //   z     (n, Hv, Dv)       attn_gate output;   beta, alpha (n, Hv) raw ssm_beta / ssm_alpha outputs
 //   state (Hv, Dk, Dv)      S_j[a][b] at (j·Dk + a)·Dv + b (updated in place)
-//   snap  (n_snap, Hv, Dk, Dv) or null: plane snap_offset + t = the state after token t
+//   snap  (planes, Hv, Dk, Dv) or null: plane snap_offset + t = the state after token t, written
+//         for snap_offset + t < n_snap
 //   out   (n, Hv, Dv); with out_q / out_d also quantized to Q8_0 for ssm_out (q (n, Hv·Dv) int8,
 //         d (n, Hv·Dv/32)): a block of 32 outputs is one warp's
 //

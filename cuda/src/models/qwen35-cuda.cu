@@ -17,8 +17,9 @@
 //             greedy step computes MTP rows one position past the trunk's (greedy_step, step 3)
 //   conv      (n_gdn, Kc−1, Cc) and ssm (n_gdn, Hv, Dv, Dk) float: the GDN states, zero at reset
 //   snapshots conv (n_gdn, n_snap, Kc−1, Cc), ssm (n_gdn, n_snap, Hv, Dv, Dk): plane t = the state
-//             after token t of the last batch (written when 1 < batch <= n_snap = n_draft_max + 1);
-//             keep(n) copies plane n − 1 of every layer back with one strided copy per state
+//             after token t < batch − 1 of the last batch (written when 1 < batch <= n_snap =
+//             n_draft_max + 1); keep(n) copies plane n − 1 of every layer back with one strided
+//             copy per state
 //   scratch   the activations of one chunk (kChunkRows rows), attention's (8 rows over n_ctx + 1
 //             positions: attention.cuh), logits (8, V)
 //   greedy    the step's argmaxes (2, 8) int32 [verify rows | MTP rows]; the chain's first h' (E)
@@ -550,17 +551,17 @@ struct CudaSession::Impl {
         matvecs({out(L[MTP_ROLE_ATTN_OUTPUT], x, true)}, attn_o, n);
     }
 
-    // Gated DeltaNet block (spec §3.5) of GDN layer g: x += GDN(RMSNorm(x; attn_norm)); snapshots
-    // when `record`.
-    void gated_delta_net(const LayerWeights& L, int g, int n, int row0, bool record) {
+    // Gated DeltaNet block (spec §3.5) of GDN layer g: x += GDN(RMSNorm(x; attn_norm)); the states
+    // after the batch's tokens 0 … planes − 1 into the snapshot planes.
+    void gated_delta_net(const LayerWeights& L, int g, int n, int row0, int planes) {
         const int Cc = static_cast<int>(hp.ssm_conv_channels);
         normed_matvecs(L[MTP_ROLE_ATTN_NORM],
                        {out(L[MTP_ROLE_ATTN_QKV], qkv), out(L[MTP_ROLE_ATTN_GATE], z), out(L[MTP_ROLE_SSM_BETA], beta),
                         out(L[MTP_ROLE_SSM_ALPHA], alpha)},
                        n);
         launched(cuda::launch_conv1d_update(stream, qkv, conv + g * conv_plane, cw.vec(L[MTP_ROLE_SSM_CONV1D]), conv_y,
-                                            record ? conv_snap + g * n_snap * conv_plane : nullptr, row0,
-                                            static_cast<int>(n_snap), n, Cc, static_cast<int>(hp.ssm_conv_kernel)),
+                                            planes > 0 ? conv_snap + g * n_snap * conv_plane : nullptr, row0,
+                                            planes, n, Cc, static_cast<int>(hp.ssm_conv_kernel)),
                  "conv1d_update");
         // A Q8_0 ssm_out reads its activation quantized by the recurrence kernel itself.
         const bool fuse = cuda::act_format_for(L[MTP_ROLE_SSM_OUT].type) == ActFormat::Q8_0;
@@ -571,8 +572,8 @@ struct CudaSession::Impl {
             const size_t at = static_cast<size_t>(r) * vD;
             launched(cuda::launch_gated_delta_net(stream, gp, conv_y + static_cast<size_t>(r) * Cc, z + at, beta + r * Hv, alpha + r * Hv,
                                                   cw.vec(L[MTP_ROLE_SSM_DT_BIAS]), cw.vec(L[MTP_ROLE_SSM_A]), cw.vec(L[MTP_ROLE_SSM_NORM]),
-                                                  ssm + g * ssm_plane, record ? ssm_snap + g * n_snap * ssm_plane : nullptr, row0 + r,
-                                                  static_cast<int>(n_snap), std::min(kMaxRows, n - r), gdn_o.v.f + at,
+                                                  ssm + g * ssm_plane, planes > 0 ? ssm_snap + g * n_snap * ssm_plane : nullptr, row0 + r,
+                                                  planes, std::min(kMaxRows, n - r), gdn_o.v.f + at,
                                                   fuse ? gdn_o.v.q + at : nullptr, fuse ? gdn_o.v.d + at / 32 : nullptr),
                      "gated_delta_net");
         }
@@ -625,8 +626,14 @@ struct CudaSession::Impl {
         matvecs({out(L[MTP_ROLE_FFN_DOWN], x, true)}, ffn_h, n);
     }
 
-    // One chunk of the trunk: rows [row0, row0 + n) of the batch; h_final into hf.
-    void trunk_chunk(int row0, int n, bool record) {
+    // Snapshot planes a batch of n tokens writes: the states after its tokens 0 … n − 2, those that
+    // keep(n_keep < n) copies back (keep(n) copies nothing, so the last token's state, the live one,
+    // is not written twice); none for a single token or a batch too wide to roll back.
+    int snapshot_planes(int n) const { return n > 1 && static_cast<uint32_t>(n) <= n_snap ? n - 1 : 0; }
+
+    // One chunk of the trunk: rows [row0, row0 + n) of the batch; h_final into hf; the snapshot
+    // planes of the batch's first `planes` tokens (snapshot_planes).
+    void trunk_chunk(int row0, int n, int planes) {
         const int E = static_cast<int>(hp.n_embd);
         launched(cuda::launch_embed(stream, cw.mat(w.token_embd), d_ints + 2 + row0, n, x, E), "embed");
         for (uint32_t il = 0; il < hp.n_layer; il++) {
@@ -635,7 +642,7 @@ struct CudaSession::Impl {
             if (attn) {
                 attention(L, n, d_ints, row0, k_cache[slot[il]], v_cache[slot[il]]);
             } else {
-                gated_delta_net(L, slot[il], n, row0, record);
+                gated_delta_net(L, slot[il], n, row0, planes);
             }
             ffn(L, n);
         }
@@ -648,11 +655,10 @@ struct CudaSession::Impl {
     void record_trunk(int n, const std::vector<uint32_t>& rows, bool hidden, bool copy, int top_k) {
         const int E = static_cast<int>(hp.n_embd), V = static_cast<int>(hp.n_vocab);
         check(cudaMemcpyAsync(d_ints, h_ints.p, (2 + n) * sizeof(int), cudaMemcpyHostToDevice, stream), "copy of the step inputs");
-        const bool record = n > 1 && static_cast<uint32_t>(n) <= n_snap;
         size_t next = 0;  // index into rows
         for (int r0 = 0; r0 < n; r0 += kChunkRows) {
             const int nc = std::min(kChunkRows, n - r0);
-            trunk_chunk(r0, nc, record);
+            trunk_chunk(r0, nc, snapshot_planes(n));
             if (hidden) {
                 check(cudaMemcpyAsync(h_hidden.f() + static_cast<size_t>(r0) * E, hf.v.f, static_cast<size_t>(nc) * E * sizeof(float),
                                       cudaMemcpyDeviceToHost, stream),
@@ -759,7 +765,7 @@ struct CudaSession::Impl {
             launched(cuda::launch_argmax(stream, logits, V, 1, argmax_scratch, d_ints + 3 + j), "argmax (draft chain)");
         }
         const int rows = k + 1;  // 2. verify [id_last, d_1 … d_k]
-        trunk_chunk(0, rows, rows > 1 && static_cast<uint32_t>(rows) <= n_snap);
+        trunk_chunk(0, rows, snapshot_planes(rows));
         matvecs({out(w.lm_head(), logits)}, hf, rows);
         launched(cuda::launch_argmax(stream, logits, V, rows, argmax_scratch, d_argmax), "argmax (verify)");
         if (with_mtp) {  // 3. the next step's MTP rows (argmax_i, h_final_i) at P + 1 + i
@@ -838,7 +844,7 @@ struct CudaSession::Impl {
                                     cudaMemcpyDeviceToHost, stream),
                   "copy of the drafts' distributions");
         }
-        trunk_chunk(0, rows, rows > 1 && static_cast<uint32_t>(rows) <= n_snap);  // verify [id_last, d_1 … d_k]
+        trunk_chunk(0, rows, snapshot_planes(rows));  // verify [id_last, d_1 … d_k]
         if (hidden) {
             check(cudaMemcpyAsync(h_hidden.p, hf.v.f, static_cast<size_t>(rows) * E * sizeof(float), cudaMemcpyDeviceToHost, stream),
                   "copy of the hidden rows");
