@@ -12,10 +12,10 @@ constexpr int kMaxValueDim = 128;  // threads per block: two per value row of th
 // (the norms' double sums and libm's double exp / log beside it would spill it): the batch's normed
 // q/k and scalars first, then the recurrence, then the gated norms of the outputs. The first and last
 // give a token's reductions to one warp, so that the tokens of a verify batch run side by side
-// instead of one block sum after another. In the recurrence
-// two adjacent lanes share a state row: lane 2b + h holds S_j[a][b] for a in [h·Dk/2, (h + 1)·Dk/2),
-// and each sum over a runs in order across the pair (the even lane's half, then the odd lane carries
-// on from its partial), so the arithmetic is the one-thread-per-row loop's, the CPU's.
+// instead of one block sum after another. In the recurrence two adjacent lanes share a state row:
+// lane 2b + h holds S_j[a][b] for a in [h·Dk/2, (h + 1)·Dk/2), and each sum over a runs in order
+// across the pair (the even lane's half, then the odd lane carries on from its partial), so the
+// arithmetic is the one-thread-per-row loop's, the CPU's.
 template <int DK>
 __global__ void __launch_bounds__(2 * kMaxValueDim) gated_delta_net_kernel(GdnParams p, const float* y, const float* z,
                                                                          const float* beta_raw, const float* alpha_raw,
