@@ -10,8 +10,8 @@
  *    position more (a greedy step computes MTP rows one position past the trunk's), whatever K is;
  *  - the F32 Gated DeltaNet state (conv window + recurrent matrix) of every GDN layer: the live state
  *    and n_max + 1 snapshot planes for rollback (../shared/docs/qwen35-mtp-spec.md §3.7, §5.6);
- *  - scratch for one chunk of 128 rows (activations), attention's (a short row's scores, a long
- *    row's chunk results over the context) and logits for 8-row pieces, and the MTP input rows of a
+ *  - scratch for one chunk of 128 rows (activations), attention's (every row's scores and chunk
+ *    results over the context) and logits for 8-row pieces, and the MTP input rows of a
  *    prompt as long as the context.
  * The CPU backend keeps the weights memory-mapped and fewer state planes (docs/native-engine.md).
  */
@@ -71,13 +71,17 @@ const PIECE_ROWS = 8;
 /** Positions per chunk of a long attention row (kAttnChunk in cuda/cpu/attention-order.h). */
 const ATTN_CHUNK = 512;
 
+/** Dim groups of an attention head (kGroups in cuda/src/kernels/attention.cu: 256 dims / 64). */
+const ATTN_GROUPS = 4;
+
 /**
- * attention_scratch_bytes (cuda/src/kernels/attention.cu) over `positions`: per row and head a short
- * row's ATTN_CHUNK scores, and per chunk of the cache a long row's sum (double), max and weighted V.
+ * attention_scratch_bytes (cuda/src/kernels/attention.cu) over `positions`: per row and head a score
+ * per position and an arrival count per dim group, and per chunk of the cache a sum (double) and max
+ * per dim group and the weighted V.
  */
 function attentionScratchBytes(nHead: number, headDim: number, positions: number): number {
   const chunks = Math.ceil(positions / ATTN_CHUNK);
-  return PIECE_ROWS * nHead * (chunks * (8 + F32 + headDim * F32) + ATTN_CHUNK * F32);
+  return PIECE_ROWS * nHead * (chunks * (ATTN_GROUPS * (8 + F32) + headDim * F32) + positions * F32 + ATTN_GROUPS * 4);
 }
 
 /** Candidates per row the device finds for sampling with top-k (kMaxTopLogits in cuda/src/kernels/top-logits.cuh). */
@@ -142,7 +146,7 @@ export function estimateMemory(desc: ModelDescription, opts: MemoryEstimateOptio
       "as the CUDA backend allocates it (repacked: a block's scale as a float, e.g. Q8_0 36 bytes per 32 values, Q6_K 212 per 256)",
       `KV cache F16 for ${nAttn} attention layer(s)${nMtp ? ` and the MTP block (ctx + 1 positions)` : ""}`,
       `GDN state F32 for ${nGdn} layer(s) × ${planes} plane(s) (the state + 1 + draft length ${opts.draftMax} snapshots)`,
-      "scratch: one chunk of 128 rows, attention's (short rows' scores, long rows' chunks), logits and sampling candidates for 8 rows, a context-long prompt's MTP input",
+      "scratch: one chunk of 128 rows, attention's (every row's scores, the chunks' results), logits and sampling candidates for 8 rows, a context-long prompt's MTP input",
     ],
   };
 }

@@ -7,18 +7,18 @@
 //
 //   q16    (n, H, D) f16          qg (n, H, 2D) float, gate = second half of each head
 //   kc, vc (n_ctx, Hkv, D) f16    row t attends positions 0 … *pos_base + pos_offset + t
-//   scratch attention_scratch_bytes(H, D, n_ctx): the short rows' scores, the long rows' chunk
-//          results
+//   scratch attention_scratch_bytes(H, D, n_ctx): every row's scores, the chunks' results, arrival counts
 //   out    (n, H, D) float; with out_q / out_d also quantized to Q8_0 for attn_output (q (n, H·D)
 //          int8, d (n, H·D/32)): a block of 32 outputs is one warp's
 //
-// Launch geometry: two launches of 128-thread blocks. The first, blocks (head, row, split) with
-// about 4 blocks per SM: a short row's scores, its positions split over the row's blocks (a score's
-// arithmetic is the same whichever block computes it); a long row's chunks, chunk c in split
-// c mod splits (its max, sum and weighted V). K and V rows pass through shared memory 64 positions
-// at a time (coalesced loads), a thread per position for the scores and per dim for the weighted V.
-// The second, a block per (head, row): a short row's softmax and weighted V, a long row's combination
-// of its chunks; the gate. The work for a row is the same code whatever the batch width.
+// Launch geometry: two launches, each a row's work the same code whatever the batch width. The
+// scores: 128-thread blocks (head, row, split), as many as an SM holds, a row's positions split over
+// its blocks; K rows pass through shared memory 64 positions at a time (coalesced loads), a thread per
+// position; the V rows of those positions asked into L2. The weighted V: one-warp blocks (head, row,
+// chunk slot × 64-dim group), so that a context's chunks and a head's dims run side by side (a dim's
+// sum over positions is one ordered chain); each block takes its chunk's softmax statistics itself
+// and reads V straight from the cache, 64 positions' loads in flight a lane; a short row's block
+// applies the gate, a long row's chunks are combined by the dim group's block that finishes last.
 #pragma once
 
 #include "common.cuh"
