@@ -17,6 +17,7 @@ constexpr int kChunk = kAttnChunk;
 constexpr int kVDims = 2 * kWarp;  // dims of V a block of the weighted-V launch (one warp) weights: 2 a lane
 constexpr int kGroups = kMaxHeadDim / kVDims;  // dim groups of a head, at most
 constexpr int kVAhead = 64;  // positions whose V loads a lane has in flight before their (in-order) adds
+static_assert(kChunk % kVAhead == 0 && kChunk % kWarp == 0, "a chunk's weights, padded with +0, fill whole V batches");
 
 __host__ __device__ inline int chunks_of(int n_positions) { return (n_positions + kChunk - 1) / kChunk; }
 
@@ -172,6 +173,9 @@ __global__ void __launch_bounds__(kWarp) attention_values_kernel(const float* qg
     const size_t head = static_cast<size_t>(t) * H + h, group = head * kGroups + g;
     const float* scores = parts.scores + head * n_ctx;
     const float* gate = qg + head * 2 * D + D;
+    float* out_h = out + head * D;  // the head's outputs, and their Q8_0 copy (or none)
+    int8_t* q_h = out_q ? out_q + head * D : nullptr;
+    float* d_h = out_q ? out_d + head * D / 32 : nullptr;
     const int d = g * kVDims + 2 * lane;  // D % 32 == 0: d < D implies d + 1 < D
     const size_t v_stride = static_cast<size_t>(Hkv) * D / 2;  // half2 words a position
     const int dl = min(d, D - 2);  // the lane's dims, clamped for the loads of lanes past D
@@ -230,8 +234,7 @@ __global__ void __launch_bounds__(kWarp) attention_values_kernel(const float* qg
             for (int u = 0; u < kVAhead; u++) vv[u] = next[u];
         }
         if (n_kv <= kChunk) {
-            gate_and_store(a0, a1, gate, out + head * D, out_q ? out_q + head * D : nullptr, out_d ? out_d + head * D / 32 : nullptr, d, D,
-                           lane);
+            gate_and_store(a0, a1, gate, out_h, q_h, d_h, d, D, lane);
             return;
         }
         if (lane == 0) {
@@ -268,8 +271,7 @@ __global__ void __launch_bounds__(kWarp) attention_values_kernel(const float* qg
         }
     }
     const float inv = static_cast<float>(1.0 / total);
-    gate_and_store(a0 * inv, a1 * inv, gate, out + head * D, out_q ? out_q + head * D : nullptr, out_d ? out_d + head * D / 32 : nullptr, d, D,
-                   lane);
+    gate_and_store(a0 * inv, a1 * inv, gate, out_h, q_h, d_h, d, D, lane);
 }
 
 }  // namespace
