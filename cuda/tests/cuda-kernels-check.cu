@@ -276,6 +276,46 @@ void check_matvec(uint32_t type, int k, int n, std::mt19937& rng) {
     cudaFree(y);
 }
 
+// One launch of three matrices for one activation row (as the model's grouped projections go), the
+// second adding into its output: each output bitwise equal to its matrix's own launch (checked
+// against the CPU by check_matvec), with more rows than the device holds warps at once.
+void check_matvec_group(uint32_t type, int k, std::mt19937& rng) {
+    const int ns[3] = {3001, 2500, 4099};
+    std::vector<DevMatrix> m;
+    for (int n : ns) m.push_back(upload_matrix(type, random_rows(type, k, n, rng), k, n));
+    std::vector<float> x;
+    ActView a = random_act(type, k, 1, rng, x);
+    std::vector<float*> y(3), alone(3);
+    std::vector<std::vector<float>> got(3), want(3);
+    for (int i = 0; i < 3; i++) {
+        CHECK_CUDA(cudaMalloc(&y[i], sizeof(float) * ns[i]));
+        CHECK_CUDA(cudaMalloc(&alone[i], sizeof(float) * ns[i]));
+        const MatvecOut one{&m[i], alone[i], ns[i], false};
+        CHECK_CUDA(launch_matvec(nullptr, &one, 1, a, 1));
+        want[i].resize(ns[i]);
+        got[i].resize(ns[i]);
+        CHECK_CUDA(cudaMemcpy(want[i].data(), alone[i], sizeof(float) * ns[i], cudaMemcpyDeviceToHost));
+    }
+    std::vector<float> base(ns[1]);
+    for (int o = 0; o < ns[1]; o++) base[o] = 0.25f * static_cast<float>(o % 7) - 0.75f;
+    CHECK_CUDA(cudaMemcpy(y[1], base.data(), sizeof(float) * ns[1], cudaMemcpyHostToDevice));
+    for (int o = 0; o < ns[1]; o++) want[1][o] = base[o] + want[1][o];
+    const MatvecOut outs[3] = {{&m[0], y[0], ns[0], false}, {&m[1], y[1], ns[1], true}, {&m[2], y[2], ns[2], false}};
+    CHECK_CUDA(launch_matvec(nullptr, outs, 3, a, 1));
+    bool same = true;
+    for (int i = 0; i < 3; i++) {
+        CHECK_CUDA(cudaMemcpy(got[i].data(), y[i], sizeof(float) * ns[i], cudaMemcpyDeviceToHost));
+        same = same && std::memcmp(got[i].data(), want[i].data(), sizeof(float) * ns[i]) == 0;
+        cudaFree(y[i]);
+        cudaFree(alone[i]);
+        free_matrix(m[i]);
+    }
+    char what[160];
+    std::snprintf(what, sizeof what, "matvec %-7s k=%d, 3 matrices (%d, %d + y, %d rows) in one launch: bitwise equal to each alone", type_name(type),
+                  k, ns[0], ns[1], ns[2]);
+    expect(same, what);
+}
+
 // n tokens route to k of X experts with overlapping choices (token t's logits favour experts
 // (3t + j) mod X, j < k, most to least), as a verify batch's tokens share experts.
 // Two matrices per launch (as an FFN's gate and up go); K of 1, 2 or more super-blocks (8, 16 or 32
@@ -1367,7 +1407,11 @@ int main(int argc, char** argv) {
         for (uint32_t type : {12u, 13u, 14u}) check_matvec(type, 2816, 37, rng);  // 11 super-blocks, a partial warp of rows
         check_matvec(0, 2048, 256, rng);  // F32 at the 35B-A3B router's shape: two rounds per thread
         check_matvec(0, 2056, 37, rng);   // F32, a last round that only some threads reach
-        for (uint32_t type : {12u, 13u, 14u}) check_matvec(type, 512, 5121, rng);  // one row: two weight rows per warp
+        for (uint32_t type : {12u, 13u, 14u}) {
+            check_matvec(type, 512, 5121, rng);   // one row: two weight rows a warp
+            check_matvec(type, 2816, 9000, rng);  // more rows than warps resident at once
+            check_matvec_group(type, 2816, rng);
+        }
     }
     // The low-bit types (matvec-lowbit.cuh): 2 super-blocks (a warp's slots 2, 3 idle), 11 (a
     // partial second round of loads), 45 (three rounds); 32-value blocks: 16, 88, 1440 blocks.

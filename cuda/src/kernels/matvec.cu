@@ -170,15 +170,22 @@ __device__ void row_f32(const uint8_t* w, const ActView& x, int n_rows, int lane
     }
 }
 
-// The 6-bit scale and min of sub-block b of a Q4_K / Q5_K super-block (spec §7.7).
-__device__ __forceinline__ void k_scale_min(const uint8_t* q, int b, int& sc, int& m) {
-    if (b < 4) {
-        sc = q[b] & 63;
-        m = q[b + 4] & 63;
-    } else {
-        sc = (q[b + 4] & 0xF) | ((q[b - 4] >> 6) << 4);
-        m = (q[b + 4] >> 4) | ((q[b] >> 6) << 4);
-    }
+// The 6-bit scales and mins of sub-blocks 2j, 2j + 1 of a Q4_K / Q5_K super-block (spec §7.7), from
+// its 16-byte header hd (d, dmin | 12 scale bytes q), without branches: sub-block b < 4 has q[b] & 63
+// and q[b + 4] & 63; b ≥ 4 the low / high nibble of q[b + 4] with the top two bits of q[b − 4] / q[b]
+// — for the pair, bytes 2·(j % 2) and the next of the words hd.y (q0…3), hd.z (q4…7), hd.w (q8…11).
+__device__ __forceinline__ void k_scale_min_pair(int4 hd, int j, int& sc_lo, int& sc_hi, int& m_lo, int& m_hi) {
+    const bool low = j < 2;
+    const int s = 16 * (j % 2);
+    const uint32_t a = static_cast<uint32_t>(hd.y) >> s, b = static_cast<uint32_t>(hd.z) >> s;
+    const uint32_t c = static_cast<uint32_t>(low ? hd.y : hd.w) >> s, cm = static_cast<uint32_t>(low ? hd.z : hd.w) >> (low ? s : s + 4);
+    const uint32_t keep = low ? 0x3F3Fu : 0x0F0Fu, top = low ? 0u : 0x3030u;
+    const uint32_t sc = (c & keep) | ((a >> 2) & top);
+    const uint32_t m = (cm & keep) | ((b >> 2) & top);
+    sc_lo = static_cast<int>(sc & 0xFF);
+    sc_hi = static_cast<int>(sc >> 8);
+    m_lo = static_cast<int>(m & 0xFF);
+    m_hi = static_cast<int>(m >> 8);
 }
 
 __device__ __forceinline__ int4 load16(const void* p) { return __ldg(static_cast<const int4*>(p)); }
@@ -226,12 +233,19 @@ __device__ void rows_kquant(const uint8_t* const (&w)[kOut], const float* const 
     const int e_lo = 128 * (t / 4) + 32 * (t % 4 / 2) + 16 * (t % 2);  // Q6_K
     for (int sb0 = 0; sb0 < nsb; sb0 += 4 * kUnroll) {
         int4 qa[kOut][kUnroll], qb[kOut][kUnroll];
+        // Q6_K one row: the lane's two scales and the super-block's d, loaded with the quants (the
+        // scales' sector is not one the quants' loads bring, and d is in the repacked scale array);
+        // two rows have no registers for them and load them when computing.
+        constexpr bool kEarly6 = kType == 14 && kOut == 1;
+        int sc6[kOut][kUnroll][2];
+        float d6[kOut][kUnroll];
 #pragma unroll
         for (int u = 0; u < kUnroll; u++) {
             const int sb = sb0 + 4 * u + slot;
 #pragma unroll
             for (int o = 0; o < kOut; o++) {
                 qa[o][u] = qb[o][u] = make_int4(0, 0, 0, 0);
+                if constexpr (kEarly6) sc6[o][u][0] = sc6[o][u][1] = 0, d6[o][u] = 0.0f;
                 if (sb < nsb) {
                     const uint8_t* blk = w[o] + static_cast<size_t>(sb) * kBlock;
                     if constexpr (kType == 12) {
@@ -242,6 +256,12 @@ __device__ void rows_kquant(const uint8_t* const (&w)[kOut], const float* const 
                     } else {
                         qa[o][u] = load16(blk + 16 * t);
                         qb[o][u] = load16(blk + 128 + 32 * (t / 4) + 16 * (t % 2));
+                        if constexpr (kEarly6) {
+                            const int8_t* scales = reinterpret_cast<const int8_t*>(blk + 192);
+                            sc6[o][u][0] = __ldg(scales + e_lo / 16);
+                            sc6[o][u][1] = __ldg(scales + e_lo / 16 + 4);
+                            d6[o][u] = __ldg(w_d[o] + sb);
+                        }
                     }
                 }
             }
@@ -265,11 +285,17 @@ __device__ void rows_kquant(const uint8_t* const (&w)[kOut], const float* const 
                         lo[o][i] = __vsub4((wa[i] & 0x0F0F0F0F) | (((wb[i] >> (2 * p1)) & 0x03030303) << 4), 0x20202020);
                         hi[o][i] = __vsub4(((wa[i] >> 4) & 0x0F0F0F0F) | (((wb[i] >> (2 * p1 + 4)) & 0x03030303) << 4), 0x20202020);
                     }
-                    const int8_t* scales = reinterpret_cast<const int8_t*>(blk + 192);
-                    sc_lo[o] = scales[e_lo / 16];
-                    sc_hi[o] = scales[e_lo / 16 + 4];
+                    if constexpr (kEarly6) {
+                        sc_lo[o] = sc6[o][u][0];
+                        sc_hi[o] = sc6[o][u][1];
+                        d[o] = d6[o][u];
+                    } else {
+                        const int8_t* scales = reinterpret_cast<const int8_t*>(blk + 192);
+                        sc_lo[o] = scales[e_lo / 16];
+                        sc_hi[o] = scales[e_lo / 16 + 4];
+                        d[o] = w_d[o][sb];
+                    }
                     m_lo[o] = m_hi[o] = 0;
-                    d[o] = w_d[o][sb];
                     dmin[o] = 0.0f;
                 } else {
 #pragma unroll
@@ -281,11 +307,11 @@ __device__ void rows_kquant(const uint8_t* const (&w)[kOut], const float* const 
                             hi[o][i] |= ((wb[i] >> (2 * j + 1)) & 0x01010101) << 4;
                         }
                     }
-                    k_scale_min(blk + 4, 2 * j, sc_lo[o], m_lo[o]);
-                    k_scale_min(blk + 4, 2 * j + 1, sc_hi[o], m_hi[o]);
+                    const int4 hd = load16(blk);  // from L1: the quants' loads brought its sector
+                    k_scale_min_pair(hd, j, sc_lo[o], sc_hi[o], m_lo[o], m_hi[o]);
                     if (h != 0) m_lo[o] = m_hi[o] = 0;  // the min term of a sub-block once, from its h = 0 lane
-                    d[o] = f16_bits(*reinterpret_cast<const uint16_t*>(blk));
-                    dmin[o] = f16_bits(*reinterpret_cast<const uint16_t*>(blk + 2));
+                    d[o] = f16_bits(static_cast<uint16_t>(hd.x & 0xFFFF));
+                    dmin[o] = f16_bits(static_cast<uint16_t>(static_cast<uint32_t>(hd.x) >> 16));
                 }
             }
             const int8_t* a = x.q + 256 * sb;
@@ -659,7 +685,7 @@ __device__ __forceinline__ void mma_stage_compute(const MmaStage<kType>& st, con
         }
     }
     // Weight-row scales: Q4_K / Q5_K 6-bit (sc, m) of the 8 sub-blocks packed 4 to a word (the
-    // unpacking of k_scale_min), d and dmin; Q6_K the 16 int8 scales and d.
+    // unpacking of k_scale_min_pair), d and dmin; Q6_K the 16 int8 scales and d.
     uint32_t sc4[2][2] = {}, m4[2][2] = {}, s6[2][4] = {};
     float d[2], dmin[2];
 #pragma unroll
