@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# On the GPU machine, the call right after scripts/device/shapes-call-a.sh (carry .device/runtime.txz,
+# .device/boot.sh, .device/base-cuda.tar.xz from stage-base.sh): the baseline library built in
+# /tmp/base beside the working tree's (cuda/build, which call A configured), the working tree's
+# kernel check ($OUT/kernels.txt) and GPU tests ($OUT/tests.txt), `bench dense` of both, then the
+# 27B shape's step cost of both libraries twice, interleaved, and the 35B-A3B shape's once each
+# (docs/device-runs.md, twelfth session). ~6 minutes; scripts/device/peer-call.sh comes next.
+set -uo pipefail
+source .device/boot.sh
+bash scripts/device/unpack-runtime.sh > /dev/null
+rm -rf /tmp/base && mkdir -p /tmp/base && tar xJf .device/base-cuda.tar.xz -C /tmp/base
+cfg="-DCMAKE_BUILD_TYPE=Release -DMTP_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90"
+(cmake -S /tmp/base/cuda -B /tmp/base/build $cfg > /dev/null && cmake --build /tmp/base/build -j 8 --target mtp cuda-kernels-check 2>&1 | grep -E "error|warning") &
+(cmake -S cuda -B cuda/build $cfg > /dev/null && cmake --build cuda/build -j 8 --target mtp cuda-kernels-check 2>&1 | grep -E "error|warning")
+wait
+echo "built $(date +%T)"
+cuda/build/cuda-kernels-check matvec lowbit embed gemm moe norm sampling gdn attention > "$OUT/kernels.txt" 2>&1
+echo "kernel checks: $(grep -cE '^ok' "$OUT/kernels.txt") ok"; grep -E "^FAIL|failure" "$OUT/kernels.txt" | head
+MTP_LIB=$PWD/cuda/build/libmtp.so node node_modules/vitest/vitest.mjs run test/gpu > "$OUT/tests.txt" 2>&1
+grep -E "×|FAIL|Tests |Test Files" "$OUT/tests.txt" | head -12
+for b in cuda/build /tmp/base/build; do echo "== bench dense, $b"; $b/cuda-kernels-check bench dense | grep -E "step"; done
+step() { MTP_LIB=$2/libmtp.so node scripts/device/step-cost.mjs "$1" --widths 1,2,4 --copy-gbs 4242 | grep -E "^\| [0-9]|reads|allocated"; }
+until grep -q Q4-DONE /tmp/sh-27b/done.log 2>/dev/null; do sleep 3; done
+for r in 1 2; do for L in $PWD/cuda/build /tmp/base/build; do echo "== 27B run $r, $L"; step /tmp/27b.gguf $L; done; done
+until grep -q Q4-DONE /tmp/sh-35b-a3b/done.log 2>/dev/null; do sleep 3; done
+for L in $PWD/cuda/build /tmp/base/build; do echo "== 35B-A3B, $L"; step /tmp/35b-a3b.gguf $L; done
+echo "done $(date +%T)"
