@@ -1409,6 +1409,7 @@ int main(int argc, char** argv) {
         check_matvec(0, 2056, 37, rng);   // F32, a last round that only some threads reach
         for (uint32_t type : {12u, 13u, 14u}) {
             check_matvec(type, 512, 5121, rng);   // one row: two weight rows a warp
+            check_matvec(type, 9216, 37, rng);    // one weight row a warp (few rows; Q6_K: and wide ones)
             check_matvec(type, 2816, 9000, rng);  // more rows than warps resident at once
             check_matvec_group(type, 2816, rng);
         }

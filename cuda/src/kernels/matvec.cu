@@ -501,10 +501,9 @@ __global__ void __launch_bounds__(kThreads) f32_rows_kernel(MatvecArgs args, Act
     }
 }
 
-// One-row K-quant launches: 1 or 2 weight rows per warp (2 when that fills the device's last wave
-// of warps better), and the blocks per SM the kernel is held to (registers 65536 / (128 · blocks)),
-// as many as run without spilling.
-__host__ __device__ constexpr int kquant_min_blocks(uint32_t type, int out) { return type == 12 ? (out == 1 ? 8 : 5) : 6; }
+// One-row K-quant launches: 1 or 2 weight rows per warp (dispatch_kquant), and the blocks per SM the
+// kernel is held to (registers 65536 / (128 · blocks)), as many as run without spilling.
+__host__ __device__ constexpr int kquant_min_blocks(uint32_t type, int out) { return type == 12 && out == 2 ? 5 : 6; }
 
 // Warp g of the launch computes weight rows kOut·(g − firstw[i]) … of matrix i (firstw counting
 // ceil(n_i / kOut) warps per matrix) for activation row 0; rows past a matrix's end are computed on
@@ -656,34 +655,67 @@ __device__ __forceinline__ void mma_scale_add(int tp, int odd, const int (&s_lo)
 template <bool kHalf>
 constexpr int kMmaChains = kHalf ? 4 : 8;
 
-// Super-block sb of the stage into the lane's chains (rows_kquant's lane sums of lane 8·(sb % 4) + t).
+// The activation values a lane's mma_stage_compute reads of super-block sb: its B fragments for
+// each lane pair tp (kHalf: groups 0 + bu and 2 + bu of mma_stage_compute's order; else groups 0 … 3),
+// the two output rows' scales xd and Q8_K sub-block sums. kquant_mma_kernel loads them a round
+// ahead: they come from L2 (no block reuses a super-block's activations), and a warp's wait for
+// them was its first stall (ncu, the 4-row ffn_down: docs/device-runs.md, tenth session).
+template <uint32_t kType, bool kHalf>
+struct MmaX {
+    int b[4][kHalf ? 2 : 4];
+    float xd[2];
+    int sums[2][4];  // Q4_K / Q5_K: int16 pairs, sub-blocks 2i, 2i + 1
+};
+
+template <uint32_t kType, bool kHalf>
+__device__ __forceinline__ MmaX<kType, kHalf> mma_x_load(const ActView& x, int n_rows, int sb, int lane) {
+    const int g = lane / 4, q = lane % 4;
+    const int qc = kHalf ? q % 2 : q;  // the lane's output activation rows: 2qc, 2qc + 1
+    const int bu = kHalf ? g / 4 : 0;  // kHalf: the B column g holds t = 2tp + bu's activations, row g % 4
+    // Activation rows: of the B fragments and of the outputs, clamped to the batch.
+    const int8_t* xq = x.q + static_cast<size_t>(min(kHalf ? g % 4 : g, n_rows - 1)) * x.k + 256 * sb + 4 * q;
+    MmaX<kType, kHalf> v;
+#pragma unroll
+    for (int tp = 0; tp < 4; tp++) {
+        // The 16-value activation groups m of lanes t = 2tp, 2tp + 1: [lo of t, lo of t + 1, hi of t,
+        // hi of t + 1] — Q4_K/Q5_K segments 4tp … 4tp + 3; Q6_K b, b + 1, b + 4, b + 5 with b = 8·(tp / 2)
+        // + 2·(tp % 2). kHalf reads group m + bu (m = 0, 2): its segment is m's + bu.
+        const auto group = [&](int m) {
+            const int seg = kType == 14 ? 8 * (tp / 2) + 2 * (tp % 2) + (m % 2) + 4 * (m / 2) : 4 * tp + 2 * (m / 2) + (m % 2);
+            return __ldg(reinterpret_cast<const int*>(xq + 16 * seg));
+        };
+#pragma unroll
+        for (int i = 0; i < (kHalf ? 2 : 4); i++) v.b[tp][i] = kHalf ? group(2 * i + bu) : group(i);
+    }
+#pragma unroll
+    for (int c = 0; c < 2; c++) {
+        const float* d_row = x.d + static_cast<size_t>(min(2 * qc + c, n_rows - 1)) * (x.k / 32);
+        v.xd[c] = __ldg(d_row + sb);
+#pragma unroll
+        for (int i = 0; i < 4; i++) v.sums[c][i] = 0;
+        if constexpr (kType != 14) {
+            const int* s4 = reinterpret_cast<const int*>(q8k_sums(d_row, x.k) + 8 * sb);  // 4-byte aligned only
+#pragma unroll
+            for (int i = 0; i < 4; i++) v.sums[c][i] = __ldg(s4 + i);
+        }
+    }
+    return v;
+}
+
+// Super-block sb of the stage, with its activations xs, into the lane's chains (rows_kquant's lane
+// sums of lane 8·(sb % 4) + t).
 // With up to 4 activation rows (kHalf) the products of lanes t = 2tp and 2tp + 1 come from one k32
 // mma: A = [t's 16 values | t + 1's], B block-diagonal — columns 0…3 t's activations over k 0…15
 // and zeros below, columns 4…7 zeros then t + 1's — so no column is padding and a lane scales 4
 // products a pair instead of 8 (half of them padding). The integer products are the same, so are the
 // chains.
 template <uint32_t kType, bool kHalf>
-__device__ __forceinline__ void mma_stage_compute(const MmaStage<kType>& st, const ActView& x, int n_rows, int sb, int lane,
+__device__ __forceinline__ void mma_stage_compute(const MmaStage<kType>& st, const MmaX<kType, kHalf>& xs, int lane,
                                                   float (&acc)[kMmaChains<kHalf>][4]) {
     const int g = lane / 4, q = lane % 4;
     const int upper = kHalf ? q / 2 : 0;  // kHalf: the lane's products are of t = 2tp + upper
-    const int qc = kHalf ? q % 2 : q;     // the lane's output activation rows: 2qc, 2qc + 1
-    const int bu = kHalf ? g / 4 : 0;     // kHalf: the B column g holds t = 2tp + bu's activations, row g % 4
+    const int bu = kHalf ? g / 4 : 0;     // kHalf: the B column g holds t = 2tp + bu's activations
     const int mrow = lane % 8 + 8 * (lane / 8 % 2);  // the weight row this lane addresses for ldmatrix
-    // Activation rows: of the B fragments and of the outputs, clamped to the batch.
-    const int8_t* xq = x.q + static_cast<size_t>(min(kHalf ? g % 4 : g, n_rows - 1)) * x.k + 256 * sb + 4 * q;
-    float xd[2];
-    int sums[2][4] = {};  // Q4_K / Q5_K: int16 pairs, sub-blocks 2i, 2i + 1
-#pragma unroll
-    for (int c = 0; c < 2; c++) {
-        const float* d_row = x.d + static_cast<size_t>(min(2 * qc + c, n_rows - 1)) * (x.k / 32);
-        xd[c] = __ldg(d_row + sb);
-        if constexpr (kType != 14) {
-            const int* s4 = reinterpret_cast<const int*>(q8k_sums(d_row, x.k) + 8 * sb);  // 4-byte aligned only
-#pragma unroll
-            for (int i = 0; i < 4; i++) sums[c][i] = __ldg(s4 + i);
-        }
-    }
     // Weight-row scales: Q4_K / Q5_K 6-bit (sc, m) of the 8 sub-blocks packed 4 to a word (the
     // unpacking of k_scale_min_pair), d and dmin; Q6_K the 16 int8 scales and d.
     uint32_t sc4[2][2] = {}, m4[2][2] = {}, s6[2][4] = {};
@@ -716,12 +748,6 @@ __device__ __forceinline__ void mma_stage_compute(const MmaStage<kType>& st, con
         int wa[4], wb[4] = {0, 0, 0, 0};
         ldmatrix_x4(wa, &st.w[mrow][w_seg]);
         if constexpr (kType == 14) ldmatrix_x4(wb, &st.w[mrow][128 + 32 * (tp / 2) + 16 * (lane / 16)]);  // their qh
-        // The 16-value activation groups m of the two lanes: [lo of t, lo of t + 1, hi of t, hi of t + 1] —
-        // Q4_K/Q5_K segments 4tp … 4tp + 3; Q6_K b, b + 1, b + 4, b + 5 with b = 8·(tp / 2) + 2·(tp % 2).
-        const auto x_group = [&](int m) {
-            const int seg = kType == 14 ? 8 * (tp / 2) + 2 * (tp % 2) + (m % 2) + 4 * (m / 2) : 4 * tp + 2 * (m / 2) + (m % 2);
-            return __ldg(reinterpret_cast<const int*>(xq + 16 * seg));
-        };
         int lo[2][2], hi[2][2];  // [u][rh]: the weights of t = 2tp + u, rows g + 8·rh
 #pragma unroll
         for (int u = 0; u < 2; u++) {
@@ -745,18 +771,18 @@ __device__ __forceinline__ void mma_stage_compute(const MmaStage<kType>& st, con
             }
         }
         if constexpr (kHalf) {
-            const int xlo = bu ? x_group(1) : x_group(0), xhi = bu ? x_group(3) : x_group(2);
+            const int xlo = xs.b[tp][0], xhi = xs.b[tp][1];
             int s_lo[4], s_hi[4];
             mma_k32(s_lo, lo[0][0], lo[0][1], lo[1][0], lo[1][1], bu ? 0 : xlo, bu ? xlo : 0);
             mma_k32(s_hi, hi[0][0], hi[0][1], hi[1][0], hi[1][1], bu ? 0 : xhi, bu ? xhi : 0);
-            mma_scale_add<kType>(tp, upper, s_lo, s_hi, sc4, m4, s6, d, dmin, xd, sums, acc[tp]);
+            mma_scale_add<kType>(tp, upper, s_lo, s_hi, sc4, m4, s6, d, dmin, xs.xd, xs.sums, acc[tp]);
         } else {
 #pragma unroll
             for (int u = 0; u < 2; u++) {
                 int s_lo[4], s_hi[4];
-                mma_k16(s_lo, lo[u][0], lo[u][1], x_group(u));
-                mma_k16(s_hi, hi[u][0], hi[u][1], x_group(2 + u));
-                mma_scale_add<kType>(tp, u, s_lo, s_hi, sc4, m4, s6, d, dmin, xd, sums, acc[2 * tp + u]);
+                mma_k16(s_lo, lo[u][0], lo[u][1], xs.b[tp][u]);
+                mma_k16(s_hi, hi[u][0], hi[u][1], xs.b[tp][2 + u]);
+                mma_scale_add<kType>(tp, u, s_lo, s_hi, sc4, m4, s6, d, dmin, xs.xd, xs.sums, acc[2 * tp + u]);
             }
         }
     }
@@ -794,14 +820,22 @@ __global__ void __launch_bounds__(kThreads, 4) kquant_mma_kernel(MatvecArgs args
         commit_async();
     }
     pdl_enter();  // the stages above hold weights only
+    // kHalf: the activations a round ahead (H200, 4 rows: the 27B shape's ffn_down 29.1 -> 27.3 us,
+    // the LM head 311 -> 302; docs/BENCHMARKS.md, thirteenth session). 5–8 rows have no registers
+    // for a second set (it spills: 8 rows 37.0 -> 40.9 us) and load the round's own.
+    MmaX<kType, kHalf> xs;
+    if constexpr (kHalf) xs = mma_x_load<kType, kHalf>(x, n_rows, min(slot, nsb - 1), lane);
     for (int it = 0; slot + 4 * it < nsb; it++) {
         const int sb = slot + 4 * it, ahead = sb + 4 * (kStages - 1);
         if (ahead < nsb) mma_stage_load<kType>(stages[(it + kStages - 1) % kStages], m, ahead, lane);
         commit_async();
+        // kHalf: the next round's (past the last, the last's again: a load, not a branch).
+        const MmaX<kType, kHalf> xn = mma_x_load<kType, kHalf>(x, n_rows, kHalf ? min(sb + 4, nsb - 1) : sb, lane);
         wait_async<kStages - 1>();
         __syncwarp();
-        mma_stage_compute<kType, kHalf>(stages[it % kStages], x, n_rows, sb, lane, acc);
+        mma_stage_compute<kType, kHalf>(stages[it % kStages], kHalf ? xs : xn, lane, acc);
         __syncwarp();  // the stage is refilled next round
+        if constexpr (kHalf) xs = xn;
     }
     // The lane sums of slot w to shared memory (the stages are free once every warp is done) where
     // the 8-chain layout's lane holds them (kHalf: chain tp of lane (g, q) is t = 2tp + q / 2 of lane
@@ -1027,23 +1061,19 @@ cudaError_t launch_kquant(cudaStream_t stream, const MatvecArgs& args, ActView x
     return launch(kquant_kernel<kType, kOut>, (warps + kWarps - 1) / kWarps, kThreads, 0, stream, args, x);
 }
 
-// The fraction of the last wave's warp slots a launch of `warps` warps fills on the device, at
-// `per_sm` resident warps per SM (1 = no idle tail).
-double wave_fill(int warps, int per_sm) {
-    const int sms = device_sm_count();
-    const double waves = static_cast<double>(warps) / (static_cast<double>(sms) * per_sm);
-    return waves / std::ceil(waves);
-}
-
+// One activation row: two weight rows a warp (the activation's loads and the per-super-block work
+// shared), faster on the 27B shape's K-quant matrices (docs/BENCHMARKS.md, twelfth session) but
+// - Q6_K rows wider than 8192 values: the two-row form loads a Q6_K super-block's scales when it
+//   computes it (no registers to load them with the quants), a wait in each of such a row's rounds;
+// - launches whose two-row blocks would not give every SM one (attention v, 1024 rows: 3.5 -> 4.7 us;
+//   thirteenth session).
 template <uint32_t kType>
 cudaError_t dispatch_kquant(cudaStream_t stream, const MatvecArgs& args, ActView x, int n_rows) {
     if (n_rows > 1) return launch_kquant_mma<kType>(stream, args, x, n_rows);
-    // Two weight rows per warp when one per warp would leave most of a last wave idle (a 5120-row
-    // matrix on 132 SMs: 1.2 waves of one row per warp, 0.6 of two).
-    const int rows = args.first[args.count], warps_per_block = kThreads / kWarp;
-    const bool two = wave_fill((rows + 1) / 2, warps_per_block * kquant_min_blocks(kType, 2)) >
-                     wave_fill(rows, warps_per_block * kquant_min_blocks(kType, 1));
-    return two ? launch_kquant<kType, 2>(stream, args, x) : launch_kquant<kType, 1>(stream, args, x);
+    if (kType == 14 && x.k > 8192) return launch_kquant<kType, 1>(stream, args, x);
+    const int warps_per_block = kThreads / kWarp, rows = args.first[args.count];
+    if ((rows + 1) / 2 < warps_per_block * device_sm_count()) return launch_kquant<kType, 1>(stream, args, x);
+    return launch_kquant<kType, 2>(stream, args, x);
 }
 
 // The low-bit types (matvec-lowbit.cuh): matvec_kernel, a warp per weight row.
