@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# On the GPU machine, the call right after scripts/device/shapes-call-a.sh (carry .device/runtime.txz,
-# .device/boot.sh, .device/base-cuda.tar.xz from stage-base.sh): the baseline library built in
+# On the GPU machine, the call right after scripts/device/shapes-call-a.sh (carry .device/node.xz,
+# .device/runtime.txz, .device/boot.sh, .device/base-cuda.tar.xz from stage-base.sh — Node too: the
+# call may find a fresh machine, whose shape models are then missing and the steps skipped, not
+# waited for): the baseline library built in
 # /tmp/base beside the working tree's (cuda/build, which call A configured), the working tree's
 # kernel check ($OUT/kernels.txt) and GPU tests ($OUT/tests.txt), `bench dense` and `bench matvec` of
 # both ($OUT/dense-*.txt, matvec-*.txt), then the
@@ -25,8 +27,16 @@ for b in cuda/build /tmp/base/build; do
   $b/cuda-kernels-check bench matvec 2>&1 | grep "^bench matvec" > "$OUT/matvec-$n.txt"
 done
 step() { MTP_LIB=$2/libmtp.so node scripts/device/step-cost.mjs "$1" --widths 1,2,4 --copy-gbs 4242 | grep -E "^\| [0-9]|reads|allocated"; }
-until grep -q Q4-DONE /tmp/sh-27b/done.log 2>/dev/null; do sleep 3; done
-for r in 1 2; do for L in $PWD/cuda/build /tmp/base/build; do echo "== 27B run $r, $L"; step /tmp/27b.gguf $L; done; done
-until grep -q Q4-DONE /tmp/sh-35b-a3b/done.log 2>/dev/null; do sleep 3; done
-for L in $PWD/cuda/build /tmp/base/build; do echo "== 35B-A3B, $L"; step /tmp/35b-a3b.gguf $L; done
+# A shape model, once call A's background job has quantized it (~5 minutes after call A began).
+model() {
+  [ -d /tmp/sh-$1 ] || { echo "no /tmp/sh-$1: not the machine shapes-call-a.sh prepared"; return 1; }
+  for i in $(seq 120); do grep -q Q4-DONE /tmp/sh-$1/done.log 2>/dev/null && return 0; sleep 3; done
+  echo "no $1 model after 6 minutes"; return 1
+}
+if model 27b; then
+  for r in 1 2; do for L in $PWD/cuda/build /tmp/base/build; do echo "== 27B run $r, $L"; step /tmp/27b.gguf $L; done; done
+fi
+if model 35b-a3b; then
+  for L in $PWD/cuda/build /tmp/base/build; do echo "== 35B-A3B, $L"; step /tmp/35b-a3b.gguf $L; done
+fi
 echo "done $(date +%T)"
