@@ -25,6 +25,15 @@ import { NativeModel } from "../../src/native/NativeModel.js";
 
 const SOURCE = TINY_Q8;
 
+// llama.cpp's AVX2 CPU variants multiply batches of 8+ rows of the grid-based IQ types (IQ4_XS here)
+// by an "IQ panel" GEMM that sums in another order than its vec_dot path — the path its own
+// single-token decode takes, and the one every non-AVX2 variant runs. The prebuilt picks its variant
+// by the CPU, so without this the oracle changed with the machine: on an AVX2-only AMD EPYC the
+// low-bit agreement read 98.85 % (panel) against 99.08 % (vec_dot) and 99.54 % (the non-AVX2
+// variant; 2026-12-02). GGML_NO_IQ_PANEL is llama.cpp's own switch for that A/B (ggml-cpu/iqp.cpp),
+// read at its first IQ matmul; this file's worker is a child process, so llama.cpp sees it.
+process.env.GGML_NO_IQ_PANEL = "1";
+
 const oracle = JSON.parse(readFileSync(join(FIXTURES, "tiny-code-oracle.json"), "utf8")) as {
   models: Record<string, Array<{ promptTokens: number[]; greedy: number[] }>>;
 };
