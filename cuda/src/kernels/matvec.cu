@@ -502,7 +502,9 @@ __global__ void __launch_bounds__(kThreads) f32_rows_kernel(MatvecArgs args, Act
 }
 
 // One-row K-quant launches: 1 or 2 weight rows per warp (dispatch_kquant), and the blocks per SM the
-// kernel is held to (registers 65536 / (128 · blocks)), as many as run without spilling.
+// kernel is held to (registers 65536 / (128 · blocks)): as many as run without spilling, but Q4_K one
+// row a warp — since the thirteenth session only launches too small for two rows — is held to 6 like
+// the rest (8 also runs without spilling; the two were not compared on a device).
 __host__ __device__ constexpr int kquant_min_blocks(uint32_t type, int out) { return type == 12 && out == 2 ? 5 : 6; }
 
 // Warp g of the launch computes weight rows kOut·(g − firstw[i]) … of matrix i (firstw counting
