@@ -174,19 +174,25 @@ __device__ void row_f32(const uint8_t* w, const ActView& x, int n_rows, int lane
 // its 16-byte header hd (d, dmin | 12 scale bytes q), without branches: sub-block b < 4 has q[b] & 63
 // and q[b + 4] & 63; b ≥ 4 the low / high nibble of q[b + 4] with the top two bits of q[b − 4] / q[b]
 // — for the pair, bytes 2·(j % 2) and the next of the words hd.y (q0…3), hd.z (q4…7), hd.w (q8…11).
-__device__ __forceinline__ void k_scale_min_pair(int4 hd, int j, int& sc_lo, int& sc_hi, int& m_lo, int& m_hi) {
+// Packed as bytes 0, 1 (sub-block 2j, 2j + 1) of sc2 and m2, the operands of dp2a below.
+__device__ __forceinline__ void k_scale_min_pair(int4 hd, int j, int& sc2, int& m2) {
     const bool low = j < 2;
     const int s = 16 * (j % 2);
     const uint32_t a = static_cast<uint32_t>(hd.y) >> s, b = static_cast<uint32_t>(hd.z) >> s;
     const uint32_t c = static_cast<uint32_t>(low ? hd.y : hd.w) >> s, cm = static_cast<uint32_t>(low ? hd.z : hd.w) >> (low ? s : s + 4);
     const uint32_t keep = low ? 0x3F3Fu : 0x0F0Fu, top = low ? 0u : 0x3030u;
-    const uint32_t sc = (c & keep) | ((a >> 2) & top);
-    const uint32_t m = (cm & keep) | ((b >> 2) & top);
-    sc_lo = static_cast<int>(sc & 0xFF);
-    sc_hi = static_cast<int>(sc >> 8);
-    m_lo = static_cast<int>(m & 0xFF);
-    m_hi = static_cast<int>(m >> 8);
+    sc2 = static_cast<int>((c & keep) | ((a >> 2) & top));
+    m2 = static_cast<int>((cm & keep) | ((b >> 2) & top));
 }
+
+// Integer sums of two products of a K-quant sub-block pair in one instruction: a[0]·b[0] + a[1]·b[1]
+// for a the two int16 halves of pair16 and b bytes 2·hi, 2·hi + 1 of bytes (signed; the 6-bit
+// scales and mins are < 64). Exact, so the same integer as two multiplies: the Q4_K / Q5_K min term
+// Σ m·(Q8_K sub-block sum) with the sums as stored (int16 pairs), and Q4_K's scaled group dots once
+// packed (|a 16-value dot| <= 16·15·128 = 30720 < 2^15; Q5_K's and Q6_K's reach 2^16 and keep two
+// multiplies).
+__device__ __forceinline__ int dp2(int pair16, int bytes, bool hi) { return hi ? __dp2a_hi(pair16, bytes, 0) : __dp2a_lo(pair16, bytes, 0); }
+__device__ __forceinline__ int pack16(int lo, int hi) { return static_cast<int>(__byte_perm(lo, hi, 0x5410)); }
 
 __device__ __forceinline__ int4 load16(const void* p) { return __ldg(static_cast<const int4*>(p)); }
 
@@ -271,7 +277,8 @@ __device__ void rows_kquant(const uint8_t* const (&w)[kOut], const float* const 
             const int sb = sb0 + 4 * u + slot;
             if (sb >= nsb) break;
             int lo[kOut][4], hi[kOut][4];
-            int sc_lo[kOut], sc_hi[kOut], m_lo[kOut], m_hi[kOut];
+            int sc_lo[kOut], sc_hi[kOut];  // Q6_K
+            int sc2[kOut], m2[kOut];       // Q4_K / Q5_K: k_scale_min_pair's packed pairs
             float d[kOut], dmin[kOut];
 #pragma unroll
             for (int o = 0; o < kOut; o++) {
@@ -295,7 +302,6 @@ __device__ void rows_kquant(const uint8_t* const (&w)[kOut], const float* const 
                         sc_hi[o] = scales[e_lo / 16 + 4];
                         d[o] = w_d[o][sb];
                     }
-                    m_lo[o] = m_hi[o] = 0;
                     dmin[o] = 0.0f;
                 } else {
 #pragma unroll
@@ -308,8 +314,8 @@ __device__ void rows_kquant(const uint8_t* const (&w)[kOut], const float* const 
                         }
                     }
                     const int4 hd = load16(blk);  // from L1: the quants' loads brought its sector
-                    k_scale_min_pair(hd, j, sc_lo[o], sc_hi[o], m_lo[o], m_hi[o]);
-                    if (h != 0) m_lo[o] = m_hi[o] = 0;  // the min term of a sub-block once, from its h = 0 lane
+                    k_scale_min_pair(hd, j, sc2[o], m2[o]);
+                    if (h != 0) m2[o] = 0;  // the min term of a sub-block once, from its h = 0 lane
                     d[o] = f16_bits(static_cast<uint16_t>(hd.x & 0xFFFF));
                     dmin[o] = f16_bits(static_cast<uint16_t>(static_cast<uint32_t>(hd.x) >> 16));
                 }
@@ -326,11 +332,11 @@ __device__ void rows_kquant(const uint8_t* const (&w)[kOut], const float* const 
             } else {
                 const int4 a_lo = load16(a + 64 * j + 16 * h), a_hi = load16(a + 64 * j + 32 + 16 * h);
                 const int sums = *reinterpret_cast<const int*>(q8k_sums(x.d, x.k) + 8 * sb + 2 * j);  // sub-blocks 2j, 2j + 1
-                const int s_lo = static_cast<int16_t>(sums & 0xFFFF), s_hi = sums >> 16;
 #pragma unroll
                 for (int o = 0; o < kOut; o++) {
-                    const int si = sc_lo[o] * dot16(lo[o], a_lo) + sc_hi[o] * dot16(hi[o], a_hi);
-                    const int sm = m_lo[o] * s_lo + m_hi[o] * s_hi;
+                    const int s_lo = dot16(lo[o], a_lo), s_hi = dot16(hi[o], a_hi);
+                    const int si = kType == 12 ? dp2(pack16(s_lo, s_hi), sc2[o], false) : unsigned_byte(sc2[o], 0) * s_lo + unsigned_byte(sc2[o], 1) * s_hi;
+                    const int sm = dp2(sums, m2[o], false);
                     const float uo = __fmaf_rn(d[o], static_cast<float>(si), -(dmin[o] * static_cast<float>(sm)));
                     acc[o] = __fmaf_rn(x.d[sb], uo, acc[o]);
                 }
@@ -625,27 +631,20 @@ __device__ __forceinline__ void mma_scale_add(int tp, int odd, const int (&s_lo)
 #pragma unroll
     for (int o = 0; o < 4; o++) {
         const int rh = o / 2, c = o % 2;
-        int sc_lo, sc_hi, m_lo = 0, m_hi = 0;
-        if constexpr (kType == 14) {
-            const int e16 = 8 * (tp / 2) + 2 * (tp % 2);  // rows_kquant's e_lo / 16 of t = 2tp; t = 2tp + 1 takes the next byte
-            sc_lo = static_cast<int8_t>(s6[rh][e16 / 4] >> (8 * (e16 % 4 + odd)));
-            sc_hi = static_cast<int8_t>(s6[rh][e16 / 4 + 1] >> (8 * (e16 % 4 + odd)));
-        } else {
-            const int b0 = 2 * tp, b1 = b0 + 1;  // sub-blocks 2j, 2j + 1 with j = t / 2 = tp
-            sc_lo = unsigned_byte(sc4[rh][b0 / 4], b0 % 4);
-            sc_hi = unsigned_byte(sc4[rh][b1 / 4], b1 % 4);
-            if (!odd) {  // the min term of a sub-block once, from its h = 0 lane
-                m_lo = unsigned_byte(m4[rh][b0 / 4], b0 % 4);
-                m_hi = unsigned_byte(m4[rh][b1 / 4], b1 % 4);
-            }
-        }
-        const int si = sc_lo * s_lo[o] + sc_hi * s_hi[o];
         float& a = acc[o];
         if constexpr (kType == 14) {
+            const int e16 = 8 * (tp / 2) + 2 * (tp % 2);  // rows_kquant's e_lo / 16 of t = 2tp; t = 2tp + 1 takes the next byte
+            const int sc_lo = static_cast<int8_t>(s6[rh][e16 / 4] >> (8 * (e16 % 4 + odd)));
+            const int sc_hi = static_cast<int8_t>(s6[rh][e16 / 4 + 1] >> (8 * (e16 % 4 + odd)));
+            const int si = sc_lo * s_lo[o] + sc_hi * s_hi[o];
             a = __fmaf_rn(xd[c], d[rh] * static_cast<float>(si), a);
         } else {
-            const int pair = sums[c][tp];
-            const int sm = m_lo * static_cast<int16_t>(pair & 0xFFFF) + m_hi * (pair >> 16);
+            // Sub-blocks 2j, 2j + 1 (j = t / 2 = tp): bytes 2·(tp % 2), 2·(tp % 2) + 1 of word tp / 2 of
+            // the packed scales and mins; the min term of a sub-block once, from its h = 0 lane.
+            const uint32_t scw = sc4[rh][tp / 2], mw = odd ? 0u : m4[rh][tp / 2];
+            const int si = kType == 12 ? dp2(pack16(s_lo[o], s_hi[o]), scw, tp % 2)
+                                       : unsigned_byte(scw, 2 * (tp % 2)) * s_lo[o] + unsigned_byte(scw, 2 * (tp % 2) + 1) * s_hi[o];
+            const int sm = dp2(sums[c][tp], mw, tp % 2);
             const float uo = __fmaf_rn(d[rh], static_cast<float>(si), -(dmin[rh] * static_cast<float>(sm)));
             a = __fmaf_rn(xd[c], uo, a);
         }
