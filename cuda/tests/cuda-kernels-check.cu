@@ -908,15 +908,15 @@ void bench_gemm(uint32_t type, int k, int n, int n_rows, std::mt19937& rng) {
     free_matrix(m);
 }
 
-// Mean time of one launch of `launch` inside a captured graph of 100 launches.
+// Mean time of one launch of `launch` inside a captured graph of `reps` launches.
 template <typename Launch>
-float graph_time_us(Launch&& launch) {
+float graph_time_us(Launch&& launch, int reps = 100) {
     cudaStream_t s;
     CHECK_CUDA(cudaStreamCreate(&s));
     cudaGraph_t g;
     cudaGraphExec_t exec;
     CHECK_CUDA(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
-    for (int i = 0; i < 100; i++) CHECK_CUDA(launch(s));
+    for (int i = 0; i < reps; i++) CHECK_CUDA(launch(s));
     CHECK_CUDA(cudaStreamEndCapture(s, &g));
     CHECK_CUDA(cudaGraphInstantiate(&exec, g, 0));
     CHECK_CUDA(cudaGraphLaunch(exec, s));
@@ -932,7 +932,7 @@ float graph_time_us(Launch&& launch) {
     cudaGraphExecDestroy(exec);
     cudaGraphDestroy(g);
     cudaStreamDestroy(s);
-    return 1e3f * ms / 500.0f;
+    return 1e3f * ms / (5.0f * static_cast<float>(reps));
 }
 
 // One kernel of a decode step for the step tables: its launch for n rows, and how many times a step
@@ -1365,6 +1365,37 @@ void bench_dense_kernels(std::mt19937& rng) {
         {"argmax (248320)", 1, [&](cudaStream_t s, int nr) { return launch_argmax(s, y0, V, nr, am_scratch, reinterpret_cast<int*>(y1)); }},
     };
     print_step_table("dense", rows);
+    // The same kernels as one step in layer order (qwen35's attention every 4th layer; Q4_K_M's
+    // Q6_K ffn_down on layers 0, 3, 6, 7), 20 steps a graph: beside the table's sum, what the kernels
+    // cost back to back — the gaps between different kernels and what programmatic launch overlaps.
+    enum : int { kNorm, kGdnIn, kConv, kGdn, kQuant, kSsmOut, kQk, kV, kRope, kAttn, kWo, kGateUp, kSwiglu, kDown4, kDown6, kHead, kArgmax };
+    if (rows.size() != kArgmax + 1) {
+        std::fprintf(stderr, "bench dense: the step's enum does not name the table's %zu rows\n", rows.size());
+        std::exit(1);
+    }
+    auto step = [&](cudaStream_t s, int nr) {
+        std::vector<int> seq;
+        for (int layer = 0; layer < 8; layer++) {
+            const bool attn = layer % 4 == 3, down6 = layer == 0 || layer == 3 || layer >= 6;
+            if (attn) {
+                seq.insert(seq.end(), {kNorm, kQk, kV, kRope, kAttn, kQuant, kWo});
+            } else {
+                seq.insert(seq.end(), {kNorm, kGdnIn, kConv, kGdn, kQuant, kSsmOut});
+            }
+            seq.insert(seq.end(), {kNorm, kGateUp, kSwiglu, down6 ? kDown6 : kDown4});
+        }
+        seq.insert(seq.end(), {kNorm, kHead, kArgmax});
+        for (const int k : seq) {
+            const cudaError_t e = rows[k].launch(s, nr);
+            if (e != cudaSuccess) return e;
+        }
+        return cudaSuccess;
+    };
+    float us[3];
+    const int widths[] = {1, 2, 4};
+    for (int i = 0; i < 3; i++) us[i] = graph_time_us([&](cudaStream_t s) { return step(s, widths[i]); }, 20);
+    std::printf("bench dense step (one graph, layer order): %.0f us (1 row), %.0f us (2 rows, %.2fx), %.0f us (4 rows, %.2fx)\n", us[0], us[1],
+                us[1] / us[0], us[2], us[2] / us[0]);
     for (void* p : {static_cast<void*>(y0), static_cast<void*>(y1), static_cast<void*>(y2), static_cast<void*>(y3),
                     static_cast<void*>(state), static_cast<void*>(conv), static_cast<void*>(norm_w), scratch, am_scratch,
                     static_cast<void*>(q16), static_cast<void*>(kc), static_cast<void*>(vc), static_cast<void*>(dpos)}) {
