@@ -943,16 +943,18 @@ struct StepKernel {
     std::function<cudaError_t(cudaStream_t, int)> launch;
 };
 
+// The activation rows the step tables time: one, and a verify batch of K = 1 and 3.
+constexpr int kStepWidths[] = {1, 2, 4};
+
 // Each kernel timed from a graph for 1, 2 and 4 rows (a verify batch of K = 1 and 3) — what a verify
 // row adds, kernel by kernel — and the step's total of these kernels.
 void print_step_table(const char* tag, const std::vector<StepKernel>& rows) {
-    const int widths[] = {1, 2, 4};
     float total[3] = {};
     std::printf("bench %s %-53s %8s %8s %8s\n", tag, "kernel (us; × launches per step)", "1 row", "2 rows", "4 rows");
     for (const StepKernel& r : rows) {
         float us[3];
         for (int i = 0; i < 3; i++) {
-            us[i] = graph_time_us([&](cudaStream_t s) { return r.launch(s, widths[i]); });
+            us[i] = graph_time_us([&](cudaStream_t s) { return r.launch(s, kStepWidths[i]); });
             total[i] += us[i] * r.per_step;
         }
         std::printf("bench %s %-48s × %2d %8.2f %8.2f %8.2f\n", tag, r.name, r.per_step, us[0], us[1], us[2]);
@@ -1373,18 +1375,18 @@ void bench_dense_kernels(std::mt19937& rng) {
         std::fprintf(stderr, "bench dense: the step's enum does not name the table's %zu rows\n", rows.size());
         std::exit(1);
     }
-    auto step = [&](cudaStream_t s, int nr) {
-        std::vector<int> seq;
-        for (int layer = 0; layer < 8; layer++) {
-            const bool attn = layer % 4 == 3, down6 = layer == 0 || layer == 3 || layer >= 6;
-            if (attn) {
-                seq.insert(seq.end(), {kNorm, kQk, kV, kRope, kAttn, kQuant, kWo});
-            } else {
-                seq.insert(seq.end(), {kNorm, kGdnIn, kConv, kGdn, kQuant, kSsmOut});
-            }
-            seq.insert(seq.end(), {kNorm, kGateUp, kSwiglu, down6 ? kDown6 : kDown4});
+    std::vector<int> seq;
+    for (int layer = 0; layer < 8; layer++) {
+        const bool attn = layer % 4 == 3, down6 = layer == 0 || layer == 3 || layer >= 6;
+        if (attn) {
+            seq.insert(seq.end(), {kNorm, kQk, kV, kRope, kAttn, kQuant, kWo});
+        } else {
+            seq.insert(seq.end(), {kNorm, kGdnIn, kConv, kGdn, kQuant, kSsmOut});
         }
-        seq.insert(seq.end(), {kNorm, kHead, kArgmax});
+        seq.insert(seq.end(), {kNorm, kGateUp, kSwiglu, down6 ? kDown6 : kDown4});
+    }
+    seq.insert(seq.end(), {kNorm, kHead, kArgmax});
+    auto step = [&](cudaStream_t s, int nr) {
         for (const int k : seq) {
             const cudaError_t e = rows[k].launch(s, nr);
             if (e != cudaSuccess) return e;
@@ -1392,8 +1394,7 @@ void bench_dense_kernels(std::mt19937& rng) {
         return cudaSuccess;
     };
     float us[3];
-    const int widths[] = {1, 2, 4};
-    for (int i = 0; i < 3; i++) us[i] = graph_time_us([&](cudaStream_t s) { return step(s, widths[i]); }, 20);
+    for (int i = 0; i < 3; i++) us[i] = graph_time_us([&](cudaStream_t s) { return step(s, kStepWidths[i]); }, 20);
     std::printf("bench dense step (one graph, layer order): %.0f us (1 row), %.0f us (2 rows, %.2fx), %.0f us (4 rows, %.2fx)\n", us[0], us[1],
                 us[1] / us[0], us[2], us[2] / us[0]);
     for (void* p : {static_cast<void*>(y0), static_cast<void*>(y1), static_cast<void*>(y2), static_cast<void*>(y3),
