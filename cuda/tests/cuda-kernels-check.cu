@@ -659,6 +659,61 @@ void check_gdn(int Hk, int Hv, int Dk, std::mt19937& rng) {
     expect(maxrel(out, ref) <= 1e-6f && maxrel(state, S) <= 1e-6f, what);
 }
 
+// A rolled-back batch (the session's keep): a batch of T tokens writes its snapshot planes, then the
+// next batch starts from plane m − 1 through `live` without the states being copied back. Its
+// outputs and final states must equal, bit for bit, those of a batch of the first m tokens alone
+// followed by the same next batch.
+void check_gdn_rollback(int Hk, int Hv, int Dk, std::mt19937& rng) {
+    const int Dv = Dk, Kc = 4, Cc = 2 * Hk * Dk + Hv * Dv, T = 5, m = 2, U = 3;
+    std::normal_distribution<float> g(0.0f, 1.0f);
+    auto randv = [&](size_t n, float sc) { std::vector<float> v(n); for (auto& x : v) x = sc * g(rng); return v; };
+    const std::vector<float> w = randv(Cc * Kc, 0.5f), dtb = randv(Hv, 0.5f), nw = randv(Dv, 1.0f);
+    std::vector<float> A(Hv);
+    for (auto& a : A) a = -std::exp(0.5f * g(rng));
+    // Tokens 0 … T − 1 of the first batch, then U of the next.
+    const std::vector<float> x = randv((T + U) * Cc, 1.0f), z = randv((T + U) * Hv * Dv, 1.0f);
+    const std::vector<float> beta = randv((T + U) * Hv, 1.0f), alpha = randv((T + U) * Hv, 1.0f);
+    float *dx = to_device(x), *dw = to_device(w), *dz = to_device(z), *db = to_device(beta), *da = to_device(alpha);
+    float *ddt = to_device(dtb), *dA = to_device(A), *dnw = to_device(nw);
+    const size_t conv_plane = static_cast<size_t>(Kc - 1) * Cc, ssm_plane = static_cast<size_t>(Hv) * Dk * Dv;
+    const GdnParams p{Hk, Hv, Dk, Dv, Cc, 1e-6f};
+    const std::vector<int> live_m = {m};
+    int* d_live = to_device(live_m);
+    float *dy = nullptr, *dout = nullptr;
+    CHECK_CUDA(cudaMalloc(&dy, sizeof(float) * T * Cc));
+    CHECK_CUDA(cudaMalloc(&dout, sizeof(float) * T * Hv * Dv));
+    // One layer's run: `first` tokens from t0 = 0 (writing T − 1 planes when first == T), then the
+    // next batch's U tokens (from plane m − 1 when `rolled`); the next batch's outputs and final states.
+    auto run = [&](int first, bool rolled, std::vector<float>& out, std::vector<float>& conv_out, std::vector<float>& ssm_out) {
+        float *conv = device_zeros<float>(conv_plane), *ssm = device_zeros<float>(ssm_plane);
+        float *conv_snap = device_zeros<float>((T - 1) * conv_plane), *ssm_snap = device_zeros<float>((T - 1) * ssm_plane);
+        const int planes = first == T ? T - 1 : 0;
+        CHECK_CUDA(launch_conv1d_update(nullptr, dx, conv, dw, dy, conv_snap, 0, planes, first, Cc, Kc));
+        CHECK_CUDA(launch_gated_delta_net(nullptr, p, dy, dz, db, da, ddt, dA, dnw, ssm, ssm_snap, 0, planes, first, dout, nullptr, nullptr));
+        const int* live = rolled ? d_live : nullptr;
+        CHECK_CUDA(launch_conv1d_update(nullptr, dx + T * Cc, conv, dw, dy, conv_snap, 0, 0, U, Cc, Kc, live));
+        CHECK_CUDA(launch_gated_delta_net(nullptr, p, dy, dz + T * Hv * Dv, db + T * Hv, da + T * Hv, ddt, dA, dnw, ssm, ssm_snap, 0, 0, U,
+                                          dout, nullptr, nullptr, live));
+        out.resize(U * Hv * Dv), conv_out.resize(conv_plane), ssm_out.resize(ssm_plane);
+        CHECK_CUDA(cudaMemcpy(out.data(), dout, out.size() * sizeof(float), cudaMemcpyDeviceToHost));
+        CHECK_CUDA(cudaMemcpy(conv_out.data(), conv, conv_out.size() * sizeof(float), cudaMemcpyDeviceToHost));
+        CHECK_CUDA(cudaMemcpy(ssm_out.data(), ssm, ssm_out.size() * sizeof(float), cudaMemcpyDeviceToHost));
+        for (float* q : {conv, ssm, conv_snap, ssm_snap}) cudaFree(q);
+    };
+    std::vector<float> out_r, conv_r, ssm_r, out_k, conv_k, ssm_k;
+    run(T, true, out_r, conv_r, ssm_r);   // T tokens, keep m: the next batch from plane m − 1
+    run(m, false, out_k, conv_k, ssm_k);  // the m kept tokens alone
+    char what[160];
+    std::snprintf(what, sizeof what, "conv1d + gated_delta_net, %d/%d heads of %d: a batch of %d kept to %d, then %d tokens from the plane == from %d tokens alone",
+                  Hk, Hv, Dk, T, m, U, m);
+    expect(out_r == out_k && conv_r == conv_k && ssm_r == ssm_k, what);
+    for (void* q : {static_cast<void*>(dx), static_cast<void*>(dw), static_cast<void*>(dz), static_cast<void*>(db), static_cast<void*>(da),
+                    static_cast<void*>(ddt), static_cast<void*>(dA), static_cast<void*>(dnw), static_cast<void*>(d_live), static_cast<void*>(dy),
+                    static_cast<void*>(dout)}) {
+        cudaFree(q);
+    }
+}
+
 // The CPU backend's gated attention (cpu/attention-core.h) of rows t = 0 … T − 1 at positions
 // base + t over caches in the device layout kc, vc (n_ctx, Hkv, D) f16: q (T, H, D) floats, qg (T, H,
 // 2D) for the gates; ref (T, H, D).
@@ -1386,17 +1441,27 @@ void bench_dense_kernels(std::mt19937& rng) {
         seq.insert(seq.end(), {kNorm, kGateUp, kSwiglu, down6 ? kDown6 : kDown4});
     }
     seq.insert(seq.end(), {kNorm, kHead, kArgmax});
-    auto step = [&](cudaStream_t s, int nr) {
+    // skip: a kernel of the table left out of the step (-1: none).
+    auto step = [&](cudaStream_t s, int nr, int skip) {
         for (const int k : seq) {
+            if (k == skip) continue;
             const cudaError_t e = rows[k].launch(s, nr);
             if (e != cudaSuccess) return e;
         }
         return cudaSuccess;
     };
     float us[3];
-    for (int i = 0; i < 3; i++) us[i] = graph_time_us([&](cudaStream_t s) { return step(s, kStepWidths[i]); }, 20);
+    for (int i = 0; i < 3; i++) us[i] = graph_time_us([&](cudaStream_t s) { return step(s, kStepWidths[i], -1); }, 20);
     std::printf("bench dense step (one graph, layer order): %.0f us (1 row), %.0f us (2 rows, %.2fx), %.0f us (4 rows, %.2fx)\n", us[0], us[1],
                 us[1] / us[0], us[2], us[2] / us[0]);
+    // What each kernel costs in place: the step without it (its launches' time back to back, gaps
+    // included — what fusing it into a neighbour could save at most).
+    for (int k = 0; k < static_cast<int>(rows.size()); k++) {
+        float without[2];
+        for (int i = 0; i < 2; i++) without[i] = graph_time_us([&](cudaStream_t s) { return step(s, kStepWidths[2 * i], k); }, 20);
+        std::printf("bench dense step without %-44s × %2d: %5.0f us (1 row, -%4.1f a launch), %5.0f us (4 rows, -%4.1f)\n", rows[k].name,
+                    rows[k].per_step, without[0], (us[0] - without[0]) / rows[k].per_step, without[1], (us[2] - without[1]) / rows[k].per_step);
+    }
     for (void* p : {static_cast<void*>(y0), static_cast<void*>(y1), static_cast<void*>(y2), static_cast<void*>(y3),
                     static_cast<void*>(state), static_cast<void*>(conv), static_cast<void*>(norm_w), scratch, am_scratch,
                     static_cast<void*>(q16), static_cast<void*>(kc), static_cast<void*>(vc), static_cast<void*>(dpos)}) {
@@ -1483,6 +1548,7 @@ int main(int argc, char** argv) {
     if (want("gdn")) {
         check_gdn(4, 8, 64, rng);
         check_gdn(2, 6, 128, rng);
+        check_gdn_rollback(2, 6, 128, rng);
     }
     if (want("attention")) {
         check_attention(rng);

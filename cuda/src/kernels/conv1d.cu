@@ -15,17 +15,19 @@ constexpr int kGroup = 8;  // a verify batch is at most 8 tokens
 
 template <int Kc>
 __global__ void __launch_bounds__(kThreads) conv1d_update_kernel(const float* x, float* state, const float* w, float* y,
-                                                                  float* snap, int snap_offset, int n_snap, int n_rows, int Cc) {
+                                                                  float* snap, int snap_offset, int n_snap, int n_rows, int Cc,
+                                                                  const int* live) {
     pdl_enter();
     const int c = blockIdx.x * kThreads + threadIdx.x;
     if (c >= Cc) return;
     float seq[Kc - 1 + kGroup];
     float taps[Kc];
+    const size_t plane = static_cast<size_t>(Kc - 1) * Cc;
+    const float* from = live && *live > 0 ? snap + (*live - 1) * plane : state;  // the window to start from
 #pragma unroll
-    for (int i = 0; i + 1 < Kc; i++) seq[i] = state[static_cast<size_t>(i) * Cc + c];
+    for (int i = 0; i + 1 < Kc; i++) seq[i] = from[static_cast<size_t>(i) * Cc + c];
 #pragma unroll
     for (int i = 0; i < Kc; i++) taps[i] = w[static_cast<size_t>(c) * Kc + i];
-    const size_t plane = static_cast<size_t>(Kc - 1) * Cc;
     for (int t0 = 0; t0 < n_rows; t0 += kGroup) {
         const int rows = min(kGroup, n_rows - t0);
 #pragma unroll
@@ -65,24 +67,24 @@ __global__ void __launch_bounds__(kThreads) conv1d_update_kernel(const float* x,
 
 template <int Kc>
 cudaError_t launch_kc(cudaStream_t stream, const float* x, float* state, const float* w, float* y, float* snap, int snap_offset,
-                      int n_snap, int n_rows, int channels) {
+                      int n_snap, int n_rows, int channels, const int* live) {
     return launch(conv1d_update_kernel<Kc>, (channels + kThreads - 1) / kThreads, kThreads, 0, stream, x, state, w, y, snap,
-                  snap_offset, n_snap, n_rows, channels);
+                  snap_offset, n_snap, n_rows, channels, live);
 }
 
 }  // namespace
 
 cudaError_t launch_conv1d_update(cudaStream_t stream, const float* x, float* state, const float* w, float* y,
-                                 float* snap, int snap_offset, int n_snap, int n_rows, int channels, int kernel) {
-    if (n_rows <= 0 || channels <= 0 || kernel < 2 || kernel > kMaxConvKernel) return cudaErrorInvalidValue;
+                                 float* snap, int snap_offset, int n_snap, int n_rows, int channels, int kernel, const int* live) {
+    if (n_rows <= 0 || channels <= 0 || kernel < 2 || kernel > kMaxConvKernel || (live && !snap)) return cudaErrorInvalidValue;
     switch (kernel) {
-        case 2: return launch_kc<2>(stream, x, state, w, y, snap, snap_offset, n_snap, n_rows, channels);
-        case 3: return launch_kc<3>(stream, x, state, w, y, snap, snap_offset, n_snap, n_rows, channels);
-        case 4: return launch_kc<4>(stream, x, state, w, y, snap, snap_offset, n_snap, n_rows, channels);
-        case 5: return launch_kc<5>(stream, x, state, w, y, snap, snap_offset, n_snap, n_rows, channels);
-        case 6: return launch_kc<6>(stream, x, state, w, y, snap, snap_offset, n_snap, n_rows, channels);
-        case 7: return launch_kc<7>(stream, x, state, w, y, snap, snap_offset, n_snap, n_rows, channels);
-        default: return launch_kc<8>(stream, x, state, w, y, snap, snap_offset, n_snap, n_rows, channels);
+        case 2: return launch_kc<2>(stream, x, state, w, y, snap, snap_offset, n_snap, n_rows, channels, live);
+        case 3: return launch_kc<3>(stream, x, state, w, y, snap, snap_offset, n_snap, n_rows, channels, live);
+        case 4: return launch_kc<4>(stream, x, state, w, y, snap, snap_offset, n_snap, n_rows, channels, live);
+        case 5: return launch_kc<5>(stream, x, state, w, y, snap, snap_offset, n_snap, n_rows, channels, live);
+        case 6: return launch_kc<6>(stream, x, state, w, y, snap, snap_offset, n_snap, n_rows, channels, live);
+        case 7: return launch_kc<7>(stream, x, state, w, y, snap, snap_offset, n_snap, n_rows, channels, live);
+        default: return launch_kc<8>(stream, x, state, w, y, snap, snap_offset, n_snap, n_rows, channels, live);
     }
 }
 

@@ -22,7 +22,7 @@ __global__ void __launch_bounds__(2 * kMaxValueDim) gated_delta_net_kernel(GdnPa
                                                                          const float* dt_bias, const float* a_neg,
                                                                          const float* norm_w, float* state, float* snap,
                                                                          int snap_offset, int n_snap, int n_rows, float* out,
-                                                                         int8_t* out_q, float* out_d) {
+                                                                         int8_t* out_q, float* out_d, const int* live) {
     pdl_enter();
     constexpr int Dv = DK, kHalf = DK / 2;  // the launcher checks value_dim == key_dim
     __shared__ float qs[kMaxRows][DK], ks[kMaxRows][DK];  // the batch's normed q, k of key head i
@@ -60,9 +60,10 @@ __global__ void __launch_bounds__(2 * kMaxValueDim) gated_delta_net_kernel(GdnPa
     // S_j[a][b] at (j·Dk + a)·Dv + b: for one a, a warp's 16 rows b are 64 consecutive bytes.
     const size_t col = (static_cast<size_t>(j) * DK + a0) * Dv + b;
     const size_t plane = static_cast<size_t>(Hv) * Dv * DK;
+    const float* from = live && *live > 0 ? snap + (*live - 1) * plane : state;  // the state to start from
     float S[kHalf];
 #pragma unroll
-    for (int a = 0; a < kHalf; a++) S[a] = state[col + static_cast<size_t>(a) * Dv];
+    for (int a = 0; a < kHalf; a++) S[a] = from[col + static_cast<size_t>(a) * Dv];
     const float scale = 1.0f / sqrtf(static_cast<float>(DK));
 #pragma unroll 1
     for (int t = 0; t < n_rows; t++) {
@@ -129,21 +130,22 @@ __global__ void __launch_bounds__(2 * kMaxValueDim) gated_delta_net_kernel(GdnPa
 cudaError_t launch_gated_delta_net(cudaStream_t stream, const GdnParams& p, const float* y, const float* z,
                                    const float* beta, const float* alpha, const float* dt_bias, const float* a_neg,
                                    const float* norm_w, float* state, float* snap, int snap_offset, int n_snap,
-                                   int n_rows, float* out, int8_t* out_q, float* out_d) {
-    if (n_rows <= 0 || n_rows > kMaxRows || p.value_dim != p.key_dim || p.value_dim > kMaxValueDim || p.n_value_heads % p.n_key_heads) {
+                                   int n_rows, float* out, int8_t* out_q, float* out_d, const int* live) {
+    if (n_rows <= 0 || n_rows > kMaxRows || p.value_dim != p.key_dim || p.value_dim > kMaxValueDim || p.n_value_heads % p.n_key_heads ||
+        (live && !snap)) {
         return cudaErrorInvalidValue;
     }
     const dim3 grid(p.n_value_heads), block(2 * p.value_dim);
     switch (p.key_dim) {
         case 32:  // the test fixtures' heads
             return launch(gated_delta_net_kernel<32>, grid, block, 0, stream, p, y, z, beta, alpha, dt_bias, a_neg, norm_w, state,
-                          snap, snap_offset, n_snap, n_rows, out, out_q, out_d);
+                          snap, snap_offset, n_snap, n_rows, out, out_q, out_d, live);
         case 64:
             return launch(gated_delta_net_kernel<64>, grid, block, 0, stream, p, y, z, beta, alpha, dt_bias, a_neg, norm_w, state,
-                          snap, snap_offset, n_snap, n_rows, out, out_q, out_d);
+                          snap, snap_offset, n_snap, n_rows, out, out_q, out_d, live);
         case 128:
             return launch(gated_delta_net_kernel<128>, grid, block, 0, stream, p, y, z, beta, alpha, dt_bias, a_neg, norm_w, state,
-                          snap, snap_offset, n_snap, n_rows, out, out_q, out_d);
+                          snap, snap_offset, n_snap, n_rows, out, out_q, out_d, live);
         default: return cudaErrorInvalidValue;
     }
 }

@@ -8,6 +8,9 @@
 //   state (Hv, Dk, Dv)      S_j[a][b] at (j·Dk + a)·Dv + b (updated in place)
 //   snap  (planes, Hv, Dk, Dv) or null: plane snap_offset + t = the state after token t, written
 //         for snap_offset + t < n_snap
+//   live  null, or a device int: when > 0 the batch starts from snapshot plane *live − 1 instead of
+//         state (a rolled-back batch's kept token: the session's keep), and ends in state as always;
+//         a block reads its head's plane whole before it writes any, so the batch may overwrite it
 //   out   (n, Hv, Dv); with out_q / out_d also quantized to Q8_0 for ssm_out (q (n, Hv·Dv) int8,
 //         d (n, Hv·Dv/32)): a block of 32 outputs is one warp's
 //
@@ -29,6 +32,6 @@ struct GdnParams {
 cudaError_t launch_gated_delta_net(cudaStream_t stream, const GdnParams& p, const float* y, const float* z,
                                    const float* beta, const float* alpha, const float* dt_bias, const float* a_log_neg,
                                    const float* norm_w, float* state, float* snap, int snap_offset, int n_snap,
-                                   int n_rows, float* out, int8_t* out_q, float* out_d);
+                                   int n_rows, float* out, int8_t* out_q, float* out_d, const int* live = nullptr);
 
 }  // namespace mtp::cuda

@@ -18,8 +18,8 @@
 //   conv      (n_gdn, Kc−1, Cc) and ssm (n_gdn, Hv, Dv, Dk) float: the GDN states, zero at reset
 //   snapshots conv (n_gdn, n_snap, Kc−1, Cc), ssm (n_gdn, n_snap, Hv, Dv, Dk): plane t = the state
 //             after token t < batch − 1 of the last batch (written when 1 < batch <= n_snap =
-//             n_draft_max + 1); keep(n) copies plane n − 1 of every layer back with one strided
-//             copy per state
+//             n_draft_max + 1); keep(n) makes the next trunk batch start from plane n − 1 of every
+//             layer (d_live, uploaded with the step inputs) instead of copying it back
 //   scratch   the activations of one chunk (kChunkRows rows), attention's (8 rows over n_ctx + 1
 //             positions: attention.cuh), logits (8, V)
 //   greedy    the step's argmaxes (2, 8) int32 [verify rows | MTP rows]; the chain's first h' (E)
@@ -276,8 +276,14 @@ struct CudaSession::Impl {
     float *conv = nullptr, *ssm = nullptr;            // (n_gdn, plane)
     float *conv_snap = nullptr, *ssm_snap = nullptr;  // (n_gdn, n_snap, plane)
 
-    int* d_ints = nullptr;  // (2 + n_ctx): trunk n_past, MTP n_past, tokens
-    Pinned h_ints;          // its host side
+    // The step inputs: d_ints (2 + n_ctx) = trunk n_past, MTP n_past, tokens; the int before it
+    // (d_live) the snapshot plane + 1 the next trunk batch starts its states from, 0 for the states
+    // themselves (keep() rolls back by naming a plane instead of copying it). Copied together.
+    int* d_ints = nullptr;
+    int* d_live = nullptr;
+    Pinned h_step;     // its host side: [live, ints…]
+    int live = 0;      // what the next trunk batch uploads as d_live
+    int* h_ints() const { return static_cast<int*>(h_step.p) + 1; }
     Pinned h_logits, h_hidden, h_hidden_in;
     Pinned h_top;                  // (kMaxRows, kMaxTopLogits) TokenLogit: sampling's candidates
     TokenLogit* d_top = nullptr;   // their device side, one LM-head piece
@@ -352,8 +358,9 @@ struct CudaSession::Impl {
         conv_snap = arena.alloc<float>(n_gdn * n_snap * conv_plane, "cudaMalloc of the conv snapshots");
         ssm_snap = arena.alloc<float>(n_gdn * n_snap * ssm_plane, "cudaMalloc of the recurrent snapshots");
 
-        d_ints = arena.alloc<int>(2 + n_ctx, "cudaMalloc of the step inputs");
-        h_ints.grow((2 + n_ctx) * sizeof(int), "cudaMallocHost of the step inputs");
+        d_live = arena.alloc<int>(3 + n_ctx, "cudaMalloc of the step inputs");
+        d_ints = d_live + 1;
+        h_step.grow((3 + n_ctx) * sizeof(int), "cudaMallocHost of the step inputs");
         x = arena.alloc<float>(kChunkRows * E, "cudaMalloc of the residual stream");
         a = act(E);
         c = act(2 * E);
@@ -431,6 +438,7 @@ struct CudaSession::Impl {
     void zero_states() {
         check(cudaMemsetAsync(conv, 0, n_gdn * conv_plane * sizeof(float), stream), "cudaMemsetAsync of the conv states");
         check(cudaMemsetAsync(ssm, 0, n_gdn * ssm_plane * sizeof(float), stream), "cudaMemsetAsync of the recurrent states");
+        live = 0;
     }
 
     // Refuses work after a failure; marks the session failed when fn throws.
@@ -559,9 +567,11 @@ struct CudaSession::Impl {
                        {out(L[MTP_ROLE_ATTN_QKV], qkv), out(L[MTP_ROLE_ATTN_GATE], z), out(L[MTP_ROLE_SSM_BETA], beta),
                         out(L[MTP_ROLE_SSM_ALPHA], alpha)},
                        n);
+        // The batch's first chunk starts from the plane keep() named, if any (d_live).
+        const int* from_plane = row0 == 0 ? d_live : nullptr;
         launched(cuda::launch_conv1d_update(stream, qkv, conv + g * conv_plane, cw.vec(L[MTP_ROLE_SSM_CONV1D]), conv_y,
-                                            planes > 0 ? conv_snap + g * n_snap * conv_plane : nullptr, row0,
-                                            planes, n, Cc, static_cast<int>(hp.ssm_conv_kernel)),
+                                            conv_snap + g * n_snap * conv_plane, row0, planes, n, Cc, static_cast<int>(hp.ssm_conv_kernel),
+                                            from_plane),
                  "conv1d_update");
         // A Q8_0 ssm_out reads its activation quantized by the recurrence kernel itself.
         const bool fuse = cuda::act_format_for(L[MTP_ROLE_SSM_OUT].type) == ActFormat::Q8_0;
@@ -572,9 +582,9 @@ struct CudaSession::Impl {
             const size_t at = static_cast<size_t>(r) * vD;
             launched(cuda::launch_gated_delta_net(stream, gp, conv_y + static_cast<size_t>(r) * Cc, z + at, beta + r * Hv, alpha + r * Hv,
                                                   cw.vec(L[MTP_ROLE_SSM_DT_BIAS]), cw.vec(L[MTP_ROLE_SSM_A]), cw.vec(L[MTP_ROLE_SSM_NORM]),
-                                                  ssm + g * ssm_plane, planes > 0 ? ssm_snap + g * n_snap * ssm_plane : nullptr, row0 + r,
-                                                  planes, std::min(kMaxRows, n - r), gdn_o.v.f + at,
-                                                  fuse ? gdn_o.v.q + at : nullptr, fuse ? gdn_o.v.d + at / 32 : nullptr),
+                                                  ssm + g * ssm_plane, ssm_snap + g * n_snap * ssm_plane, row0 + r, planes,
+                                                  std::min(kMaxRows, n - r), gdn_o.v.f + at, fuse ? gdn_o.v.q + at : nullptr,
+                                                  fuse ? gdn_o.v.d + at / 32 : nullptr, r == 0 ? from_plane : nullptr),
                      "gated_delta_net");
         }
         gdn_o.ready = fuse ? ActFormat::Q8_0 : ActFormat::F32;
@@ -654,7 +664,7 @@ struct CudaSession::Impl {
     // with top_k > 0 those rows' sampling candidates (top-logits.cuh) to h_top instead.
     void record_trunk(int n, const std::vector<uint32_t>& rows, bool hidden, bool copy, int top_k) {
         const int E = static_cast<int>(hp.n_embd), V = static_cast<int>(hp.n_vocab);
-        check(cudaMemcpyAsync(d_ints, h_ints.p, (2 + n) * sizeof(int), cudaMemcpyHostToDevice, stream), "copy of the step inputs");
+        check(cudaMemcpyAsync(d_live, h_step.p, (3 + n) * sizeof(int), cudaMemcpyHostToDevice, stream), "copy of the step inputs");
         size_t next = 0;  // index into rows
         for (int r0 = 0; r0 < n; r0 += kChunkRows) {
             const int nc = std::min(kChunkRows, n - r0);
@@ -739,7 +749,7 @@ struct CudaSession::Impl {
     // the sampling candidates, to h_top) and h' of the last row to h_logits / h_hidden.
     void record_mtp(int n, int top_k) {
         const int E = static_cast<int>(hp.n_embd), V = static_cast<int>(hp.n_vocab);
-        check(cudaMemcpyAsync(d_ints, h_ints.p, (2 + n) * sizeof(int), cudaMemcpyHostToDevice, stream), "copy of the step inputs");
+        check(cudaMemcpyAsync(d_live, h_step.p, (3 + n) * sizeof(int), cudaMemcpyHostToDevice, stream), "copy of the step inputs");
         check(cudaMemcpyAsync(d_hidden_in, h_hidden_in.p, static_cast<size_t>(n) * E * sizeof(float), cudaMemcpyHostToDevice, stream),
               "copy of the MTP hidden rows");
         mtp_rows(d_ints + 2, d_hidden_in, n, 0, false);
@@ -759,7 +769,7 @@ struct CudaSession::Impl {
     // the chain's argmaxes go to the token slots after d_1, so the verify batch reads them in place.
     void record_greedy(int k, bool with_mtp) {
         const int V = static_cast<int>(hp.n_vocab);
-        check(cudaMemcpyAsync(d_ints, h_ints.p, 4 * sizeof(int), cudaMemcpyHostToDevice, stream), "copy of the step inputs");
+        check(cudaMemcpyAsync(d_live, h_step.p, 5 * sizeof(int), cudaMemcpyHostToDevice, stream), "copy of the step inputs");
         for (int j = 1; j < k; j++) {  // 1. d_{j+1} from (d_j, h'_j) at position P + j
             mtp_rows(d_ints + 2 + j, j == 1 ? chain_h : mh.v.f, 1, j - 1, false);
             launched(cuda::launch_argmax(stream, logits, V, 1, argmax_scratch, d_ints + 3 + j), "argmax (draft chain)");
@@ -791,7 +801,8 @@ struct CudaSession::Impl {
             if (t < 0 || t >= V) fail(MTP_STATUS_INVALID_ARGUMENT, "greedy_step: token %d outside [0, %d)", t, V);
         }
         if (k > 1 && (g.h_row < 0 || g.h_row >= kMaxRows)) fail(MTP_STATUS_INVALID_ARGUMENT, "greedy_step: h_row %d", g.h_row);
-        int* ints = static_cast<int*>(h_ints.p);
+        int* ints = h_ints();
+        ints[-1] = live;
         ints[0] = static_cast<int>(n_past);
         ints[1] = static_cast<int>(mtp_n_past);
         ints[2] = g.id_last;
@@ -807,6 +818,7 @@ struct CudaSession::Impl {
         n_past += static_cast<uint32_t>(k + 1);
         if (g.mtp) mtp_n_past += static_cast<uint32_t>(k + 1);
         sync("greedy step");
+        live = 0;  // the batch ended in the states themselves
         const int* out = static_cast<const int*>(h_greedy.p);
         if (k > 0) g.drafts[0] = g.draft1;
         for (int i = 1; i < k; i++) g.drafts[static_cast<size_t>(i)] = out[i];
@@ -823,7 +835,7 @@ struct CudaSession::Impl {
     void record_sampled(int k, int n_catch, bool hidden, int top_k) {
         const int E = static_cast<int>(hp.n_embd), V = static_cast<int>(hp.n_vocab), rows = k + 1;
         const size_t tk = static_cast<size_t>(top_k);
-        check(cudaMemcpyAsync(d_ints, h_ints.p, (2 + kMaxRows + n_catch) * sizeof(int), cudaMemcpyHostToDevice, stream),
+        check(cudaMemcpyAsync(d_live, h_step.p, (3 + kMaxRows + n_catch) * sizeof(int), cudaMemcpyHostToDevice, stream),
               "copy of the step inputs");
         check(cudaMemcpyAsync(d_sample, h_sample.p, sizeof(cuda::SampleArgs), cudaMemcpyHostToDevice, stream), "copy of the sampling arguments");
         SampledOut* so = static_cast<SampledOut*>(h_sampled.p);
@@ -866,7 +878,8 @@ struct CudaSession::Impl {
         }
         if (s.uniforms.size() < static_cast<size_t>(k)) fail(MTP_STATUS_INTERNAL, "sampled_step: %zu uniforms for %d drafts", s.uniforms.size(), k);
         const int V = static_cast<int>(hp.n_vocab);
-        int* ints = static_cast<int*>(h_ints.p);
+        int* ints = h_ints();
+        ints[-1] = live;
         ints[0] = static_cast<int>(n_past);
         ints[1] = static_cast<int>(mtp_n_past);
         ints[2] = s.id_last;
@@ -890,6 +903,7 @@ struct CudaSession::Impl {
         n_past += static_cast<uint32_t>(k + 1);
         mtp_n_past += static_cast<uint32_t>(n_catch);  // the chain's entries past P are dropped
         sync("sampled step");
+        live = 0;  // the batch ended in the states themselves
         const SampledOut* out = static_cast<const SampledOut*>(h_sampled.p);
         s.drafts.assign(out->drafts, out->drafts + k);
         s.q.clear();
@@ -970,7 +984,8 @@ struct CudaSession::Impl {
     void trunk(const int32_t* tokens, uint32_t n, const std::vector<uint32_t>& rows, float* logits_out, float* hidden_out, int top_k = 0,
                TokenLogit* top_out = nullptr) {
         stage(rows.size(), hidden_out ? n : 0, 0, top_k);
-        int* ints = static_cast<int*>(h_ints.p);
+        int* ints = h_ints();
+        ints[-1] = live;
         ints[0] = static_cast<int>(n_past);
         ints[1] = static_cast<int>(mtp_n_past);
         std::memcpy(ints + 2, tokens, n * sizeof(int32_t));
@@ -985,6 +1000,7 @@ struct CudaSession::Impl {
         batch_n = n;
         n_past += n;
         sync("trunk eval");
+        live = 0;  // the batch ended in the states themselves
         const size_t E = hp.n_embd, V = hp.n_vocab;
         if (!rows.empty() && top_out) std::memcpy(top_out, h_top.p, rows.size() * static_cast<size_t>(top_k) * sizeof(TokenLogit));
         if (!rows.empty() && logits_out) std::memcpy(logits_out, h_logits.p, rows.size() * V * sizeof(float));
@@ -1064,16 +1080,9 @@ void CudaSession::keep(uint32_t n_keep) {
         fail(MTP_STATUS_INVALID_ARGUMENT, "keep: a batch of %u tokens cannot be rolled back (snapshots for %u)", s.batch_n, s.n_snap);
     }
     s.guarded([&] {
-        if (n_keep < s.batch_n && s.n_gdn > 0) {
-            // Plane n_keep − 1 of every layer: one strided copy per state.
-            const size_t cp = s.conv_plane * sizeof(float), sp = s.ssm_plane * sizeof(float);
-            check(cudaMemcpy2DAsync(s.conv, cp, s.conv_snap + (n_keep - 1) * s.conv_plane, cp * s.n_snap, cp, s.n_gdn,
-                                    cudaMemcpyDeviceToDevice, s.stream),
-                  "rollback copy of the conv states");
-            check(cudaMemcpy2DAsync(s.ssm, sp, s.ssm_snap + (n_keep - 1) * s.ssm_plane, sp * s.n_snap, sp, s.n_gdn,
-                                    cudaMemcpyDeviceToDevice, s.stream),
-                  "rollback copy of the recurrent states");
-        }
+        // The states after token n_keep − 1 are in snapshot plane n_keep − 1 of every layer: the next
+        // trunk batch starts from there (d_live) instead of the states being copied back.
+        if (n_keep < s.batch_n && s.n_gdn > 0) s.live = static_cast<int>(n_keep);
         s.n_past = s.batch_start + n_keep;  // KV entries past n_past are never read
         s.batch_n = n_keep;
     });
@@ -1109,7 +1118,8 @@ void CudaSession::mtp_call(const int32_t* tokens, const float* hidden_in, int32_
     s.guarded([&] {
         const size_t E = s.hp.n_embd, V = s.hp.n_vocab;
         s.stage(1, 1, n, top_k);
-        int* ints = static_cast<int*>(s.h_ints.p);
+        int* ints = s.h_ints();
+        ints[-1] = s.live;
         ints[0] = static_cast<int>(s.n_past);
         ints[1] = static_cast<int>(s.mtp_n_past);
         std::memcpy(ints + 2, tokens, n * sizeof(int32_t));
