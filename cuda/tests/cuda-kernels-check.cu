@@ -316,63 +316,6 @@ void check_matvec_group(uint32_t type, int k, std::mt19937& rng) {
     expect(same, what);
 }
 
-// The conv1d tail (matvec.cuh's ConvTail) on the second of two matrices of a launch, 1 to 8 rows
-// (the one-row and the tensor-core kernels; 3001 channels: a partial tile), from the state and from
-// a snapshot plane (live): outputs, window state and snapshot planes bitwise equal to the plain
-// matvec followed by launch_conv1d_update.
-void check_conv_tail(uint32_t type, std::mt19937& rng) {
-    constexpr int k = 512, Cc = 3001, Nz = 777, Kc = kConvTailKernel, kPlanes = kMaxRows;
-    DevMatrix qkv = upload_matrix(type, random_rows(type, k, Cc, rng), k, Cc), z = upload_matrix(type, random_rows(type, k, Nz, rng), k, Nz);
-    std::vector<float> x;
-    ActView a = random_act(type, k, kMaxRows, rng, x);
-    std::normal_distribution<float> g(0.0f, 1.0f);
-    auto randv = [&](size_t n) { std::vector<float> v(n); for (auto& e : v) e = g(rng); return v; };
-    const size_t plane = static_cast<size_t>(Kc - 1) * Cc;
-    const std::vector<float> taps = randv(static_cast<size_t>(Cc) * Kc), state0 = randv(plane), snap0 = randv(kPlanes * plane);
-    float* dtaps = to_device(taps);
-    const std::vector<int> two = {2};
-    int* d_live = to_device(two);
-    bool same = true;
-    for (const int nr : {1, 2, 4, 8}) {
-        for (const bool rolled : {false, true}) {
-            const int planes = nr > 1 ? nr - 1 : 0;
-            const int* live = rolled ? d_live : nullptr;
-            // [0]: fused, [1]: plain matvec + conv1d_update.
-            float *state[2], *snap[2], *y[2], *yz[2], *raw = device_zeros<float>(kMaxRows * Cc);
-            for (int v = 0; v < 2; v++) {
-                state[v] = to_device(state0), snap[v] = to_device(snap0);
-                y[v] = device_zeros<float>(kMaxRows * Cc), yz[v] = device_zeros<float>(kMaxRows * Nz);
-            }
-            const MatvecOut fused[2] = {{&z, yz[0], Nz, false}, {&qkv, y[0], Cc, false}};
-            const ConvTail tail{&qkv, state[0], dtaps, snap[0], 0, planes, live};
-            CHECK_CUDA(launch_matvec(nullptr, fused, 2, a, nr, tail));
-            const MatvecOut plain[2] = {{&z, yz[1], Nz, false}, {&qkv, raw, Cc, false}};
-            CHECK_CUDA(launch_matvec(nullptr, plain, 2, a, nr));
-            CHECK_CUDA(launch_conv1d_update(nullptr, raw, state[1], dtaps, y[1], snap[1], 0, planes, nr, Cc, Kc, live));
-            std::vector<float> got[2][4];
-            for (int v = 0; v < 2; v++) {
-                const std::pair<float*, size_t> bufs[4] = {{y[v], kMaxRows * Cc}, {yz[v], kMaxRows * Nz}, {state[v], plane}, {snap[v], kPlanes * plane}};
-                for (int b = 0; b < 4; b++) {
-                    got[v][b].resize(bufs[b].second);
-                    CHECK_CUDA(cudaMemcpy(got[v][b].data(), bufs[b].first, bufs[b].second * sizeof(float), cudaMemcpyDeviceToHost));
-                }
-                for (float* q : {state[v], snap[v], y[v], yz[v]}) cudaFree(q);
-            }
-            cudaFree(raw);
-            for (int b = 0; b < 4; b++) same = same && std::memcmp(got[0][b].data(), got[1][b].data(), got[0][b].size() * sizeof(float)) == 0;
-        }
-    }
-    char what[160];
-    std::snprintf(what, sizeof what, "matvec %-7s k=%d + conv1d tail (%d channels, 1/2/4/8 rows, from the state and from a plane) == matvec, then conv1d_update",
-                  type_name(type), k, Cc);
-    expect(same, what);
-    cudaFree(dtaps);
-    cudaFree(d_live);
-    free_act(a);
-    free_matrix(qkv);
-    free_matrix(z);
-}
-
 // n tokens route to k of X experts with overlapping choices (token t's logits favour experts
 // (3t + j) mod X, j < k, most to least), as a verify batch's tokens share experts.
 // Two matrices per launch (as an FFN's gate and up go); K of 1, 2 or more super-blocks (8, 16 or 32
@@ -1449,22 +1392,20 @@ void bench_dense_kernels(std::mt19937& rng) {
     __half *kc = device_zeros<__half>(n_ctx * Hkv * Da), *vc = device_zeros<__half>(n_ctx * Hkv * Da);
     const std::vector<int> pos = {300};
     int* dpos = to_device(pos);
-    // conv: the conv1d tail on the first matrix (as the library launches a GDN layer's input).
-    auto mv = [&](std::initializer_list<std::pair<Cycled*, float*>> ms, ActView x, bool add, cudaStream_t s, int nr, bool conv_tail = false) {
+    auto mv = [&](std::initializer_list<std::pair<Cycled*, float*>> ms, ActView x, bool add, cudaStream_t s, int nr) {
         std::vector<MatvecOut> outs;
         for (const auto& [c, y] : ms) {
             const DevMatrix* w = c->get();
             outs.push_back({w, y, w->n, add});
         }
-        ConvTail tail;
-        if (conv_tail) tail = {outs[0].w, conv, norm_w, nullptr, 0, 0, nullptr};
-        return launch_matvec(s, outs.data(), static_cast<int>(outs.size()), x, nr, tail);
+        return launch_matvec(s, outs.data(), static_cast<int>(outs.size()), x, nr);
     };
     const GdnParams gp{Hk, Hv, D, D, Cc, 1e-6f};
     const RopeParams rp{H, Hkv, Da, 64, {11, 11, 10, 0}, 1e7f, 1.0f, 1.0f, 1e-6f};
     const std::vector<StepKernel> rows = {
         {"rms_norm + quantize Q8_K (E)", 17, [&](cudaStream_t s, int nr) { return launch_rms_norm(s, y3, E, norm_w, aE.f, E, E, nr, 1e-6f, aE, ActFormat::Q8_K); }},
-        {"matvec GDN in (qkv + conv1d tail, z, beta, alpha; Q4_K)", 6, [&](cudaStream_t s, int nr) { return mv({{&qkv, y0}, {&z, y1}, {&beta, y2}, {&alpha, y3}}, aE, false, s, nr, true); }},
+        {"matvec GDN in (qkv, z, beta, alpha; Q4_K)", 6, [&](cudaStream_t s, int nr) { return mv({{&qkv, y0}, {&z, y1}, {&beta, y2}, {&alpha, y3}}, aE, false, s, nr); }},
+        {"conv1d_update", 6, [&](cudaStream_t s, int nr) { return launch_conv1d_update(s, y0, conv, norm_w, y0, nullptr, 0, 0, nr, Cc, 4); }},
         {"gated_delta_net (48 heads of 128)", 6, [&](cudaStream_t s, int nr) { return launch_gated_delta_net(s, gp, y0, y1, y2, y3, norm_w, norm_w, norm_w, state, nullptr, 0, 0, nr, aO.f, nullptr, nullptr); }},
         {"quantize Q8_K (6144)", 8, [&](cudaStream_t s, int nr) { return launch_quantize(s, aO, nr, ActFormat::Q8_K); }},
         {"matvec ssm_out (Q4_K, + residual)", 6, [&](cudaStream_t s, int nr) { return mv({{&ssm_out, y2}}, aO, true, s, nr); }},
@@ -1484,7 +1425,7 @@ void bench_dense_kernels(std::mt19937& rng) {
     // The same kernels as one step in layer order (qwen35's attention every 4th layer; Q4_K_M's
     // Q6_K ffn_down on layers 0, 3, 6, 7), 20 steps a graph: beside the table's sum, what the kernels
     // cost back to back — the gaps between different kernels and what programmatic launch overlaps.
-    enum : int { kNorm, kGdnIn, kGdn, kQuant, kSsmOut, kQk, kV, kRope, kAttn, kWo, kGateUp, kSwiglu, kDown4, kDown6, kHead, kArgmax };
+    enum : int { kNorm, kGdnIn, kConv, kGdn, kQuant, kSsmOut, kQk, kV, kRope, kAttn, kWo, kGateUp, kSwiglu, kDown4, kDown6, kHead, kArgmax };
     if (rows.size() != kArgmax + 1) {
         std::fprintf(stderr, "bench dense: the step's enum does not name the table's %zu rows\n", rows.size());
         std::exit(1);
@@ -1495,7 +1436,7 @@ void bench_dense_kernels(std::mt19937& rng) {
         if (attn) {
             seq.insert(seq.end(), {kNorm, kQk, kV, kRope, kAttn, kQuant, kWo});
         } else {
-            seq.insert(seq.end(), {kNorm, kGdnIn, kGdn, kQuant, kSsmOut});
+            seq.insert(seq.end(), {kNorm, kGdnIn, kConv, kGdn, kQuant, kSsmOut});
         }
         seq.insert(seq.end(), {kNorm, kGateUp, kSwiglu, down6 ? kDown6 : kDown4});
     }
@@ -1568,7 +1509,6 @@ int main(int argc, char** argv) {
             check_matvec(type, 9216, 37, rng);    // one weight row a warp (few rows; Q6_K: and wide ones)
             check_matvec(type, 2816, 9000, rng);  // more rows than warps resident at once
             check_matvec_group(type, 2816, rng);
-            check_conv_tail(type, rng);
         }
     }
     // The low-bit types (matvec-lowbit.cuh): 2 super-blocks (a warp's slots 2, 3 idle), 11 (a

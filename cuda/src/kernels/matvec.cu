@@ -23,47 +23,7 @@ struct MatvecArgs {
     int add[kMaxOutputs];
     int first[kMaxOutputs + 1];  // cumulative output rows
     int count;
-    ConvTail conv;   // conv.w's output as conv1d channels, or none
-    int conv_out;    // its index, -1: none
 };
-
-// Channel c of args' conv tail over the launch's n_rows tokens, raw[t] its matvec outputs: the
-// window from the state (or the plane conv.live names), each token's SiLU(taps · [window | raw])
-// with the taps added in order, the window after it to its snapshot plane, the last window to the
-// state — conv1d_update_kernel's arithmetic.
-__device__ void conv_tail_channel(const MatvecArgs& args, int c, const float* raw, int n_rows) {
-    constexpr int Kc = kConvTailKernel;
-    const ConvTail& ct = args.conv;
-    const int i = args.conv_out, channels = args.first[i + 1] - args.first[i];
-    const size_t plane = static_cast<size_t>(Kc - 1) * channels;
-    const float* from = ct.live && *ct.live > 0 ? ct.snap + (*ct.live - 1) * plane : ct.state;
-    float seq[Kc - 1 + kMaxRows], taps[Kc];
-#pragma unroll
-    for (int j = 0; j + 1 < Kc; j++) seq[j] = from[static_cast<size_t>(j) * channels + c];
-#pragma unroll
-    for (int j = 0; j < Kc; j++) taps[j] = ct.taps[static_cast<size_t>(c) * Kc + j];
-#pragma unroll
-    for (int t = 0; t < kMaxRows; t++) {
-        if (t >= n_rows) break;
-        seq[Kc - 1 + t] = raw[t];
-        float acc = 0.0f;
-#pragma unroll
-        for (int j = 0; j < Kc; j++) acc += seq[t + j] * taps[j];
-        args.y[i][static_cast<size_t>(t) * args.y_stride[i] + c] = silu_cpu(acc);
-        if (ct.snap_offset + t < ct.n_snap) {
-            float* dst = ct.snap + (ct.snap_offset + t) * plane;
-#pragma unroll
-            for (int j = 0; j + 1 < Kc; j++) dst[static_cast<size_t>(j) * channels + c] = seq[t + 1 + j];
-        }
-    }
-#pragma unroll
-    for (int t = 1; t <= kMaxRows; t++) {
-        if (t == n_rows) {
-#pragma unroll
-            for (int j = 0; j + 1 < Kc; j++) ct.state[static_cast<size_t>(j) * channels + c] = seq[t + j];
-        }
-    }
-}
 
 // One or two expert matrices of one type and shape (stacked, rows per expert) into y[i] (n_pairs, rows).
 struct ExpertArgs {
@@ -587,12 +547,8 @@ __global__ void __launch_bounds__(kThreads, kquant_min_blocks(kType, kOut)) kqua
 #pragma unroll
         for (int o = 0; o < kOut; o++) {
             if (o0 + o >= n) break;
-            if (i == args.conv_out) {
-                conv_tail_channel(args, o0 + o, &acc[o], 1);
-            } else {
-                float* y = args.y[i] + o0 + o;
-                *y = args.add[i] ? *y + acc[o] : acc[o];
-            }
+            float* y = args.y[i] + o0 + o;
+            *y = args.add[i] ? *y + acc[o] : acc[o];
         }
     }
 }
@@ -902,14 +858,6 @@ __global__ void __launch_bounds__(kThreads, 4) kquant_mma_kernel(MatvecArgs args
     for (int t = 0; t < 8; t++) v[t] = (sums[0][t][o][lane] + sums[2][t][o][lane]) + (sums[1][t][o][lane] + sums[3][t][o][lane]);
     const float total = ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
     const int row = o0 + lane / 4 + 8 * (o / 2), r = 2 * (lane % 4) + o % 2;
-    if (i == args.conv_out) {
-        // The tile's 16 channels, each over the batch's tokens in one thread.
-        __shared__ float raw[16][kMaxRows];
-        raw[row - o0][r] = total;
-        __syncthreads();
-        if (threadIdx.x < 16 && o0 + static_cast<int>(threadIdx.x) < n) conv_tail_channel(args, o0 + threadIdx.x, raw[threadIdx.x], n_rows);
-        return;
-    }
     if (row < n && r < n_rows) {
         float* y = args.y[i] + static_cast<size_t>(r) * args.y_stride[i] + row;
         *y = args.add[i] ? *y + total : total;
@@ -1071,7 +1019,6 @@ namespace {
 bool matvec_args(const MatvecOut* outs, int count, int k, MatvecArgs& args) {
     args = MatvecArgs{};
     args.count = count;
-    args.conv_out = -1;
     for (int i = 0; i < count; i++) {
         const DevMatrix& w = *outs[i].w;
         if (w.type != outs[0].w->type || w.k != k) return false;
@@ -1176,25 +1123,11 @@ bool width_ok(uint32_t type, int k) {
 
 }  // namespace
 
-bool conv_tail_supported(uint32_t weight_type, int conv_kernel) {
-    return (weight_type == 12 || weight_type == 13 || weight_type == 14) && conv_kernel == kConvTailKernel;
-}
-
-cudaError_t launch_matvec(cudaStream_t stream, const MatvecOut* outs, int count, ActView x, int n_rows, const ConvTail& conv) {
+cudaError_t launch_matvec(cudaStream_t stream, const MatvecOut* outs, int count, ActView x, int n_rows) {
     if (count < 1 || count > kMaxOutputs || n_rows < 1 || n_rows > kMaxRows) return cudaErrorInvalidValue;
     const uint32_t type = outs[0].w->type;
     MatvecArgs args;
     if (!matvec_args(outs, count, x.k, args) || !width_ok(type, x.k)) return cudaErrorInvalidValue;
-    for (int i = 0; i < count && conv.w; i++) {
-        if (outs[i].w != conv.w) continue;
-        // The K-quant kernels' tail; its state and taps; a plain output (written, not added).
-        if (!conv_tail_supported(type, kConvTailKernel) || !conv.state || !conv.taps || outs[i].add || (conv.live && !conv.snap) ||
-            (conv.n_snap > 0 && !conv.snap)) {
-            return cudaErrorInvalidValue;
-        }
-        args.conv = conv;
-        args.conv_out = i;
-    }
     return dispatch<false>(stream, type, args, x, n_rows, NormIn{}, 0);
 }
 

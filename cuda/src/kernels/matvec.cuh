@@ -114,24 +114,8 @@ __device__ __forceinline__ const int16_t* q8k_sums(const float* d_row, int k) {
 // Quantizes x.f (n_rows, x.k) into x.q / x.d; a no-op for ActFormat::F32.
 cudaError_t launch_quantize(cudaStream_t stream, ActView x, int n_rows, ActFormat fmt);
 
-// The causal conv1d update + SiLU of a Gated DeltaNet layer (conv1d.cuh, kernel size 4) on the rows
-// of output w as channels, done by the launch that computes them instead of a launch of its own:
-// that output's y gets SiLU(conv) of its raw rows, and the window state and snapshot planes are kept
-// as launch_conv1d_update keeps them, with its arithmetic (the same bits). The K-quant kernels only
-// (conv_tail_supported).
-struct ConvTail {
-    const DevMatrix* w = nullptr;  // the output it applies to (by matrix); null: none
-    float* state = nullptr;        // (3, channels)
-    const float* taps = nullptr;   // (channels, 4)
-    float* snap = nullptr;         // (planes, 3, channels)
-    int snap_offset = 0, n_snap = 0;
-    const int* live = nullptr;     // as launch_conv1d_update's
-};
-constexpr int kConvTailKernel = 4;
-bool conv_tail_supported(uint32_t weight_type, int conv_kernel);
-
 // outs[0..count) share x and their weight type and k; x must hold act_format_for(type).
-cudaError_t launch_matvec(cudaStream_t stream, const MatvecOut* outs, int count, ActView x, int n_rows, const ConvTail& conv = {});
+cudaError_t launch_matvec(cudaStream_t stream, const MatvecOut* outs, int count, ActView x, int n_rows);
 
 // Expert matvecs of a mixture of experts (moe.cuh): y[p, r] = Σ_i W_e[r, i] · x[p / x_div, i] for the
 // n_pairs (token, slot) pairs p, e = ids[p] (on the device), W_e rows [e·rows, (e + 1)·rows) of the

@@ -480,8 +480,7 @@ struct CudaSession::Impl {
     }
 
     // Several matrices with the same input: one launch per weight type, quantizing as needed.
-    void matvecs(std::initializer_list<MatvecOut> outs, Act& in, int n, int row0 = 0, const cuda::ConvTail& conv = {}) {
-        if (conv.w && n > kMaxRows) fail(MTP_STATUS_INTERNAL, "a conv1d tail on a %d-row matvec", n);
+    void matvecs(std::initializer_list<MatvecOut> outs, Act& in, int n, int row0 = 0) {
         std::vector<MatvecOut> group;
         std::vector<bool> done(outs.size(), false);
         const MatvecOut* all = outs.begin();
@@ -496,7 +495,7 @@ struct CudaSession::Impl {
             }
             ready_for(in, all[i].w->type, n, row0);
             if (n <= kMaxRows) {
-                launched(cuda::launch_matvec(stream, group.data(), static_cast<int>(group.size()), in.v.rows_from(row0), n, conv), "matvec");
+                launched(cuda::launch_matvec(stream, group.data(), static_cast<int>(group.size()), in.v.rows_from(row0), n), "matvec");
             } else if (cuda::gemm_supported(all[i].w->type)) {
                 for (const MatvecOut& o : group) launched(cuda::launch_gemm(stream, o, in.v.rows_from(row0), n), "gemm");
             } else {
@@ -516,18 +515,18 @@ struct CudaSession::Impl {
     // + matvecs. Every block of the fused launch normalizes all rows itself, which costs more than
     // the separate norm launch from two rows on (cuda-kernels-check's per-width bench); both compute
     // the same bits.
-    void normed_matvecs(const Tensor& weight, std::initializer_list<MatvecOut> outs, int n, const cuda::ConvTail& conv = {}) {
+    void normed_matvecs(const Tensor& weight, std::initializer_list<MatvecOut> outs, int n) {
         const int E = static_cast<int>(hp.n_embd);
         const uint32_t type = outs.begin()->w->type;
         bool one_type = true;
         for (const MatvecOut& o : outs) one_type = one_type && o.w->type == type;
-        if (n == 1 && one_type && !conv.w && cuda::matvec_norm_supported(type, E)) {
+        if (n == 1 && one_type && cuda::matvec_norm_supported(type, E)) {
             const cuda::NormIn in{x, E, cw.vec(weight), eps()};
             launched(cuda::launch_matvec_norm(stream, outs.begin(), static_cast<int>(outs.size()), in, E, n), "matvec (with rms_norm)");
             return;
         }
         norm(x, E, weight, a, n, type);
-        matvecs(outs, a, n, 0, conv);
+        matvecs(outs, a, n);
     }
 
     MatvecOut out(const Tensor& t, float* y, bool add = false) {
@@ -563,25 +562,17 @@ struct CudaSession::Impl {
     // Gated DeltaNet block (spec §3.5) of GDN layer g: x += GDN(RMSNorm(x; attn_norm)); the states
     // after the batch's tokens 0 … planes − 1 into the snapshot planes.
     void gated_delta_net(const LayerWeights& L, int g, int n, int row0, int planes) {
-        const int Cc = static_cast<int>(hp.ssm_conv_channels), Kc = static_cast<int>(hp.ssm_conv_kernel);
+        const int Cc = static_cast<int>(hp.ssm_conv_channels);
+        normed_matvecs(L[MTP_ROLE_ATTN_NORM],
+                       {out(L[MTP_ROLE_ATTN_QKV], qkv), out(L[MTP_ROLE_ATTN_GATE], z), out(L[MTP_ROLE_SSM_BETA], beta),
+                        out(L[MTP_ROLE_SSM_ALPHA], alpha)},
+                       n);
         // The batch's first chunk starts from the plane keep() named, if any (d_live).
         const int* from_plane = row0 == 0 ? d_live : nullptr;
-        float *conv_state = conv + g * conv_plane, *conv_planes = conv_snap + g * n_snap * conv_plane;
-        // Decode and verify widths: the conv1d update done by the K-quant launch that computes the
-        // qkv rows (matvec.cuh's ConvTail), which saves its launch; else its own kernel.
-        const DevMatrix& wqkv = cw.mat(L[MTP_ROLE_ATTN_QKV]);
-        const bool tail = n <= kMaxRows && cuda::conv_tail_supported(wqkv.type, Kc);
-        cuda::ConvTail ct;
-        if (tail) ct = {&wqkv, conv_state, cw.vec(L[MTP_ROLE_SSM_CONV1D]), conv_planes, row0, planes, from_plane};
-        normed_matvecs(L[MTP_ROLE_ATTN_NORM],
-                       {out(L[MTP_ROLE_ATTN_QKV], tail ? conv_y : qkv), out(L[MTP_ROLE_ATTN_GATE], z), out(L[MTP_ROLE_SSM_BETA], beta),
-                        out(L[MTP_ROLE_SSM_ALPHA], alpha)},
-                       n, ct);
-        if (!tail) {
-            launched(cuda::launch_conv1d_update(stream, qkv, conv_state, cw.vec(L[MTP_ROLE_SSM_CONV1D]), conv_y, conv_planes, row0, planes, n,
-                                                Cc, Kc, from_plane),
-                     "conv1d_update");
-        }
+        launched(cuda::launch_conv1d_update(stream, qkv, conv + g * conv_plane, cw.vec(L[MTP_ROLE_SSM_CONV1D]), conv_y,
+                                            conv_snap + g * n_snap * conv_plane, row0, planes, n, Cc, static_cast<int>(hp.ssm_conv_kernel),
+                                            from_plane),
+                 "conv1d_update");
         // A Q8_0 ssm_out reads its activation quantized by the recurrence kernel itself.
         const bool fuse = cuda::act_format_for(L[MTP_ROLE_SSM_OUT].type) == ActFormat::Q8_0;
         const cuda::GdnParams gp{static_cast<int>(hp.ssm_n_key_heads), static_cast<int>(hp.ssm_n_value_heads),
