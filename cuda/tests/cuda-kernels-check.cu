@@ -1459,7 +1459,7 @@ void bench_dense_kernels(std::mt19937& rng) {
     for (int k = 0; k < static_cast<int>(rows.size()); k++) {
         float without[2];
         for (int i = 0; i < 2; i++) without[i] = graph_time_us([&](cudaStream_t s) { return step(s, kStepWidths[2 * i], k); }, 20);
-        std::printf("bench dense step without %-44s × %2d: %5.0f us (1 row, -%4.1f a launch), %5.0f us (4 rows, -%4.1f)\n", rows[k].name,
+        std::printf("bench dense step without %-44s × %2d: %5.0f us (1 row; %5.1f us a launch in place), %5.0f us (4 rows; %5.1f)\n", rows[k].name,
                     rows[k].per_step, without[0], (us[0] - without[0]) / rows[k].per_step, without[1], (us[2] - without[1]) / rows[k].per_step);
     }
     for (void* p : {static_cast<void*>(y0), static_cast<void*>(y1), static_cast<void*>(y2), static_cast<void*>(y3),
