@@ -637,8 +637,9 @@ struct CudaSession::Impl {
     }
 
     // Snapshot planes a batch of n tokens writes: the states after its tokens 0 … n − 2, those that
-    // keep(n_keep < n) copies back (keep(n) copies nothing, so the last token's state, the live one,
-    // is not written twice); none for a single token or a batch too wide to roll back.
+    // keep(n_keep < n) starts the next batch from (after keep(n) the states themselves are live, so
+    // the last token's state is not written twice); none for a single token or a batch too wide to
+    // roll back.
     int snapshot_planes(int n) const { return n > 1 && static_cast<uint32_t>(n) <= n_snap ? n - 1 : 0; }
 
     // One chunk of the trunk: rows [row0, row0 + n) of the batch; h_final into hf; the snapshot
