@@ -283,7 +283,15 @@ struct CudaSession::Impl {
     int* d_live = nullptr;
     Pinned h_step;     // its host side: [live, ints…]
     int live = 0;      // what the next trunk batch uploads as d_live
-    int* h_ints() const { return static_cast<int*>(h_step.p) + 1; }
+    // The host side of d_ints with its head — live, trunk n_past, MTP n_past — filled in; a step's
+    // tokens go from index 2.
+    int* step_inputs() const {
+        int* ints = static_cast<int*>(h_step.p) + 1;
+        ints[-1] = live;
+        ints[0] = static_cast<int>(n_past);
+        ints[1] = static_cast<int>(mtp_n_past);
+        return ints;
+    }
     Pinned h_logits, h_hidden, h_hidden_in;
     Pinned h_top;                  // (kMaxRows, kMaxTopLogits) TokenLogit: sampling's candidates
     TokenLogit* d_top = nullptr;   // their device side, one LM-head piece
@@ -660,7 +668,7 @@ struct CudaSession::Impl {
         norm(x, E, w.output_norm, hf, n, w.lm_head().type);
     }
 
-    // The trunk over n tokens (already in h_ints): h_final rows to h_hidden when `hidden`, logits of
+    // The trunk over n tokens (already in the step inputs): h_final rows to h_hidden when `hidden`, logits of
     // the batch rows `rows` (ascending) to h_logits, in their order (computed only, unless `copy`);
     // with top_k > 0 those rows' sampling candidates (top-logits.cuh) to h_top instead.
     void record_trunk(int n, const std::vector<uint32_t>& rows, bool hidden, bool copy, int top_k) {
@@ -746,7 +754,7 @@ struct CudaSession::Impl {
         }
     }
 
-    // mtp_eval's work: n rows (tokens in h_ints, hidden rows in h_hidden_in); logits (with top_k > 0:
+    // mtp_eval's work: n rows (tokens in the step inputs, hidden rows in h_hidden_in); logits (with top_k > 0:
     // the sampling candidates, to h_top) and h' of the last row to h_logits / h_hidden.
     void record_mtp(int n, int top_k) {
         const int E = static_cast<int>(hp.n_embd), V = static_cast<int>(hp.n_vocab);
@@ -766,7 +774,7 @@ struct CudaSession::Impl {
               "copy of the MTP hidden row");
     }
 
-    // greedy_step's work (speculative.h), k drafts: h_ints holds [n_past, mtp n_past, id_last, d_1];
+    // greedy_step's work (speculative.h), k drafts: the step inputs hold [n_past, mtp n_past, id_last, d_1];
     // the chain's argmaxes go to the token slots after d_1, so the verify batch reads them in place.
     void record_greedy(int k, bool with_mtp) {
         const int V = static_cast<int>(hp.n_vocab);
@@ -802,10 +810,7 @@ struct CudaSession::Impl {
             if (t < 0 || t >= V) fail(MTP_STATUS_INVALID_ARGUMENT, "greedy_step: token %d outside [0, %d)", t, V);
         }
         if (k > 1 && (g.h_row < 0 || g.h_row >= kMaxRows)) fail(MTP_STATUS_INVALID_ARGUMENT, "greedy_step: h_row %d", g.h_row);
-        int* ints = h_ints();
-        ints[-1] = live;
-        ints[0] = static_cast<int>(n_past);
-        ints[1] = static_cast<int>(mtp_n_past);
+        int* ints = step_inputs();
         ints[2] = g.id_last;
         ints[3] = k > 0 ? g.draft1 : 0;
         if (k > 1) {
@@ -829,7 +834,7 @@ struct CudaSession::Impl {
         }
     }
 
-    // sampled_step's work (speculative.h), k drafts from n_catch MTP rows: h_ints holds [n_past,
+    // sampled_step's work (speculative.h), k drafts from n_catch MTP rows: the step inputs hold [n_past,
     // mtp n_past, id_last, d_1 … d_k (drawn here), …, at 2 + kMaxRows the MTP rows' tokens]; each
     // chain row's candidates → the chain and the draw on the device → the next row's token, in the
     // verify batch's slot.
@@ -879,10 +884,7 @@ struct CudaSession::Impl {
         }
         if (s.uniforms.size() < static_cast<size_t>(k)) fail(MTP_STATUS_INTERNAL, "sampled_step: %zu uniforms for %d drafts", s.uniforms.size(), k);
         const int V = static_cast<int>(hp.n_vocab);
-        int* ints = h_ints();
-        ints[-1] = live;
-        ints[0] = static_cast<int>(n_past);
-        ints[1] = static_cast<int>(mtp_n_past);
+        int* ints = step_inputs();
         ints[2] = s.id_last;
         for (int i = 0; i < n_catch; i++) ints[2 + kMaxRows + i] = s.mtp_tokens[static_cast<size_t>(i)];
         for (int i = -1; i < n_catch; i++) {
@@ -985,10 +987,7 @@ struct CudaSession::Impl {
     void trunk(const int32_t* tokens, uint32_t n, const std::vector<uint32_t>& rows, float* logits_out, float* hidden_out, int top_k = 0,
                TokenLogit* top_out = nullptr) {
         stage(rows.size(), hidden_out ? n : 0, 0, top_k);
-        int* ints = h_ints();
-        ints[-1] = live;
-        ints[0] = static_cast<int>(n_past);
-        ints[1] = static_cast<int>(mtp_n_past);
+        int* ints = step_inputs();
         std::memcpy(ints + 2, tokens, n * sizeof(int32_t));
         // Graphs serve the decode loop's shapes: widths up to n_snap with a tail of logits rows.
         bool tail = !rows.empty();
@@ -1119,10 +1118,7 @@ void CudaSession::mtp_call(const int32_t* tokens, const float* hidden_in, int32_
     s.guarded([&] {
         const size_t E = s.hp.n_embd, V = s.hp.n_vocab;
         s.stage(1, 1, n, top_k);
-        int* ints = s.h_ints();
-        ints[-1] = s.live;
-        ints[0] = static_cast<int>(s.n_past);
-        ints[1] = static_cast<int>(s.mtp_n_past);
+        int* ints = s.step_inputs();
         std::memcpy(ints + 2, tokens, n * sizeof(int32_t));
         std::memcpy(s.h_hidden_in.p, hidden_in, n * E * sizeof(float));
         s.run(n <= s.n_snap + 1, {1, static_cast<int>(n), 0, true, top_k}, [&] { s.record_mtp(static_cast<int>(n), top_k); });
