@@ -316,6 +316,37 @@ void check_matvec_group(uint32_t type, int k, std::mt19937& rng) {
     expect(same, what);
 }
 
+// The SwiGLU launch (launch_matvec_swiglu) for 1, 2, 4 and 8 rows (the one-row kernel and the
+// tensor-core tiles of 8 gate + 8 up rows): h bitwise equal to the gate and up matvecs followed by
+// launch_swiglu (F32 out), with more warps than the device holds at once.
+void check_matvec_swiglu(uint32_t type, int k, int F, std::mt19937& rng) {
+    DevMatrix gate = upload_matrix(type, random_rows(type, k, F, rng), k, F), up = upload_matrix(type, random_rows(type, k, F, rng), k, F);
+    std::vector<float> x;
+    ActView a = random_act(type, k, kMaxRows, rng, x);
+    const size_t all = static_cast<size_t>(kMaxRows) * F;
+    float *g = device_zeros<float>(all), *u = device_zeros<float>(all), *h = device_zeros<float>(all), *want = device_zeros<float>(all);
+    bool same = true;
+    for (const int nr : {1, 2, 4, 8}) {
+        CHECK_CUDA(launch_matvec_swiglu(nullptr, gate, up, h, a, nr));
+        const MatvecOut outs[2] = {{&gate, g, F, false}, {&up, u, F, false}};
+        CHECK_CUDA(launch_matvec(nullptr, outs, 2, a, nr));
+        ActView hv{want, nullptr, nullptr, F};
+        CHECK_CUDA(launch_swiglu(nullptr, g, u, F, nr, hv, ActFormat::F32));
+        std::vector<float> got(static_cast<size_t>(nr) * F), ref(got.size());
+        CHECK_CUDA(cudaMemcpy(got.data(), h, got.size() * sizeof(float), cudaMemcpyDeviceToHost));
+        CHECK_CUDA(cudaMemcpy(ref.data(), want, ref.size() * sizeof(float), cudaMemcpyDeviceToHost));
+        same = same && std::memcmp(got.data(), ref.data(), got.size() * sizeof(float)) == 0;
+    }
+    char what[160];
+    std::snprintf(what, sizeof what, "matvec %-7s k=%d, gate and up (%d rows) with SwiGLU in one launch, 1/2/4/8 rows == the two matvecs, then swiglu",
+                  type_name(type), k, F);
+    expect(same, what);
+    for (float* p : {g, u, h, want}) cudaFree(p);
+    free_act(a);
+    free_matrix(gate);
+    free_matrix(up);
+}
+
 // n tokens route to k of X experts with overlapping choices (token t's logits favour experts
 // (3t + j) mod X, j < k, most to least), as a verify batch's tokens share experts.
 // Two matrices per launch (as an FFN's gate and up go); K of 1, 2 or more super-blocks (8, 16 or 32
@@ -1414,8 +1445,12 @@ void bench_dense_kernels(std::mt19937& rng) {
         {"qk_norm_rope_store", 2, [&](cudaStream_t s, int nr) { return launch_qk_norm_rope_store(s, rp, y0, y1, y2, norm_w, norm_w, dpos, 0, nr, q16, kc, vc); }},
         {"gated_attention (301 positions)", 2, [&](cudaStream_t s, int nr) { return launch_gated_attention(s, q16, y0, kc, vc, dpos, 0, nr, H, Hkv, Da, n_ctx, scratch, aO.f, nullptr, nullptr); }},
         {"matvec attn_output (Q4_K, + residual)", 2, [&](cudaStream_t s, int nr) { return mv({{&wo, y2}}, aO, true, s, nr); }},
-        {"matvec ffn gate, up (Q4_K)", 8, [&](cudaStream_t s, int nr) { return mv({{&gate, y0}, {&up, y1}}, aE, false, s, nr); }},
-        {"swiglu + quantize Q8_K", 8, [&](cudaStream_t s, int nr) { aF.k = F; return launch_swiglu(s, y0, y1, F, nr, aF, ActFormat::Q8_K); }},
+        // As the library runs them: SwiGLU in the gate/up launch, then the quantization alone.
+        {"matvec ffn gate, up + SwiGLU (Q4_K)", 8, [&](cudaStream_t s, int nr) {
+             aF.k = F;
+             return launch_matvec_swiglu(s, *gate.get(), *up.get(), aF.f, aE, nr);
+         }},
+        {"quantize Q8_K (17408)", 8, [&](cudaStream_t s, int nr) { aF.k = F; return launch_quantize(s, aF, nr, ActFormat::Q8_K); }},
         {"matvec ffn_down (Q4_K, + residual)", 4, [&](cudaStream_t s, int nr) { aF.k = F; return mv({{&down4, y2}}, aF, true, s, nr); }},
         {"matvec ffn_down (Q6_K, + residual)", 4, [&](cudaStream_t s, int nr) { aF.k = F; return mv({{&down6, y2}}, aF, true, s, nr); }},
         {"matvec lm_head (Q6_K 5120 -> 248320)", 1, [&](cudaStream_t s, int nr) { return mv({{&head, y0}}, aE, false, s, nr); }},
@@ -1509,6 +1544,8 @@ int main(int argc, char** argv) {
             check_matvec(type, 9216, 37, rng);    // one weight row a warp (few rows; Q6_K: and wide ones)
             check_matvec(type, 2816, 9000, rng);  // more rows than warps resident at once
             check_matvec_group(type, 2816, rng);
+            check_matvec_swiglu(type, 512, 4096, rng);
+            check_matvec_swiglu(type, 2816, 3008, rng);
         }
     }
     // The low-bit types (matvec-lowbit.cuh): 2 super-blocks (a warp's slots 2, 3 idle), 11 (a

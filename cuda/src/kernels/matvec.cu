@@ -23,6 +23,10 @@ struct MatvecArgs {
     int add[kMaxOutputs];
     int first[kMaxOutputs + 1];  // cumulative output rows
     int count;
+    // One-row K-quant SwiGLU launches (launch_matvec_swiglu, kquant_kernel's kSwiglu): matrix 0 is
+    // the gate, these the up matrix's rows and scales (its shape and type).
+    const uint8_t* up_w;
+    const float* up_scale;
 };
 
 // One or two expert matrices of one type and shape (stacked, rows per expert) into y[i] (n_pairs, rows).
@@ -516,26 +520,30 @@ __host__ __device__ constexpr int kquant_min_blocks(uint32_t type, int out) { re
 // Warp g of the launch computes weight rows kOut·(g − firstw[i]) … of matrix i (firstw counting
 // ceil(n_i / kOut) warps per matrix) for activation row 0; rows past a matrix's end are computed on
 // its last row and not stored.
-template <uint32_t kType, int kOut>
+template <uint32_t kType, int kOut, bool kSwiglu = false>
 __global__ void __launch_bounds__(kThreads, kquant_min_blocks(kType, kOut)) kquant_kernel(MatvecArgs args, ActView x) {
     const int lane = threadIdx.x % kWarp;
     const int g = blockIdx.x * (kThreads / kWarp) + threadIdx.x / kWarp;
+    // kSwiglu (kOut = 2): warp g takes output o = g, its rows gate o and up o.
+    static_assert(!kSwiglu || kOut == 2, "a SwiGLU warp takes a gate and an up row");
+    constexpr bool swiglu = kSwiglu;
     int i = 0, first = 0;
     for (; i < args.count; i++) {
-        const int warps = (args.first[i + 1] - args.first[i] + kOut - 1) / kOut;
+        const int n_i = args.first[i + 1] - args.first[i], warps = swiglu ? n_i : (n_i + kOut - 1) / kOut;
         if (g < first + warps) break;
         first += warps;
     }
     pdl_enter();
     if (i >= args.count) return;
-    const int n = args.first[i + 1] - args.first[i], o0 = kOut * (g - first);
+    const int n = args.first[i + 1] - args.first[i], o0 = swiglu ? g - first : kOut * (g - first);
     const uint8_t* w[kOut];
     const float* w_d[kOut];
 #pragma unroll
     for (int o = 0; o < kOut; o++) {
-        const int row = min(o0 + o, n - 1);
-        w[o] = args.w[i] + static_cast<size_t>(row) * args.row_bytes[i];
-        w_d[o] = args.scale[i] + static_cast<size_t>(row) * scales_per_row(kType, x.k);
+        const int row = min(swiglu ? o0 : o0 + o, n - 1);
+        const bool up = swiglu && o == 1;
+        w[o] = (up ? args.up_w : args.w[i]) + static_cast<size_t>(row) * args.row_bytes[i];
+        w_d[o] = (up ? args.up_scale : args.scale[i]) + static_cast<size_t>(row) * scales_per_row(kType, x.k);
     }
     float acc[kOut];
 #pragma unroll
@@ -543,7 +551,9 @@ __global__ void __launch_bounds__(kThreads, kquant_min_blocks(kType, kOut)) kqua
     rows_kquant<kType, kOut>(w, w_d, x, lane, acc);
 #pragma unroll
     for (int o = 0; o < kOut; o++) acc[o] = warp_sum(acc[o]);
-    if (lane == 0) {
+    if (lane == 0 && swiglu) {
+        if (o0 < n) args.y[0][o0] = silu_cpu(acc[0]) * acc[kOut - 1];  // swiglu_kernel's arithmetic
+    } else if (lane == 0) {
 #pragma unroll
         for (int o = 0; o < kOut; o++) {
             if (o0 + o >= n) break;
@@ -588,31 +598,41 @@ __host__ __device__ constexpr size_t mma_shared_bytes() {
 // What a lane copies of each super-block of its warp's 16 weight rows (o0 … o0 + 15 of a matrix of
 // n rows, clamped to its last row): the 16-byte pieces c = lane, lane + 32, … of the stage, from
 // byte offsets (< 4 GiB: launch_kquant_mma checks) of the rows' super-block 0 computed once.
-template <uint32_t kType>
+// kSwiglu: the 16 rows are rows o0 … o0 + 7 of the gate (base, scale) and then the same rows of the
+// up matrix (up, up_scale), o0 a multiple of 8.
+template <uint32_t kType, bool kSwiglu = false>
 struct MmaCopies {
     static constexpr int kPieces = MmaStage<kType>::kBlock / 16, kChunks = (16 * kPieces + kWarp - 1) / kWarp;
     const uint8_t* w;
+    const uint8_t* w_up;  // kSwiglu
     uint32_t off[kChunks];
+    uint32_t up_chunks = 0;  // kSwiglu: bit i set where piece lane + 32i is an up row's
     const float* d;  // Q6_K: the d of row lane (lanes < 16), (k/256) floats
 
-    __device__ MmaCopies(const uint8_t* base, size_t row_bytes, const float* scale, int o0, int n, int nsb, int lane) : w(base) {
+    __device__ MmaCopies(const uint8_t* base, size_t row_bytes, const float* scale, int o0, int n, int nsb, int lane,
+                         const uint8_t* up = nullptr, const float* up_scale = nullptr)
+        : w(base), w_up(up) {
 #pragma unroll
         for (int i = 0; i < kChunks; i++) {
-            const int c = lane + kWarp * i, r = min(o0 + c / kPieces, n - 1);
+            const int c = lane + kWarp * i, rr = c / kPieces;  // rr: the piece's row of the 16
+            const int r = min(o0 + (kSwiglu ? rr % 8 : rr), n - 1);
             off[i] = static_cast<uint32_t>(static_cast<size_t>(r) * row_bytes) + 16 * (c % kPieces);
+            if (kSwiglu && rr >= 8) up_chunks |= 1u << i;
         }
-        d = kType == 14 ? scale + static_cast<size_t>(min(o0 + lane % 16, n - 1)) * nsb : nullptr;
+        const int rd = kSwiglu ? lane % 8 : lane % 16;
+        d = kType == 14 ? (kSwiglu && lane % 16 >= 8 ? up_scale : scale) + static_cast<size_t>(min(o0 + rd, n - 1)) * nsb : nullptr;
     }
 };
 
-template <uint32_t kType>
-__device__ __forceinline__ void mma_stage_load(MmaStage<kType>& st, const MmaCopies<kType>& m, int sb, int lane) {
-    using C = MmaCopies<kType>;
-    const uint8_t* src = m.w + static_cast<size_t>(sb) * MmaStage<kType>::kBlock;
+template <uint32_t kType, bool kSwiglu = false>
+__device__ __forceinline__ void mma_stage_load(MmaStage<kType>& st, const MmaCopies<kType, kSwiglu>& m, int sb, int lane) {
+    using C = MmaCopies<kType, kSwiglu>;
+    const size_t at = static_cast<size_t>(sb) * MmaStage<kType>::kBlock;
     uint8_t* dst = &st.w[0][0];
 #pragma unroll
     for (int i = 0; i < C::kChunks; i++) {
         const int c = lane + kWarp * i;  // = 16-byte piece c of the stage's rows (kBlock = 16·kPieces)
+        const uint8_t* src = (kSwiglu && (m.up_chunks >> i) & 1u ? m.w_up : m.w) + at;
         if (c < 16 * C::kPieces) copy_async16(dst + 16 * c, src + m.off[i]);
     }
     if constexpr (kType == 14) {
@@ -790,13 +810,16 @@ __device__ __forceinline__ void mma_stage_compute(const MmaStage<kType>& st, con
 }
 
 // Block b of the launch: weight rows 16·(b − first) … of matrix i; kHalf for up to 4 activation rows.
-template <uint32_t kType, bool kHalf>
+// kSwiglu (launch_matvec_swiglu, one matrix: the gate): block b takes outputs 8b … 8b + 7 — gate
+// rows as the tile's first 8, up rows as its last — and stores SiLU(gate) ⊙ up.
+template <uint32_t kType, bool kHalf, bool kSwiglu = false>
 __global__ void __launch_bounds__(kThreads, 4) kquant_mma_kernel(MatvecArgs args, ActView x, int n_rows) {
     __shared__ float4 shared[mma_shared_bytes<kType>() / sizeof(float4)];
+    constexpr int kTileRows = kSwiglu ? 8 : 16;  // outputs a block
     const int lane = threadIdx.x % kWarp, slot = threadIdx.x / kWarp;
     int i = 0, first = 0;
     for (; i < args.count; i++) {
-        const int tiles = (args.first[i + 1] - args.first[i] + 15) / 16;
+        const int tiles = (args.first[i + 1] - args.first[i] + kTileRows - 1) / kTileRows;
         if (static_cast<int>(blockIdx.x) < first + tiles) break;
         first += tiles;
     }
@@ -804,8 +827,8 @@ __global__ void __launch_bounds__(kThreads, 4) kquant_mma_kernel(MatvecArgs args
         pdl_enter();
         return;
     }
-    const int n = args.first[i + 1] - args.first[i], o0 = 16 * (blockIdx.x - first), nsb = x.k / 256;
-    const MmaCopies<kType> m(args.w[i], args.row_bytes[i], args.scale[i], o0, n, nsb, lane);
+    const int n = args.first[i + 1] - args.first[i], o0 = kTileRows * (blockIdx.x - first), nsb = x.k / 256;
+    const MmaCopies<kType, kSwiglu> m(args.w[i], args.row_bytes[i], args.scale[i], o0, n, nsb, lane, args.up_w, args.up_scale);
     constexpr int kStages = kMmaStages<kType>;
     MmaStage<kType>* stages = reinterpret_cast<MmaStage<kType>*>(shared) + kStages * slot;
     constexpr int kChains = kMmaChains<kHalf>;
@@ -817,7 +840,7 @@ __global__ void __launch_bounds__(kThreads, 4) kquant_mma_kernel(MatvecArgs args
     }
 #pragma unroll
     for (int s = 0; s < kStages - 1; s++) {
-        if (slot + 4 * s < nsb) mma_stage_load<kType>(stages[s], m, slot + 4 * s, lane);
+        if (slot + 4 * s < nsb) mma_stage_load<kType, kSwiglu>(stages[s], m, slot + 4 * s, lane);
         commit_async();
     }
     pdl_enter();  // the stages above hold weights only
@@ -828,7 +851,7 @@ __global__ void __launch_bounds__(kThreads, 4) kquant_mma_kernel(MatvecArgs args
     if constexpr (kHalf) xs = mma_x_load<kType, kHalf>(x, n_rows, min(slot, nsb - 1), lane);
     for (int it = 0; slot + 4 * it < nsb; it++) {
         const int sb = slot + 4 * it, ahead = sb + 4 * (kStages - 1);
-        if (ahead < nsb) mma_stage_load<kType>(stages[(it + kStages - 1) % kStages], m, ahead, lane);
+        if (ahead < nsb) mma_stage_load<kType, kSwiglu>(stages[(it + kStages - 1) % kStages], m, ahead, lane);
         commit_async();
         // kHalf: the next round's (past the last, the last's again: a load, not a branch).
         const MmaX<kType, kHalf> xn = mma_x_load<kType, kHalf>(x, n_rows, kHalf ? min(sb + 4, nsb - 1) : sb, lane);
@@ -858,6 +881,16 @@ __global__ void __launch_bounds__(kThreads, 4) kquant_mma_kernel(MatvecArgs args
     for (int t = 0; t < 8; t++) v[t] = (sums[0][t][o][lane] + sums[2][t][o][lane]) + (sums[1][t][o][lane] + sums[3][t][o][lane]);
     const float total = ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
     const int row = o0 + lane / 4 + 8 * (o / 2), r = 2 * (lane % 4) + o % 2;
+    if constexpr (kSwiglu) {
+        // Warps 2, 3 hold the up rows' totals of warps 0, 1's gate rows (the same lane: output
+        // o0 + lane / 4, activation row r).
+        __shared__ float up_total[2][kWarp];
+        if (o >= 2) up_total[o % 2][lane] = total;
+        __syncthreads();
+        const int out = o0 + lane / 4;
+        if (o < 2 && out < n && r < n_rows) args.y[0][static_cast<size_t>(r) * args.y_stride[0] + out] = silu_cpu(total) * up_total[o][lane];
+        return;
+    }
     if (row < n && r < n_rows) {
         float* y = args.y[i] + static_cast<size_t>(r) * args.y_stride[i] + row;
         *y = args.add[i] ? *y + total : total;
@@ -1041,25 +1074,29 @@ size_t norm_shared_bytes(uint32_t type, int k, int n_rows) {
 }
 
 // 2..8 activation rows: a block per 16 weight rows of every matrix (up to 4 rows: the k32 layout).
-template <uint32_t kType>
+template <uint32_t kType, bool kSwiglu = false>
 cudaError_t launch_kquant_mma(cudaStream_t stream, const MatvecArgs& args, ActView x, int n_rows) {
+    constexpr int kTileRows = kSwiglu ? 8 : 16;
     int tiles = 0;
     for (int i = 0; i < args.count; i++) {
         const int n = args.first[i + 1] - args.first[i];
         if (static_cast<size_t>(n) * args.row_bytes[i] > UINT32_MAX) return cudaErrorInvalidValue;  // MmaCopies' offsets
-        tiles += (n + 15) / 16;
+        tiles += (n + kTileRows - 1) / kTileRows;
     }
-    if (n_rows <= 4) return launch(kquant_mma_kernel<kType, true>, tiles, kThreads, 0, stream, args, x, n_rows);
-    return launch(kquant_mma_kernel<kType, false>, tiles, kThreads, 0, stream, args, x, n_rows);
+    if (n_rows <= 4) return launch(kquant_mma_kernel<kType, true, kSwiglu>, tiles, kThreads, 0, stream, args, x, n_rows);
+    return launch(kquant_mma_kernel<kType, false, kSwiglu>, tiles, kThreads, 0, stream, args, x, n_rows);
 }
 
 // One activation row: a warp per kOut weight rows.
-template <uint32_t kType, int kOut>
+template <uint32_t kType, int kOut, bool kSwiglu = false>
 cudaError_t launch_kquant(cudaStream_t stream, const MatvecArgs& args, ActView x) {
     constexpr int kWarps = kThreads / kWarp;
     int warps = 0;
-    for (int i = 0; i < args.count; i++) warps += (args.first[i + 1] - args.first[i] + kOut - 1) / kOut;
-    return launch(kquant_kernel<kType, kOut>, (warps + kWarps - 1) / kWarps, kThreads, 0, stream, args, x);
+    for (int i = 0; i < args.count; i++) {
+        const int n_i = args.first[i + 1] - args.first[i];
+        warps += kSwiglu ? n_i : (n_i + kOut - 1) / kOut;
+    }
+    return launch(kquant_kernel<kType, kOut, kSwiglu>, (warps + kWarps - 1) / kWarps, kThreads, 0, stream, args, x);
 }
 
 // One activation row: two weight rows a warp (the activation's loads and the per-super-block work
@@ -1163,6 +1200,26 @@ cudaError_t launch_matvec_experts(cudaStream_t stream, const ExpertOut* outs, in
         default: return cudaErrorInvalidValue;
     }
 #undef MTP_EXPERTS
+}
+
+bool matvec_swiglu_supported(const DevMatrix& gate, const DevMatrix& up, int n_rows) {
+    const bool kquant = gate.type == 12 || gate.type == 13 || (gate.type == 14 && gate.k <= 8192);  // one row: the two-row form
+    return n_rows >= 1 && n_rows <= kMaxRows && kquant && up.type == gate.type && up.k == gate.k && up.n == gate.n &&
+           up.row_bytes == gate.row_bytes && width_ok(gate.type, gate.k);
+}
+
+cudaError_t launch_matvec_swiglu(cudaStream_t stream, const DevMatrix& gate, const DevMatrix& up, float* h, ActView x, int n_rows) {
+    if (!matvec_swiglu_supported(gate, up, n_rows) || x.k != gate.k) return cudaErrorInvalidValue;
+    const MatvecOut out{&gate, h, gate.n, false};
+    MatvecArgs args;
+    if (!matvec_args(&out, 1, x.k, args)) return cudaErrorInvalidValue;
+    args.up_w = up.data;
+    args.up_scale = up.scale;
+    switch (gate.type) {
+        case 12: return n_rows == 1 ? launch_kquant<12, 2, true>(stream, args, x) : launch_kquant_mma<12, true>(stream, args, x, n_rows);
+        case 13: return n_rows == 1 ? launch_kquant<13, 2, true>(stream, args, x) : launch_kquant_mma<13, true>(stream, args, x, n_rows);
+        default: return n_rows == 1 ? launch_kquant<14, 2, true>(stream, args, x) : launch_kquant_mma<14, true>(stream, args, x, n_rows);
+    }
 }
 
 bool matvec_norm_supported(uint32_t weight_type, int k) {

@@ -117,6 +117,14 @@ cudaError_t launch_quantize(cudaStream_t stream, ActView x, int n_rows, ActForma
 // outs[0..count) share x and their weight type and k; x must hold act_format_for(type).
 cudaError_t launch_matvec(cudaStream_t stream, const MatvecOut* outs, int count, ActView x, int n_rows);
 
+// h (n_rows, F) = SiLU(gate · x) ⊙ (up · x), F = gate.n = up.n, with swiglu.cuh's arithmetic: one
+// launch for both matrices instead of the two outputs and a SwiGLU launch — one row: a warp takes
+// gate row o and up row o; 2–8 rows: a tensor-core tile is 8 gate rows and the same 8 up rows — each
+// product the plain matvec's (the same bits). K-quant weights (matvec_swiglu_supported); h is not
+// quantized (launch_quantize).
+bool matvec_swiglu_supported(const DevMatrix& gate, const DevMatrix& up, int n_rows);
+cudaError_t launch_matvec_swiglu(cudaStream_t stream, const DevMatrix& gate, const DevMatrix& up, float* h, ActView x, int n_rows);
+
 // Expert matvecs of a mixture of experts (moe.cuh): y[p, r] = Σ_i W_e[r, i] · x[p / x_div, i] for the
 // n_pairs (token, slot) pairs p, e = ids[p] (on the device), W_e rows [e·rows, (e + 1)·rows) of the
 // stacked matrix w; x holds act_format_for(w.type); y (n_pairs, rows). One or two matrices of one

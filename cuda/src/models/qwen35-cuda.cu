@@ -637,10 +637,20 @@ struct CudaSession::Impl {
             moe_ffn(L, n);
             return;
         }
-        normed_matvecs(L[MTP_ROLE_POST_ATTENTION_NORM], {out(L[MTP_ROLE_FFN_GATE], ffn_g), out(L[MTP_ROLE_FFN_UP], ffn_u)}, n);
+        const DevMatrix &gate = cw.mat(L[MTP_ROLE_FFN_GATE]), &up = cw.mat(L[MTP_ROLE_FFN_UP]);
         const ActFormat fmt = cuda::act_format_for(L[MTP_ROLE_FFN_DOWN].type);
-        launched(cuda::launch_swiglu(stream, ffn_g, ffn_u, static_cast<int>(hp.n_ff), n, ffn_h.v, fmt), "swiglu");
-        ffn_h.ready = fmt;
+        if (cuda::matvec_swiglu_supported(gate, up, n)) {
+            // Decode: SwiGLU in the gate/up launch, then the down matrix's quantization alone.
+            const int E = static_cast<int>(hp.n_embd);
+            norm(x, E, L[MTP_ROLE_POST_ATTENTION_NORM], a, n, gate.type);
+            launched(cuda::launch_matvec_swiglu(stream, gate, up, ffn_h.v.f, a.v, n), "matvec (gate, up, SwiGLU)");
+            ffn_h.ready = ActFormat::F32;
+            ready_for(ffn_h, L[MTP_ROLE_FFN_DOWN].type, n);
+        } else {
+            normed_matvecs(L[MTP_ROLE_POST_ATTENTION_NORM], {out(L[MTP_ROLE_FFN_GATE], ffn_g), out(L[MTP_ROLE_FFN_UP], ffn_u)}, n);
+            launched(cuda::launch_swiglu(stream, ffn_g, ffn_u, static_cast<int>(hp.n_ff), n, ffn_h.v, fmt), "swiglu");
+            ffn_h.ready = fmt;
+        }
         matvecs({out(L[MTP_ROLE_FFN_DOWN], x, true)}, ffn_h, n);
     }
 
