@@ -23,10 +23,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <functional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -1489,13 +1491,45 @@ void bench_dense_kernels(std::mt19937& rng) {
     for (int i = 0; i < 3; i++) us[i] = graph_time_us([&](cudaStream_t s) { return step(s, kStepWidths[i], -1); }, 20);
     std::printf("bench dense step (one graph, layer order): %.0f us (1 row), %.0f us (2 rows, %.2fx), %.0f us (4 rows, %.2fx)\n", us[0], us[1],
                 us[1] / us[0], us[2], us[2] / us[0]);
-    // What each kernel costs in place: the step without it (its launches' time back to back, gaps
-    // included — what fusing it into a neighbour could save at most).
-    for (int k = 0; k < static_cast<int>(rows.size()); k++) {
-        float without[2];
-        for (int i = 0; i < 2; i++) without[i] = graph_time_us([&](cudaStream_t s) { return step(s, kStepWidths[2 * i], k); }, 20);
-        std::printf("bench dense step without %-44s × %2d: %5.0f us (1 row; %5.1f us a launch in place), %5.0f us (4 rows; %5.1f)\n", rows[k].name,
-                    rows[k].per_step, without[0], (us[0] - without[0]) / rows[k].per_step, without[1], (us[2] - without[1]) / rows[k].per_step);
+    // MTP_BENCH_SEQS="qk,v,rope;qk,rope;…": instead of the in-place table, the time of each kernel
+    // sequence named (the enum's names), 20 of it back to back in a graph — to find which neighbours
+    // make a kernel cost more in place than alone.
+    if (const char* env = std::getenv("MTP_BENCH_SEQS")) {
+        const std::vector<std::string> names = {"norm", "gdnin", "conv", "gdn", "quant", "ssmout", "qk", "v", "rope",
+                                                "attn", "wo", "gateup", "quantf", "down4", "down6", "head", "argmax"};
+        std::stringstream all(env);
+        for (std::string one; std::getline(all, one, ';');) {
+            std::vector<int> custom;
+            std::stringstream parts(one);
+            for (std::string name; std::getline(parts, name, ',');) {
+                const auto it = std::find(names.begin(), names.end(), name);
+                if (it == names.end()) {
+                    std::fprintf(stderr, "MTP_BENCH_SEQS: unknown kernel '%s'\n", name.c_str());
+                    std::exit(1);
+                }
+                custom.push_back(static_cast<int>(it - names.begin()));
+            }
+            float t[2];
+            for (int i = 0; i < 2; i++) {
+                t[i] = graph_time_us([&](cudaStream_t s) {
+                    for (const int k : custom) {
+                        const cudaError_t e = rows[k].launch(s, kStepWidths[2 * i]);
+                        if (e != cudaSuccess) return e;
+                    }
+                    return cudaSuccess;
+                }, 20);
+            }
+            std::printf("bench dense seq %-40s %7.1f us (1 row) %7.1f us (4 rows)\n", one.c_str(), t[0], t[1]);
+        }
+    } else {
+        // What each kernel costs in place: the step without it (its launches' time back to back, gaps
+        // included — what fusing it into a neighbour could save at most).
+        for (int k = 0; k < static_cast<int>(rows.size()); k++) {
+            float without[2];
+            for (int i = 0; i < 2; i++) without[i] = graph_time_us([&](cudaStream_t s) { return step(s, kStepWidths[2 * i], k); }, 20);
+            std::printf("bench dense step without %-44s × %2d: %5.0f us (1 row; %5.1f us a launch in place), %5.0f us (4 rows; %5.1f)\n", rows[k].name,
+                        rows[k].per_step, without[0], (us[0] - without[0]) / rows[k].per_step, without[1], (us[2] - without[1]) / rows[k].per_step);
+        }
     }
     for (void* p : {static_cast<void*>(y0), static_cast<void*>(y1), static_cast<void*>(y2), static_cast<void*>(y3),
                     static_cast<void*>(state), static_cast<void*>(conv), static_cast<void*>(norm_w), scratch, am_scratch,
