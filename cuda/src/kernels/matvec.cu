@@ -5,8 +5,6 @@
 #include "lowbit-tables.cuh"
 
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 
 namespace mtp::cuda {
@@ -589,117 +587,6 @@ __global__ void __launch_bounds__(kThreads, kquant_min_blocks(kType, kOut)) kqua
     }
 }
 
-// One activation row with the weights streamed through shared memory: as kquant_kernel (a warp per
-// kOut rows, rows_kquant's lanes and sums), but each warp's rows pass through a ring of kStages
-// rounds in shared memory — round r: super-block 4r + s of each row for the lane slots s = 0…3,
-// whole, copied by cp.async, and Q6_K's four d — with kStages − 1 rounds in flight while the warp
-// sums one. rows_kquant loads kUnroll rounds into registers and then sums them, so in a launch whose
-// warps all start together (one wave: ffn_down, ssm_out, attn_output) the memory idles while every
-// warp sums; here the copies run under the sums, and the first kStages − 1 rounds are issued before
-// pdl_enter() (they read weights only). The same sums in the same order: the same bits.
-template <uint32_t kType, int kOut>
-__host__ __device__ constexpr int piped_round_bytes() {
-    return kOut * 4 * kquant_block_bytes(kType) + (kType == 14 ? kOut * 16 : 0);  // super-blocks, then Q6_K's d (kOut, 4)
-}
-
-template <uint32_t kType, int kOut, int kStages>
-__global__ void __launch_bounds__(kThreads, kquant_min_blocks(kType, kOut)) kquant_piped_kernel(MatvecArgs args, ActView x) {
-    constexpr int kBlock = kquant_block_bytes(kType), kPieces = kBlock / 16, kRound = piped_round_bytes<kType, kOut>();
-    extern __shared__ float4 ring_rows[];  // (4 warps, kStages, kRound) bytes
-    const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
-    const int g = blockIdx.x * (kThreads / kWarp) + warp;
-    int i = 0, first = 0;
-    for (; i < args.count; i++) {
-        const int warps = (args.first[i + 1] - args.first[i] + kOut - 1) / kOut;
-        if (g < first + warps) break;
-        first += warps;
-    }
-    const bool active = i < args.count;
-    const int n = active ? args.first[i + 1] - args.first[i] : 0, o0 = kOut * (g - first), nsb = x.k / 256;
-    uint8_t* ring = reinterpret_cast<uint8_t*>(ring_rows) + static_cast<size_t>(warp) * kStages * kRound;
-    const uint8_t* w[kOut];
-    const float* w_d[kOut];
-#pragma unroll
-    for (int o = 0; o < kOut; o++) {
-        const int row = active ? min(o0 + o, n - 1) : 0;
-        w[o] = active ? args.w[i] + static_cast<size_t>(row) * args.row_bytes[i] : nullptr;
-        w_d[o] = active ? args.scale[i] + static_cast<size_t>(row) * scales_per_row(kType, x.k) : nullptr;
-    }
-    // Round r's copies (16-byte pieces: the rows and super-blocks start on 16 bytes) into its stage,
-    // as one commit group (empty past the row's end, so that the group count stays in step).
-    const auto issue = [&](int r) {
-        uint8_t* st = ring + (r % kStages) * kRound;
-        constexpr int kBlockPieces = kOut * 4 * kPieces, kAll = kBlockPieces + (kType == 14 ? kOut * 4 : 0);
-        if (active) {
-#pragma unroll
-            for (int p0 = 0; p0 < kAll; p0 += kWarp) {
-                const int p = p0 + lane;
-                if (p < kBlockPieces) {
-                    const int o = p / (4 * kPieces), slot = p / kPieces % 4, c = p % kPieces, sb = 4 * r + slot;
-                    if (sb < nsb) copy_async16(st + (o * 4 + slot) * kBlock + 16 * c, w[o] + static_cast<size_t>(sb) * kBlock + 16 * c);
-                } else if (p < kAll) {
-                    const int o = (p - kBlockPieces) / 4, slot = (p - kBlockPieces) % 4, sb = 4 * r + slot;
-                    if (sb < nsb) copy_async4(st + kOut * 4 * kBlock + 4 * (o * 4 + slot), w_d[o] + sb);
-                }
-            }
-        }
-        commit_async();
-    };
-#pragma unroll
-    for (int r = 0; r < kStages - 1; r++) issue(r);
-    pdl_enter();
-    if (!active) return;
-    const int t = lane % 8, slot = lane / 8, h = t % 2;
-    const int e_lo = 128 * (t / 4) + 32 * (t % 4 / 2) + 16 * (t % 2);  // Q6_K
-    float acc[kOut];
-#pragma unroll
-    for (int o = 0; o < kOut; o++) acc[o] = 0.0f;
-    const int rounds = (nsb + 3) / 4;
-    for (int r = 0; r < rounds; r++) {
-        __syncwarp();  // every lane is done with round r − 1's stage, which round r + kStages − 1 takes
-        issue(r + kStages - 1);
-        wait_async<kStages - 1>();
-        __syncwarp();  // and every lane's pieces of round r are in place
-        const int sb = 4 * r + slot;
-        if (sb >= nsb) continue;
-        const uint8_t* st = ring + (r % kStages) * kRound;
-        int4 wa[kOut], wb[kOut], hd[kOut];
-        int sc_lo[kOut], sc_hi[kOut];
-        float d[kOut];
-#pragma unroll
-        for (int o = 0; o < kOut; o++) {
-            const uint8_t* blk = st + (o * 4 + slot) * kBlock;
-            const auto at = [&](int off) { return *reinterpret_cast<const int4*>(blk + off); };
-            wb[o] = make_int4(0, 0, 0, 0);
-            if constexpr (kType == 12) {
-                wa[o] = at(16 + 16 * t);
-            } else if constexpr (kType == 13) {
-                wa[o] = at(48 + 16 * t);
-                wb[o] = at(16 + 16 * h);
-            } else {
-                wa[o] = at(16 * t);
-                wb[o] = at(128 + 32 * (t / 4) + 16 * (t % 2));
-                const int8_t* scales = reinterpret_cast<const int8_t*>(blk + 192);
-                sc_lo[o] = scales[e_lo / 16];
-                sc_hi[o] = scales[e_lo / 16 + 4];
-                d[o] = reinterpret_cast<const float*>(st + kOut * 4 * kBlock)[o * 4 + slot];
-            }
-            if constexpr (kType != 14) hd[o] = at(0);
-        }
-        kquant_superblock<kType, kOut>(wa, wb, hd, sc_lo, sc_hi, d, x, sb, lane, acc);
-    }
-#pragma unroll
-    for (int o = 0; o < kOut; o++) acc[o] = warp_sum(acc[o]);
-    if (lane == 0) {
-#pragma unroll
-        for (int o = 0; o < kOut; o++) {
-            if (o0 + o >= n) break;
-            float* y = args.y[i] + o0 + o;
-            *y = args.add[i] ? *y + acc[o] : acc[o];
-        }
-    }
-}
-
 // ---- K-quants × 2..8 activation rows on the tensor cores: rows_kquant's lane sums with the
 // integer group dots from int8 mma.sync. A block takes 16 weight rows of one matrix and every
 // activation row; its warp w takes lane slot w of rows_kquant — the super-blocks sb ≡ w (mod 4) — so
@@ -1242,43 +1129,9 @@ cudaError_t launch_kquant(cudaStream_t stream, const MatvecArgs& args, ActView x
 //   computes it (no registers to load them with the quants), a wait in each of such a row's rounds;
 // - launches whose two-row blocks would not give every SM one (attention v, 1024 rows: 3.5 -> 4.7 us;
 //   thirteenth session).
-template <uint32_t kType, int kOut, int kStages>
-cudaError_t launch_kquant_piped(cudaStream_t stream, const MatvecArgs& args, ActView x) {
-    constexpr int kWarps = kThreads / kWarp;
-    int warps = 0;
-    for (int i = 0; i < args.count; i++) warps += (args.first[i + 1] - args.first[i] + kOut - 1) / kOut;
-    const size_t shared = static_cast<size_t>(kWarps) * kStages * piped_round_bytes<kType, kOut>();
-    return launch(kquant_piped_kernel<kType, kOut, kStages>, (warps + kWarps - 1) / kWarps, kThreads, shared, stream, args, x);
-}
-
-// MTP_CUDA_PIPED=S:W (an experiment's switch): one-row launches of at most W waves through
-// kquant_piped_kernel with S (3 or 4) stages; unset or 0: none.
-struct PipedMode {
-    int stages = 0;
-    double max_waves = 0.0;
-};
-PipedMode piped_mode() {
-    static const PipedMode m = [] {
-        PipedMode p;
-        const char* env = std::getenv("MTP_CUDA_PIPED");
-        if (env && std::sscanf(env, "%d:%lf", &p.stages, &p.max_waves) == 2 && (p.stages == 3 || p.stages == 4)) return p;
-        return PipedMode{};
-    }();
-    return m;
-}
-
 template <uint32_t kType>
 cudaError_t dispatch_kquant(cudaStream_t stream, const MatvecArgs& args, ActView x, int n_rows) {
     if (n_rows > 1) return launch_kquant_mma<kType>(stream, args, x, n_rows);
-    if (const PipedMode pm = piped_mode(); pm.stages > 0) {
-        const int rows = args.first[args.count], sms = device_sm_count();
-        const bool two = (rows + 1) / 2 >= kThreads / kWarp * sms;
-        const int out = two ? 2 : 1, blocks = ((rows + out - 1) / out + kThreads / kWarp - 1) / (kThreads / kWarp);
-        if (blocks <= pm.max_waves * sms * kquant_min_blocks(kType, out)) {
-            if (pm.stages == 3) return two ? launch_kquant_piped<kType, 2, 3>(stream, args, x) : launch_kquant_piped<kType, 1, 3>(stream, args, x);
-            return two ? launch_kquant_piped<kType, 2, 4>(stream, args, x) : launch_kquant_piped<kType, 1, 4>(stream, args, x);
-        }
-    }
     if (kType == 14 && x.k > 8192) return launch_kquant<kType, 1>(stream, args, x);
     const int warps_per_block = kThreads / kWarp, rows = args.first[args.count];
     if ((rows + 1) / 2 < warps_per_block * device_sm_count()) return launch_kquant<kType, 1>(stream, args, x);
