@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # On the GPU machine, the second call, at once after shapes-call-a.sh: the GPU tests on whatever
 # .cache/quant files were carried, then each measurement as soon as its file is ready (35B-A3B step
-# cost and peer comparison, the 27B Q4_K_M's, then tg128 of the 27B IQ4_XS / IQ2_XXS files next to
-# llama-bench's); results go to $OUT as they come. Carry .device/runtime.txz, .device/boot.sh,
+# cost and peer comparison, the 27B Q4_K_M's, then — if call A ran with LOWBIT=1 — tg128 of the 27B
+# IQ4_XS / IQ2_XXS files next to llama-bench's); results go to $OUT as they come. Carry .device/runtime.txz, .device/boot.sh,
 # .device/peer-bench.sh (and up to ~20 MB of .cache/quant files).
 source .device/boot.sh; bash scripts/device/unpack-runtime.sh
 node node_modules/vitest/vitest.mjs run test/gpu -t "IQ2_XXS|MXFP4" 2>&1 | grep -E "✓|✗|×|FAIL|passed|failed|Error|agreement" | head -20 | tee $OUT/tests.txt
@@ -19,6 +19,7 @@ node scripts/device/compare-peer.mjs $f --ks 1 --json $OUT/peer-27b.json | tee -
 MTP_CUDA_PDL=0 node scripts/device/step-cost.mjs $f --widths 1,4 --copy-gbs ${COPY_GBS:-4268} | tee -a $OUT/27b.txt
 # Sampled decoding (the CLI's default temperature): the sampler's host work and the logits copies.
 node bin/mtp-cli bench -m $f -p 0 -n 128 -r 3 --temp 0.8 --mtp-spec-decode 0,1 --backend cuda 2>&1 | grep -E "tg128" | tee -a $OUT/27b.txt
+[ -f /tmp/sh-27b/lowbit ] || { echo "no 27B low-bit files: call A ran without LOWBIT=1"; exit 0; }
 for q in IQ4_XS IQ2_XXS; do
   [ $q = IQ2_XXS ] && waitfor 27b SHAPE-DONE
   [ $q = IQ4_XS ] && waitfor 27b IQ4-DONE
