@@ -11,12 +11,8 @@
 set -uo pipefail
 source .device/boot.sh
 bash scripts/device/unpack-runtime.sh > /dev/null
-rm -rf /tmp/base && mkdir -p /tmp/base && tar xJf .device/base-cuda.tar.xz -C /tmp/base
-cfg="-DCMAKE_BUILD_TYPE=Release -DMTP_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90"
-(cmake -S /tmp/base/cuda -B /tmp/base/build $cfg > /dev/null && cmake --build /tmp/base/build -j 8 --target mtp cuda-kernels-check 2>&1 | grep -E "error|warning") &
-(cmake -S cuda -B cuda/build $cfg > /dev/null && cmake --build cuda/build -j 8 --target mtp cuda-kernels-check 2>&1 | grep -E "error|warning")
-wait
-echo "built $(date +%T)"
+source scripts/device/build.sh
+build_with_base mtp cuda-kernels-check
 cuda/build/cuda-kernels-check matvec lowbit embed gemm moe norm sampling gdn attention > "$OUT/kernels.txt" 2>&1
 echo "kernel checks: $(grep -cE '^ok' "$OUT/kernels.txt") ok"; grep -E "^FAIL|failure" "$OUT/kernels.txt" | head
 MTP_LIB=$PWD/cuda/build/libmtp.so node node_modules/vitest/vitest.mjs run test/gpu > "$OUT/tests.txt" 2>&1

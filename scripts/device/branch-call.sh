@@ -12,8 +12,8 @@
 #   4. the 35B-A3B and 27B shapes' step cost (issues 8 and 6) and sampled tg128 (T 0.8, K 0 and 1),
 #      when their files are in /tmp.
 source .device/boot.sh; bash scripts/device/unpack-runtime.sh
-cmake -S cuda -B cuda/build -DCMAKE_BUILD_TYPE=Release -DMTP_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 > /dev/null &&
-  cmake --build cuda/build -j 16 --target mtp cuda-kernels-check 2>&1 | grep -E "error|warning"
+source scripts/device/build.sh
+build_sm90 cuda cuda/build 16 mtp cuda-kernels-check
 cuda/build/cuda-kernels-check > $OUT/kernels.txt 2>&1
 grep -E "FAIL|failure|attention|F32|router|copy bandwidth" $OUT/kernels.txt | head -40
 node node_modules/vitest/vitest.mjs run test/gpu 2>&1 | grep -E "✓|✗|×|FAIL|passed|failed|skipped|agreement|Error" | head -40 | tee $OUT/tests.txt

@@ -11,6 +11,7 @@
 set -uo pipefail
 source .device/boot.sh
 bash scripts/device/unpack-runtime.sh > /dev/null
+source scripts/device/build.sh
 here=$PWD
 for tarball in .device/branches/*.tar.xz; do
   name=$(basename "$tarball" .tar.xz)
@@ -20,8 +21,7 @@ for tarball in .device/branches/*.tar.xz; do
   ln -sfn "$here/gguf" "$dir/gguf"
   ln -sfn "$here/test/fixtures" "$dir/test/fixtures"
   echo "=== $name"
-  (cmake -S "$dir/cuda" -B "$dir/cuda/build" -DCMAKE_BUILD_TYPE=Release -DMTP_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 > /dev/null &&
-    cmake --build "$dir/cuda/build" -j 16 --target mtp cuda-kernels-check 2>&1 | grep -E "error|warning") || true
+  build_sm90 "$dir/cuda" "$dir/cuda/build" 16 mtp cuda-kernels-check
   case " ${BUILD_ONLY:-} " in *" $name "*) echo "(built only)"; continue ;; esac
   "$dir/cuda/build/cuda-kernels-check" > "$OUT/$name-kernels.txt" 2>&1
   grep -E "^FAIL|failure" "$OUT/$name-kernels.txt" | head -20

@@ -9,7 +9,8 @@
 # the 15 instructions highest in each counter of excess wavefronts / sectors and stall samples.
 set -uo pipefail
 regex=${1:?kernel regex}; skip=${2:?launch skip}; group=${3:-dense}
-[ -x cuda/build/cuda-kernels-check ] || { cmake -S cuda -B cuda/build -DCMAKE_BUILD_TYPE=Release -DMTP_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 > /dev/null && cmake --build cuda/build -j 16 --target cuda-kernels-check 2>&1 | grep -E "error"; }
+source scripts/device/build.sh
+[ -x cuda/build/cuda-kernels-check ] || build_sm90 cuda cuda/build 16 cuda-kernels-check
 NCU=$(ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1); NCU=${NCU:-ncu}
 $NCU --section SourceCounters --section WarpStateStats --section InstructionStats --import-source yes \
   -k "regex:$regex" --launch-skip "$skip" --launch-count 1 -f -o /tmp/ncu-source cuda/build/cuda-kernels-check bench "$group" > /tmp/ncu-run.log 2>&1

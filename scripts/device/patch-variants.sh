@@ -8,7 +8,7 @@
 set -uo pipefail
 patches=("$@")
 [ ${#patches[@]} -gt 0 ] || patches=(docs/patches/*.patch)
-cfg="-DCMAKE_BUILD_TYPE=Release -DMTP_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90"
+source scripts/device/build.sh
 names=(wt)
 for p in "${patches[@]}"; do
   n=$(basename "$p" .patch); d=/tmp/pv-$n
@@ -18,7 +18,7 @@ for p in "${patches[@]}"; do
 done
 for n in "${names[@]}"; do
   src=/tmp/pv-$n/cuda; [ "$n" = wt ] && src=cuda
-  (cmake -S "$src" -B "/tmp/pvb-$n" $cfg > /dev/null && cmake --build "/tmp/pvb-$n" -j 4 --target cuda-kernels-check 2>&1 | grep -E "error|warning") &
+  build_sm90 "$src" "/tmp/pvb-$n" 4 cuda-kernels-check &
 done
 wait
 echo "built $(date +%T)"

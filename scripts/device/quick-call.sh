@@ -7,12 +7,8 @@
 #   bash scripts/device/quick-call.sh [CHECK-GROUP...]
 set -uo pipefail
 groups=${*:-matvec moe}
-rm -rf /tmp/base && mkdir -p /tmp/base && tar xJf .device/base-cuda.tar.xz -C /tmp/base
-cfg="-DCMAKE_BUILD_TYPE=Release -DMTP_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90"
-(cmake -S /tmp/base/cuda -B /tmp/base/build $cfg > /dev/null && cmake --build /tmp/base/build -j 8 --target cuda-kernels-check 2>&1 | grep -E "error|warning") &
-(cmake -S cuda -B cuda/build $cfg > /dev/null && cmake --build cuda/build -j 8 --target cuda-kernels-check 2>&1 | grep -E "error|warning")
-wait
-echo "built $(date +%T)"
+source scripts/device/build.sh
+build_with_base cuda-kernels-check
 # shellcheck disable=SC2086
 cuda/build/cuda-kernels-check $groups > "$OUT/kernels.txt" 2>&1
 echo "kernel checks ($groups): $(grep -cE '^ok' "$OUT/kernels.txt") ok"; grep -E "^FAIL|failure" "$OUT/kernels.txt" | head

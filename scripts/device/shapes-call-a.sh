@@ -19,5 +19,6 @@ for kind in 35b-a3b 27b; do
   [ $kind = 27b ] && [ "${LOWBIT:-0}" = 1 ] && touch $d/lowbit && extra="$Q $d/bf16.gguf /tmp/27b-IQ4_XS.gguf IQ4_XS > $d/q2.log 2>&1; echo IQ4-DONE >> $d/done.log; nice -n 19 /tmp/lcpp/build/bin/llama-imatrix -m $d/bf16.gguf -f /tmp/calib.txt -o $d/imatrix.gguf -c 512 --chunks 4 -ngl 99 --no-ppl > $d/imat.log 2>&1 && $Q --imatrix $d/imatrix.gguf --tensor-type 'blk\.8\.=q8_0' $d/bf16.gguf /tmp/27b-IQ2_XXS.gguf IQ2_XXS > $d/q3.log 2>&1"
   setsid nice -n 10 bash -c "cd $PWD && python3 scripts/fixtures/make-shape-model.py $d/hf $kind 8 > $d/make.log 2>&1 && python3 scripts/fixtures/convert-hf.py $d/hf --outfile $d/bf16.gguf --outtype bf16 > $d/conv.log 2>&1 && rm -rf $d/hf && until grep -q PEER-DONE /tmp/peer.log; do sleep 2; done && $Q $d/bf16.gguf /tmp/$kind.gguf Q4_K_M > $d/q.log 2>&1 && echo Q4-DONE >> $d/done.log && $extra; echo SHAPE-DONE >> $d/done.log" > /dev/null 2>&1 < /dev/null &
 done
-cmake -S cuda -B cuda/build -DCMAKE_BUILD_TYPE=Release -DMTP_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 > /dev/null && cmake --build cuda/build -j 8 --target mtp 2>&1 | grep -E "error|warning"
+source scripts/device/build.sh
+build_sm90 cuda cuda/build 8 mtp
 

@@ -8,12 +8,8 @@
 set -uo pipefail
 source .device/boot.sh
 bash scripts/device/unpack-runtime.sh > /dev/null
-rm -rf /tmp/base && mkdir -p /tmp/base && tar xJf .device/base-cuda.tar.xz -C /tmp/base
-cfg="-DCMAKE_BUILD_TYPE=Release -DMTP_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90"
-(cmake -S /tmp/base/cuda -B /tmp/base/build $cfg > /dev/null && cmake --build /tmp/base/build -j 8 --target mtp 2>&1 | grep -E "error|warning") &
-(cmake -S cuda -B cuda/build $cfg > /dev/null && cmake --build cuda/build -j 8 --target mtp 2>&1 | grep -E "error|warning")
-wait
-echo "built $(date +%T)"
+source scripts/device/build.sh
+build_with_base mtp
 for r in 1 2 3; do
   for L in $PWD/cuda/build /tmp/base/build; do
     echo "== tiny-code q8_0, run $r, $L"
