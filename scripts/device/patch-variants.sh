@@ -2,9 +2,11 @@
 # On the GPU machine (no carry): each patch given (default docs/patches/*.patch) applied to a copy of
 # the working tree's cuda/ and built beside the working tree itself (cuda-kernels-check, -j 4 each),
 # each variant's kernel checks ($CHECKS, default `matvec gdn attention`; $OUT/checks-NAME.txt), then
-# `bench dense` of the working tree and every variant twice, interleaved ($OUT/dense-NAME-R.txt, the
-# one-graph step lines printed). ~3 minutes from cold for three patches.
+# `bench $BENCH` (default dense) of the working tree and every variant twice, interleaved
+# ($OUT/bench-NAME-R.txt, the lines matching $SHOW printed: default the one-graph step lines).
+# ~3 minutes from cold for three patches.
 #   bash scripts/device/patch-variants.sh [PATCH...]
+#   BENCH=tiled SHOW='^bench tiled' bash scripts/device/patch-variants.sh docs/patches/tiled-rows.patch
 set -uo pipefail
 patches=("$@")
 [ ${#patches[@]} -gt 0 ] || patches=(docs/patches/*.patch)
@@ -28,8 +30,8 @@ for n in "${names[@]:1}"; do
 done
 for r in 1 2; do
   for n in "${names[@]}"; do
-    /tmp/pvb-$n/cuda-kernels-check bench dense > "$OUT/dense-$n-$r.txt" 2>&1
-    echo "== run $r, $n"; grep -E "one graph" "$OUT/dense-$n-$r.txt" | sed 's/bench dense step //'
+    /tmp/pvb-$n/cuda-kernels-check bench ${BENCH:-dense} > "$OUT/bench-$n-$r.txt" 2>&1
+    echo "== run $r, $n"; grep -E "${SHOW:-one graph}" "$OUT/bench-$n-$r.txt" | sed 's/bench dense step //'
   done
 done
 echo "done $(date +%T)"
