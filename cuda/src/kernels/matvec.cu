@@ -215,10 +215,11 @@ __device__ __forceinline__ int dot16(const int (&v)[4], int4 a) {
 // (repack_matrix moves its d out).
 __host__ __device__ constexpr int kquant_block_bytes(uint32_t type) { return type == 12 ? 144 : type == 13 ? 176 : 208; }
 
-// Super-block sb of kOut weight rows times the activation row into the lane's float sums acc[o]
-// (rows_kquant's lane layout and arithmetic; its loads are the caller's, from global or shared
-// memory): wa, wb the lane's 16 bytes of quants and (Q5_K, Q6_K) of high bits, hd the super-block's
-// first 16 bytes (Q4_K / Q5_K: d, dmin and the packed scales), Q6_K's two scales of the lane and d.
+// Super-block sb of kOut weight rows times the activation row into the lane's float sums acc[o]:
+// rows_kquant's arithmetic apart from its weight loads, which stay in rows_kquant's load phase (kept
+// apart so that a layout or load path other than rows_kquant's can reuse the same sums). wa, wb the
+// lane's 16 bytes of quants and (Q5_K, Q6_K) of high bits, hd the super-block's first 16 bytes
+// (Q4_K / Q5_K: d, dmin and the packed scales), Q6_K's two scales of the lane and d.
 template <uint32_t kType, int kOut>
 __device__ __forceinline__ void kquant_superblock(const int4 (&wa4)[kOut], const int4 (&wb4)[kOut], const int4 (&hd)[kOut],
                                                   const int (&sc_lo)[kOut], const int (&sc_hi)[kOut], const float (&d6)[kOut],
