@@ -1478,15 +1478,16 @@ void bench_dense_kernels(std::mt19937& rng) {
         seq.insert(seq.end(), {kNorm, kGateUp, kSwiglu, down6 ? kDown6 : kDown4});
     }
     seq.insert(seq.end(), {kNorm, kHead, kArgmax});
-    // skip: a kernel of the table left out of the step (-1: none).
-    auto step = [&](cudaStream_t s, int nr, int skip) {
-        for (const int k : seq) {
+    // The table's kernels ks in order, for nr rows; skip: one left out (-1: none).
+    auto launch_all = [&](const std::vector<int>& ks, cudaStream_t s, int nr, int skip) {
+        for (const int k : ks) {
             if (k == skip) continue;
             const cudaError_t e = rows[k].launch(s, nr);
             if (e != cudaSuccess) return e;
         }
         return cudaSuccess;
     };
+    auto step = [&](cudaStream_t s, int nr, int skip) { return launch_all(seq, s, nr, skip); };
     float us[3];
     for (int i = 0; i < 3; i++) us[i] = graph_time_us([&](cudaStream_t s) { return step(s, kStepWidths[i], -1); }, 20);
     std::printf("bench dense step (one graph, layer order): %.0f us (1 row), %.0f us (2 rows, %.2fx), %.0f us (4 rows, %.2fx)\n", us[0], us[1],
@@ -1495,8 +1496,13 @@ void bench_dense_kernels(std::mt19937& rng) {
     // sequence named (the enum's names), 20 of it back to back in a graph — to find which neighbours
     // make a kernel cost more in place than alone.
     if (const char* env = std::getenv("MTP_BENCH_SEQS")) {
+        // The enum's kernels, in its order.
         const std::vector<std::string> names = {"norm", "gdnin", "conv", "gdn", "quant", "ssmout", "qk", "v", "rope",
                                                 "attn", "wo", "gateup", "quantf", "down4", "down6", "head", "argmax"};
+        if (names.size() != rows.size()) {
+            std::fprintf(stderr, "MTP_BENCH_SEQS: %zu names for the table's %zu rows\n", names.size(), rows.size());
+            std::exit(1);
+        }
         std::stringstream all(env);
         for (std::string one; std::getline(all, one, ';');) {
             std::vector<int> custom;
@@ -1510,15 +1516,7 @@ void bench_dense_kernels(std::mt19937& rng) {
                 custom.push_back(static_cast<int>(it - names.begin()));
             }
             float t[2];
-            for (int i = 0; i < 2; i++) {
-                t[i] = graph_time_us([&](cudaStream_t s) {
-                    for (const int k : custom) {
-                        const cudaError_t e = rows[k].launch(s, kStepWidths[2 * i]);
-                        if (e != cudaSuccess) return e;
-                    }
-                    return cudaSuccess;
-                }, 20);
-            }
+            for (int i = 0; i < 2; i++) t[i] = graph_time_us([&](cudaStream_t s) { return launch_all(custom, s, kStepWidths[2 * i], -1); }, 20);
             std::printf("bench dense seq %-40s %7.1f us (1 row) %7.1f us (4 rows)\n", one.c_str(), t[0], t[1]);
         }
     } else {

@@ -551,22 +551,21 @@ __global__ void __launch_bounds__(kThreads, kquant_min_blocks(kType, kOut)) kqua
     const int g = blockIdx.x * (kThreads / kWarp) + threadIdx.x / kWarp;
     // kSwiglu (kOut = 2): warp g takes output o = g, its rows gate o and up o.
     static_assert(!kSwiglu || kOut == 2, "a SwiGLU warp takes a gate and an up row");
-    constexpr bool swiglu = kSwiglu;
     int i = 0, first = 0;
     for (; i < args.count; i++) {
-        const int n_i = args.first[i + 1] - args.first[i], warps = swiglu ? n_i : (n_i + kOut - 1) / kOut;
+        const int n_i = args.first[i + 1] - args.first[i], warps = kSwiglu ? n_i : (n_i + kOut - 1) / kOut;
         if (g < first + warps) break;
         first += warps;
     }
     pdl_enter();
     if (i >= args.count) return;
-    const int n = args.first[i + 1] - args.first[i], o0 = swiglu ? g - first : kOut * (g - first);
+    const int n = args.first[i + 1] - args.first[i], o0 = kSwiglu ? g - first : kOut * (g - first);
     const uint8_t* w[kOut];
     const float* w_d[kOut];
 #pragma unroll
     for (int o = 0; o < kOut; o++) {
-        const int row = min(swiglu ? o0 : o0 + o, n - 1);
-        const bool up = swiglu && o == 1;
+        const int row = min(kSwiglu ? o0 : o0 + o, n - 1);
+        const bool up = kSwiglu && o == 1;
         w[o] = (up ? args.up_w : args.w[i]) + static_cast<size_t>(row) * args.row_bytes[i];
         w_d[o] = (up ? args.up_scale : args.scale[i]) + static_cast<size_t>(row) * scales_per_row(kType, x.k);
     }
@@ -576,7 +575,7 @@ __global__ void __launch_bounds__(kThreads, kquant_min_blocks(kType, kOut)) kqua
     rows_kquant<kType, kOut>(w, w_d, x, lane, acc);
 #pragma unroll
     for (int o = 0; o < kOut; o++) acc[o] = warp_sum(acc[o]);
-    if (lane == 0 && swiglu) {
+    if (lane == 0 && kSwiglu) {
         if (o0 < n) args.y[0][o0] = silu_cpu(acc[0]) * acc[kOut - 1];  // swiglu_kernel's arithmetic
     } else if (lane == 0) {
 #pragma unroll
@@ -1130,10 +1129,13 @@ cudaError_t launch_kquant(cudaStream_t stream, const MatvecArgs& args, ActView x
 //   computes it (no registers to load them with the quants), a wait in each of such a row's rounds;
 // - launches whose two-row blocks would not give every SM one (attention v, 1024 rows: 3.5 -> 4.7 us;
 //   thirteenth session).
+// Whether a one-row launch may take two weight rows a warp for rows of k values (the first exception).
+__host__ constexpr bool kquant_two_rows_fit(uint32_t type, int k) { return type != 14 || k <= 8192; }
+
 template <uint32_t kType>
 cudaError_t dispatch_kquant(cudaStream_t stream, const MatvecArgs& args, ActView x, int n_rows) {
     if (n_rows > 1) return launch_kquant_mma<kType>(stream, args, x, n_rows);
-    if (kType == 14 && x.k > 8192) return launch_kquant<kType, 1>(stream, args, x);
+    if (!kquant_two_rows_fit(kType, x.k)) return launch_kquant<kType, 1>(stream, args, x);
     const int warps_per_block = kThreads / kWarp, rows = args.first[args.count];
     if ((rows + 1) / 2 < warps_per_block * device_sm_count()) return launch_kquant<kType, 1>(stream, args, x);
     return launch_kquant<kType, 2>(stream, args, x);
@@ -1228,7 +1230,8 @@ cudaError_t launch_matvec_experts(cudaStream_t stream, const ExpertOut* outs, in
 }
 
 bool matvec_swiglu_supported(const DevMatrix& gate, const DevMatrix& up, int n_rows) {
-    const bool kquant = gate.type == 12 || gate.type == 13 || (gate.type == 14 && gate.k <= 8192);  // one row: the two-row form
+    // One row: the two-row form (a warp takes gate row o and up row o).
+    const bool kquant = (gate.type == 12 || gate.type == 13 || gate.type == 14) && kquant_two_rows_fit(gate.type, gate.k);
     return n_rows >= 1 && n_rows <= kMaxRows && kquant && up.type == gate.type && up.k == gate.k && up.n == gate.n &&
            up.row_bytes == gate.row_bytes && width_ok(gate.type, gate.k);
 }
